@@ -1,0 +1,58 @@
+import { Command, CommanderError } from 'commander';
+import { LabError, UsageError } from '../errors.js';
+import { machinesCommand } from './commands/machines.js';
+import { sequenceCommand } from './commands/sequence.js';
+import type { Output } from './commands/shared.js';
+import { styleFor } from './render/style.js';
+import { VERSION } from './version.js';
+
+export interface Io {
+  readonly stdout: NodeJS.WriteStream;
+  readonly stderr: NodeJS.WriteStream;
+  readonly env: NodeJS.ProcessEnv;
+}
+
+export function buildProgram(io: Io): Command {
+  const output: Output = {
+    style: styleFor(io.stdout, io.env),
+    lines: (lines) => io.stdout.write(lines.map((line) => `${line}\n`).join('')),
+    json: (value) => io.stdout.write(`${JSON.stringify(value, null, 2)}\n`),
+  };
+  const program = new Command('lab')
+    .description('Orchestrate a NixOS homelab: ordered, health-gated reboots and deploys')
+    .version(VERSION)
+    .option('--debug', 'show stack traces of errors')
+    .showHelpAfterError('(run lab --help for usage)')
+    .exitOverride()
+    .configureOutput({
+      writeOut: (text) => io.stdout.write(text),
+      writeErr: (text) => io.stderr.write(text),
+    });
+  machinesCommand(program, output);
+  sequenceCommand(program, output);
+  return program;
+}
+
+/** Runs the CLI and returns the exit code. The one error boundary of the terminal adapter. */
+export async function runCli(argv: readonly string[], io: Io): Promise<number> {
+  const program = buildProgram(io);
+  try {
+    await program.parseAsync([...argv], { from: 'user' });
+    return 0;
+  } catch (error) {
+    if (error instanceof CommanderError) {
+      // commander has already printed its message (help, version, or what was wrong).
+      return error.exitCode === 0 ? 0 : new UsageError('').exitCode;
+    }
+    const debug = argv.includes('--debug');
+    if (error instanceof LabError) {
+      io.stderr.write(`lab: ${error.message}\n`);
+      if (debug && error.stack) io.stderr.write(`${error.stack}\n`);
+      return error.exitCode;
+    }
+    const message = error instanceof Error ? error.message : String(error);
+    io.stderr.write(`lab: unexpected error: ${message}${debug ? '' : ' (run with --debug for details)'}\n`);
+    if (debug && error instanceof Error && error.stack) io.stderr.write(`${error.stack}\n`);
+    return 1;
+  }
+}

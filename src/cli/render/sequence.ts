@@ -1,0 +1,78 @@
+import type { Inventory, Machine } from '../../domain/inventory/schema.js';
+import type { Plan } from '../../domain/planner/plan.js';
+import type { Style } from './style.js';
+
+/** The stable `lab sequence --json` document. Field order and names are part of the interface. */
+export interface SequenceJson {
+  steps: {
+    rebootOrder: number;
+    machines: { name: string; rebootDelay: number; criticalityLevel: string; dependencies: string[] }[];
+  }[];
+  unmanaged: string[];
+  warnings: string[];
+}
+
+export function sequenceJson(plan: Plan, inventory: Pick<Inventory, 'unmanaged' | 'warnings'>): SequenceJson {
+  return {
+    steps: plan.steps.map((step) => ({
+      rebootOrder: step.rebootOrder,
+      machines: step.machines.map((machine) => ({
+        name: machine.name,
+        rebootDelay: machine.rebootDelay,
+        criticalityLevel: machine.criticalityLevel,
+        dependencies: [...machine.dependencies],
+      })),
+    })),
+    unmanaged: inventory.unmanaged.map((host) => host.name),
+    warnings: [...inventory.warnings, ...plan.warnings],
+  };
+}
+
+export const seconds = (value: number): string => `${value} ${value === 1 ? 'second' : 'seconds'}`;
+
+/**
+ * The plan as people read it, numbered like `1. sleeper-service (delay: 0 seconds)`; machines
+ * sharing a step (with --parallel) share its number.
+ */
+export function sequenceText(
+  plan: Plan,
+  inventory: Pick<Inventory, 'flake' | 'unmanaged' | 'warnings'>,
+  style: Style,
+): string[] {
+  const machineCount = plan.steps.reduce((sum, step) => sum + step.machines.length, 0);
+  const lines = [
+    style.bold(
+      `Reboot sequence for ${inventory.flake}: ${machineCount} ${machineCount === 1 ? 'machine' : 'machines'} in ${plan.steps.length} ${plan.steps.length === 1 ? 'step' : 'steps'}`,
+    ),
+  ];
+  if (plan.steps.length === 0) lines.push('  (no machines selected)');
+  let stage: number | undefined;
+  plan.steps.forEach((step, index) => {
+    if (step.rebootOrder !== stage) {
+      stage = step.rebootOrder;
+      lines.push('', style.dim(`rebootOrder ${stage}`));
+    }
+    const number = `${index + 1}.`;
+    step.machines.forEach((machine, position) => {
+      const prefix = position === 0 ? number : ' '.repeat(number.length);
+      lines.push(`  ${prefix} ${machineLine(machine, style)}`);
+    });
+  });
+  if (inventory.unmanaged.length > 0) {
+    lines.push('', `Unmanaged (no lab.machine): ${inventory.unmanaged.map((host) => host.name).join(', ')}`);
+  }
+  const warnings = [...inventory.warnings, ...plan.warnings];
+  if (warnings.length > 0) {
+    lines.push('', style.yellow('Warnings:'), ...warnings.map((warning) => `  - ${warning}`));
+  }
+  return lines;
+}
+
+function machineLine(machine: Machine, style: Style): string {
+  const criticality =
+    machine.criticalityLevel === 'critical' || machine.criticalityLevel === 'high'
+      ? style.red(machine.criticalityLevel)
+      : machine.criticalityLevel;
+  const after = machine.dependencies.length > 0 ? `, after ${machine.dependencies.join(', ')}` : '';
+  return `${machine.name} (delay: ${seconds(machine.rebootDelay)}) ${style.dim('·')} ${criticality}${after}`;
+}

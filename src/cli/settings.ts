@@ -1,0 +1,67 @@
+import { z } from 'zod';
+import {
+  defaultCacheDir,
+  FileInventoryCache,
+  type InventoryCache,
+} from '../domain/inventory/inventory-cache.js';
+import { UsageError } from '../errors.js';
+import type { NixSettings } from '../transport/process/nix.js';
+
+/** Options every command that reads the flake accepts. */
+export interface FlakeOptions {
+  flake?: string;
+  nix?: string;
+  nixOption?: string[];
+  cache?: boolean;
+}
+
+const envSchema = z.object({
+  LAB_FLAKE: z.string().min(1).optional(),
+  LAB_NIX: z.string().min(1).optional(),
+  LAB_CACHE_DIR: z.string().min(1).optional(),
+  LAB_NO_CACHE: z.enum(['1', 'true', '0', 'false', '']).optional(),
+});
+
+export interface FlakeSettings {
+  readonly flake: string;
+  readonly nix: NixSettings;
+  readonly cache: InventoryCache | undefined;
+}
+
+/** Resolves flags over environment variables over defaults, validating both. */
+export function flakeSettings(options: FlakeOptions, env: NodeJS.ProcessEnv = process.env): FlakeSettings {
+  const parsed = envSchema.safeParse(env);
+  if (!parsed.success) {
+    const issue = parsed.error.issues[0];
+    throw new UsageError(`environment variable ${String(issue?.path[0])}: ${issue?.message}`);
+  }
+  const vars = parsed.data;
+  const noCache = options.cache === false || vars.LAB_NO_CACHE === '1' || vars.LAB_NO_CACHE === 'true';
+  return {
+    flake: options.flake ?? vars.LAB_FLAKE ?? '.',
+    nix: { bin: options.nix ?? vars.LAB_NIX ?? 'nix', options: parseNixOptions(options.nixOption ?? []) },
+    cache: noCache ? undefined : new FileInventoryCache(defaultCacheDir(env)),
+  };
+}
+
+/** `--nix-option name=value` (repeatable) → `{ name: value }`. */
+export function parseNixOptions(pairs: readonly string[]): Record<string, string> {
+  const options: Record<string, string> = {};
+  for (const pair of pairs) {
+    const separator = pair.indexOf('=');
+    if (separator <= 0) throw new UsageError(`--nix-option expects name=value (got '${pair}')`);
+    options[pair.slice(0, separator).trim()] = pair.slice(separator + 1).trim();
+  }
+  return options;
+}
+
+/** A positive whole number from the command line. */
+export function positiveInteger(flag: string) {
+  return (value: string): number => {
+    const number = Number(value);
+    if (!/^\d+$/.test(value) || !Number.isSafeInteger(number) || number < 1) {
+      throw new UsageError(`${flag} must be a whole number of at least 1 (got '${value}')`);
+    }
+    return number;
+  };
+}

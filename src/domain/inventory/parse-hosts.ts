@@ -1,0 +1,86 @@
+import { z } from 'zod';
+import {
+  type BrokenHost,
+  isValidMachineName,
+  type Machine,
+  type MachineMetadata,
+  machineMetadataSchema,
+  type UnmanagedHost,
+} from './schema.js';
+
+/** What the evaluation expressions return for one host (see eval-expression.ts). */
+export const rawHostSchema = z.discriminatedUnion('status', [
+  z.object({ status: z.literal('managed'), machine: z.unknown(), hostName: z.unknown().optional() }),
+  z.object({ status: z.literal('unmanaged') }),
+  z.object({ status: z.literal('broken'), error: z.string().optional() }),
+]);
+export type RawHost = z.infer<typeof rawHostSchema>;
+
+export const rawHostsSchema = z.record(z.string(), rawHostSchema);
+export type RawHosts = z.infer<typeof rawHostsSchema>;
+
+export interface ParsedHosts {
+  readonly machines: Machine[];
+  readonly unmanaged: UnmanagedHost[];
+  readonly broken: BrokenHost[];
+}
+
+/** Turns the evaluation's raw result into validated machines; problems stay per host. */
+export function parseHosts(raw: RawHosts): ParsedHosts {
+  const machines: Machine[] = [];
+  const unmanaged: UnmanagedHost[] = [];
+  const broken: BrokenHost[] = [];
+  for (const name of Object.keys(raw).sort()) {
+    const host = raw[name] as RawHost;
+    if (!isValidMachineName(name)) {
+      broken.push({
+        name,
+        error: `'${name}' is not a valid host name (letters, digits and inner dashes, at most 63): rename the nixosConfigurations entry`,
+      });
+      continue;
+    }
+    if (host.status === 'unmanaged') unmanaged.push({ name });
+    else if (host.status === 'broken') broken.push({ name, error: host.error ?? 'evaluation failed' });
+    else {
+      const parsed = parseMachine(name, host.machine, host.hostName);
+      if ('error' in parsed) broken.push(parsed);
+      else machines.push(parsed);
+    }
+  }
+  return { machines, unmanaged, broken };
+}
+
+function parseMachine(name: string, rawMachine: unknown, rawHostName: unknown): Machine | BrokenHost {
+  const result = machineMetadataSchema.safeParse(rawMachine);
+  if (!result.success) {
+    return { name, error: result.error.issues.map(describeIssue).join('; ') };
+  }
+  const hostName = typeof rawHostName === 'string' && rawHostName !== '' ? rawHostName : null;
+  return toMachine(name, hostName, result.data);
+}
+
+function toMachine(name: string, hostName: string | null, metadata: MachineMetadata): Machine {
+  return {
+    name,
+    hostName,
+    role: metadata.role,
+    groups: metadata.groups,
+    rebootOrder: metadata.rebootOrder,
+    dependencies: metadata.dependencies,
+    healthChecks: metadata.healthChecks,
+    deployStrategy: metadata.orchestration.deployStrategy,
+    rebootDelay: metadata.orchestration.rebootDelay,
+    criticalityLevel: metadata.orchestration.criticalityLevel,
+    ssh: { host: metadata.ssh.host ?? hostName ?? name, port: metadata.ssh.port, user: metadata.ssh.user },
+  };
+}
+
+/** `lab.machine.healthChecks.0.url: a http check needs url` */
+function describeIssue(issue: z.core.$ZodIssue): string {
+  const path = ['lab.machine', ...issue.path.map(String)].join('.');
+  if (issue.code === 'unrecognized_keys') {
+    return issue.keys.map((key) => `${path}.${key}: unknown field`).join('; ');
+  }
+  if (issue.code === 'invalid_type' && issue.input === undefined) return `${path}: is required but not set`;
+  return `${path}: ${issue.message}`;
+}

@@ -1,0 +1,122 @@
+import { z } from 'zod';
+
+/**
+ * The shape of `config.lab.machine` as nix/modules/lab-machine.nix defines it. Defaults here
+ * mirror the module's, so a flake that builds its configurations without the module system
+ * (plain attribute sets, as in test fixtures) is read the same way. Objects are strict: the
+ * module makes unknown fields impossible in a real NixOS configuration, so in a hand-written
+ * attribute set an unknown field is a typo and is reported rather than silently ignored.
+ */
+
+/** RFC 1123 host name label(s): what NixOS accepts for `networking.hostName`, plus dots for FQDNs. */
+export const HOSTNAME_PATTERN =
+  /^(?=.{1,253}$)[a-zA-Z0-9](?:[a-zA-Z0-9-]{0,61}[a-zA-Z0-9])?(?:\.[a-zA-Z0-9](?:[a-zA-Z0-9-]{0,61}[a-zA-Z0-9])?)*$/;
+
+export const MACHINE_NAME_PATTERN = /^[a-zA-Z0-9](?:[a-zA-Z0-9-]{0,61}[a-zA-Z0-9])?$/;
+
+export const isValidMachineName = (name: string): boolean => MACHINE_NAME_PATTERN.test(name);
+
+const machineName = z
+  .string()
+  .regex(MACHINE_NAME_PATTERN, 'must be a host name (letters, digits and inner dashes, at most 63)');
+
+export const deployStrategies = ['rolling', 'blue-green', 'recreate'] as const;
+export const criticalityLevels = ['low', 'medium', 'high', 'critical'] as const;
+export const healthCheckTypes = ['http', 'tcp', 'command'] as const;
+
+const seconds = z.number().int().nonnegative();
+const port = z.number().int().min(1).max(65535);
+
+export const healthCheckSchema = z
+  .strictObject({
+    type: z.enum(healthCheckTypes),
+    url: z.string().min(1).nullable().default(null),
+    port: port.nullable().default(null),
+    command: z.string().min(1).nullable().default(null),
+    timeout: z.number().int().positive().default(5),
+    expectStatus: z.number().int().min(100).max(599).nullable().default(null),
+  })
+  .superRefine((check, ctx) => {
+    const required = { http: 'url', tcp: 'port', command: 'command' } as const;
+    const field = required[check.type];
+    if (check[field] === null) {
+      ctx.addIssue({
+        code: 'custom',
+        path: [field],
+        message: `a ${check.type} check needs ${field}`,
+      });
+    }
+    if (check.type === 'http' && check.url !== null && !/^https?:\/\//.test(check.url)) {
+      ctx.addIssue({ code: 'custom', path: ['url'], message: 'must start with http:// or https://' });
+    }
+  });
+
+export const machineMetadataSchema = z.strictObject({
+  role: z.string().min(1),
+  groups: z.array(z.string().min(1)).default([]),
+  rebootOrder: z.number().int(),
+  dependencies: z.array(machineName).default([]),
+  healthChecks: z.array(healthCheckSchema).default([]),
+  orchestration: z
+    .strictObject({
+      deployStrategy: z.enum(deployStrategies).default('rolling'),
+      rebootDelay: seconds.default(600),
+      criticalityLevel: z.enum(criticalityLevels).default('medium'),
+    })
+    .prefault({}),
+  ssh: z
+    .strictObject({
+      host: z.string().regex(HOSTNAME_PATTERN, 'must be a host name or IP address').nullable().default(null),
+      port: port.default(22),
+      user: z
+        .string()
+        .regex(/^[a-z_][a-z0-9_-]*\$?$/i, 'must be a user name')
+        .default('root'),
+    })
+    .prefault({}),
+});
+
+export type HealthCheck = z.infer<typeof healthCheckSchema>;
+export type MachineMetadata = z.infer<typeof machineMetadataSchema>;
+export type DeployStrategy = (typeof deployStrategies)[number];
+export type CriticalityLevel = (typeof criticalityLevels)[number];
+
+/** A managed machine: its name in `nixosConfigurations` plus its validated metadata. */
+export interface Machine {
+  readonly name: string;
+  /** `config.networking.hostName` when the configuration sets one. */
+  readonly hostName: string | null;
+  readonly role: string;
+  readonly groups: readonly string[];
+  readonly rebootOrder: number;
+  readonly dependencies: readonly string[];
+  readonly healthChecks: readonly HealthCheck[];
+  readonly deployStrategy: DeployStrategy;
+  readonly rebootDelay: number;
+  readonly criticalityLevel: CriticalityLevel;
+  /** Where the orchestrator reaches the machine. */
+  readonly ssh: { readonly host: string; readonly port: number; readonly user: string };
+}
+
+/** A host in `nixosConfigurations` that does not use the lab module. */
+export interface UnmanagedHost {
+  readonly name: string;
+}
+
+/** A host whose configuration could not be read; the others still load. */
+export interface BrokenHost {
+  readonly name: string;
+  /** What is wrong, naming the field where one is known, or nix's own message. */
+  readonly error: string;
+}
+
+export interface Inventory {
+  /** The flake reference the inventory was read from. */
+  readonly flake: string;
+  /** The locked revision or narHash the inventory belongs to, when nix reports one. */
+  readonly revision: string | null;
+  readonly machines: readonly Machine[];
+  readonly unmanaged: readonly UnmanagedHost[];
+  readonly broken: readonly BrokenHost[];
+  readonly warnings: readonly string[];
+}

@@ -1,0 +1,60 @@
+/**
+ * Every failure lab reports is a LabError subclass: one class per kind of failure, a one-line
+ * human message that says what happened and (where useful) what to do, and the exit code the
+ * CLI uses for it. Adapters print `message`; they never print a stack trace unless asked to.
+ */
+
+export const ExitCode = {
+  ok: 0,
+  failure: 1,
+  invalidConfiguration: 2,
+  usage: 64,
+} as const;
+
+export abstract class LabError extends Error {
+  /** Exit code of the `lab` CLI when this error ends a command. */
+  readonly exitCode: number = ExitCode.failure;
+
+  constructor(message: string, options?: ErrorOptions) {
+    super(message, options);
+    this.name = new.target.name;
+  }
+}
+
+/** The command line itself is wrong (unknown option value, missing argument). */
+export class UsageError extends LabError {
+  override readonly exitCode: number = ExitCode.usage;
+}
+
+/**
+ * The homelab's configuration is invalid: a bad `lab.machine` value, a dependency on an unknown
+ * machine, a cycle. The message names the machines and fields involved.
+ */
+export class ConfigurationError extends LabError {
+  override readonly exitCode: number = ExitCode.invalidConfiguration;
+}
+
+/** Several configuration problems found at once; each is a line of the message. */
+export class ConfigurationErrors extends ConfigurationError {
+  constructor(readonly problems: readonly string[]) {
+    super(
+      problems.length === 1
+        ? (problems[0] ?? 'invalid configuration')
+        : `${problems.length} configuration problems:\n${problems.map((p) => `  - ${p}`).join('\n')}`,
+    );
+  }
+}
+
+/** A target given on the command line or in Discord matches no machine or group. */
+export class UnknownTargetError extends LabError {
+  override readonly exitCode: number = ExitCode.usage;
+}
+
+/** The `nix` binary could not be started. */
+export class NixNotFoundError extends LabError {}
+
+/** The flake reference does not point at a flake nix can read. */
+export class FlakeNotFoundError extends LabError {}
+
+/** `nix eval` failed for the flake as a whole (not for a single host). */
+export class NixEvalError extends LabError {}

@@ -1,0 +1,112 @@
+import { execa } from 'execa';
+import { FlakeNotFoundError, NixEvalError, NixNotFoundError } from '../../errors.js';
+
+/** How lab runs nix: which binary, and extra `--option name value` pairs. */
+export interface NixSettings {
+  /** The nix binary; `LAB_NIX`, default `nix` from PATH. */
+  readonly bin: string;
+  /** Extra nix options, e.g. `{ substituters: '' }`, passed as `--option name value`. */
+  readonly options: Readonly<Record<string, string>>;
+}
+
+export const defaultNixSettings: NixSettings = { bin: 'nix', options: {} };
+
+/**
+ * Flags every invocation gets. `--extra-experimental-features` keeps Nix 2.8 (Debian 12's
+ * nix-bin) working; newer Nix accepts it as well.
+ */
+export const baseNixArgs = (settings: NixSettings): string[] => [
+  '--extra-experimental-features',
+  'nix-command flakes',
+  ...Object.entries(settings.options).flatMap(([name, value]) => ['--option', name, value]),
+];
+
+export interface NixRunOptions {
+  /** Environment variables added for this invocation (never interpolated into arguments). */
+  readonly env?: Readonly<Record<string, string>>;
+  readonly signal?: AbortSignal;
+}
+
+export interface NixFailure {
+  readonly exitCode: number | undefined;
+  /** nix's own error message: the `error:` lines without the source excerpt. */
+  readonly message: string;
+}
+
+/** Runs nix with arguments as an array (no shell). Resolves stdout, or the failure. */
+export async function runNix(
+  settings: NixSettings,
+  args: readonly string[],
+  options: NixRunOptions = {},
+): Promise<{ ok: true; stdout: string } | { ok: false; failure: NixFailure }> {
+  let result: Awaited<ReturnType<typeof execa>>;
+  try {
+    result = await execa(settings.bin, [...baseNixArgs(settings), ...args], {
+      reject: false,
+      stdin: 'ignore',
+      env: options.env ? { ...options.env } : undefined,
+      cancelSignal: options.signal,
+      maxBuffer: 256 * 1024 * 1024,
+    });
+  } catch (error) {
+    throw new NixNotFoundError(
+      `cannot run nix (${settings.bin}): ${(error as Error).message}. ` +
+        'Install Nix (Debian: apt-get install nix-bin) or set LAB_NIX to the nix binary.',
+    );
+  }
+  if (result.failed && (result.code === 'ENOENT' || result.code === 'EACCES')) {
+    throw new NixNotFoundError(
+      `cannot run nix: '${settings.bin}' was not found or is not executable. ` +
+        'Install Nix (Debian: apt-get install nix-bin) or set LAB_NIX to the nix binary.',
+    );
+  }
+  if (result.exitCode === 0) return { ok: true, stdout: String(result.stdout) };
+  return {
+    ok: false,
+    failure: { exitCode: result.exitCode, message: nixErrorMessage(String(result.stderr)) },
+  };
+}
+
+/**
+ * Extracts nix's error message from its stderr: from the last `error:` line on, without the
+ * source excerpt (`at «string»:1:2:` and the numbered lines), warnings and trace hints.
+ */
+export function nixErrorMessage(stderr: string): string {
+  const lines = stderr.split('\n');
+  const start = lines.findIndex((line) => line.startsWith('error:'));
+  const relevant = start === -1 ? lines : lines.slice(start);
+  const kept: string[] = [];
+  for (const raw of relevant) {
+    const line = raw.trimEnd();
+    const trimmed = line.trim();
+    if (trimmed === '' || trimmed.startsWith("(use '--show-trace'")) continue;
+    if (/^at .*:\d+:\d+:$/.test(trimmed) || /^\d+\|/.test(trimmed) || /^\|/.test(trimmed)) continue;
+    if (trimmed.startsWith('warning:')) continue;
+    kept.push(trimmed.replace(/^error:\s*/, ''));
+  }
+  const message = kept.join(' ').replace(/\s+/g, ' ').trim();
+  return message || stderr.trim() || 'nix failed without a message';
+}
+
+/** Maps a failure that concerns the flake as a whole to the error a user can act on. */
+export function flakeFailure(flake: string, failure: NixFailure): FlakeNotFoundError | NixEvalError {
+  const message = failure.message;
+  if (
+    /does not contain a 'flake\.nix'|could not find a flake\.nix|getting status of .*No such file/.test(
+      message,
+    )
+  ) {
+    if (/\/nix\/store\/[^/]+-source\/flake\.nix/.test(message)) {
+      return new FlakeNotFoundError(
+        `flake '${flake}' has a flake.nix that git does not track: run 'git add flake.nix' (nix only sees files git tracks).`,
+      );
+    }
+    return new FlakeNotFoundError(
+      `no flake at '${flake}': pass --flake with a directory containing flake.nix (or set LAB_FLAKE).`,
+    );
+  }
+  if (/does not provide attribute .*nixosConfigurations/.test(message)) {
+    return new FlakeNotFoundError(`flake '${flake}' has no nixosConfigurations output.`);
+  }
+  return new NixEvalError(`nix could not evaluate flake '${flake}': ${message}`);
+}
