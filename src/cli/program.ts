@@ -28,8 +28,9 @@ export function buildProgram(io: Io): Command {
       writeOut: (text) => io.stdout.write(text),
       writeErr: (text) => io.stderr.write(text),
     });
-  machinesCommand(program, output);
-  sequenceCommand(program, output);
+  const context = { output, env: io.env };
+  machinesCommand(program, context);
+  sequenceCommand(program, context);
   return program;
 }
 

@@ -3,14 +3,14 @@ import { loadInventory } from '../../domain/inventory/load-inventory.js';
 import { planSequence } from '../../domain/planner/plan.js';
 import { sequenceJson, sequenceText } from '../render/sequence.js';
 import { type FlakeOptions, flakeSettings, positiveInteger } from '../settings.js';
-import { type Output, withFlakeOptions } from './shared.js';
+import { type Context, withFlakeOptions } from './shared.js';
 
 interface SequenceOptions extends FlakeOptions {
   parallel: number;
   json?: boolean;
 }
 
-export function sequenceCommand(program: Command, output: Output): void {
+export function sequenceCommand(program: Command, { output, env }: Context): void {
   withFlakeOptions(program.command('sequence'))
     .description('show the reboot plan: stages by rebootOrder, dependencies first')
     .argument('[targets...]', 'machine names, @group or all (default: all)')
@@ -22,7 +22,7 @@ export function sequenceCommand(program: Command, output: Output): void {
     )
     .option('--json', 'print JSON (stable format)')
     .action(async (targets: string[], options: SequenceOptions) => {
-      const inventory = await loadInventory(flakeSettings(options));
+      const inventory = await loadInventory(flakeSettings(options, env));
       const plan = planSequence(inventory, { targets, parallel: options.parallel });
       if (options.json) output.json(sequenceJson(plan, inventory));
       else output.lines(sequenceText(plan, inventory, output.style));

@@ -8,6 +8,12 @@ export interface Output {
   json(value: unknown): void;
 }
 
+/** What a command gets from the process it runs in. */
+export interface Context {
+  readonly output: Output;
+  readonly env: NodeJS.ProcessEnv;
+}
+
 const collect = (value: string, previous: string[] = []) => [...previous, value];
 
 /** --flake, --nix, --nix-option, --no-cache: every command that reads the flake has them. */

@@ -53,7 +53,7 @@ export function parseHosts(raw: RawHosts): ParsedHosts {
 function parseMachine(name: string, rawMachine: unknown, rawHostName: unknown): Machine | BrokenHost {
   const result = machineMetadataSchema.safeParse(rawMachine);
   if (!result.success) {
-    return { name, error: result.error.issues.map(describeIssue).join('; ') };
+    return { name, error: result.error.issues.map((issue) => describeIssue(issue, rawMachine)).join('; ') };
   }
   const hostName = typeof rawHostName === 'string' && rawHostName !== '' ? rawHostName : null;
   return toMachine(name, hostName, result.data);
@@ -76,11 +76,38 @@ function toMachine(name: string, hostName: string | null, metadata: MachineMetad
 }
 
 /** `lab.machine.healthChecks.0.url: a http check needs url` */
-function describeIssue(issue: z.core.$ZodIssue): string {
+function describeIssue(issue: z.core.$ZodIssue, raw: unknown): string {
   const path = ['lab.machine', ...issue.path.map(String)].join('.');
-  if (issue.code === 'unrecognized_keys') {
-    return issue.keys.map((key) => `${path}.${key}: unknown field`).join('; ');
+  const value = valueAt(raw, issue.path);
+  switch (issue.code) {
+    case 'unrecognized_keys':
+      return issue.keys.map((key) => `${path}.${key}: unknown field`).join('; ');
+    case 'invalid_type':
+      return value === undefined
+        ? `${path}: is required but not set`
+        : `${path}: must be ${article(issue.expected)}, got ${show(value)}`;
+    case 'invalid_value':
+      return `${path}: must be one of ${issue.values.map((v) => JSON.stringify(v)).join(', ')}, got ${show(value)}`;
+    default:
+      return `${path}: ${issue.message}${value === undefined || typeof value === 'object' ? '' : ` (got ${show(value)})`}`;
   }
-  if (issue.code === 'invalid_type' && issue.input === undefined) return `${path}: is required but not set`;
-  return `${path}: ${issue.message}`;
+}
+
+function valueAt(raw: unknown, path: readonly PropertyKey[]): unknown {
+  let value = raw;
+  for (const key of path) {
+    if (value === null || typeof value !== 'object') return undefined;
+    value = (value as Record<PropertyKey, unknown>)[key];
+  }
+  return value;
+}
+
+const article = (type: string): string => (/^[aeiou]/.test(type) ? `an ${type}` : `a ${type}`);
+
+function show(value: unknown): string {
+  if (value === null) return 'null';
+  if (Array.isArray(value)) return 'a list';
+  if (typeof value === 'object') return 'an attribute set';
+  const text = JSON.stringify(value) ?? String(value);
+  return text.length > 60 ? `${text.slice(0, 57)}...` : text;
 }

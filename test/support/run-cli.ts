@@ -1,0 +1,27 @@
+import { PassThrough } from 'node:stream';
+import { runCli } from '../../src/cli/program.js';
+
+export interface CliResult {
+  exitCode: number;
+  stdout: string;
+  stderr: string;
+}
+
+/** Runs the CLI in-process with captured, non-TTY output streams. */
+export async function runLab(args: readonly string[], env: NodeJS.ProcessEnv = {}): Promise<CliResult> {
+  const stdout = new PassThrough();
+  const stderr = new PassThrough();
+  const chunks = { stdout: [] as Buffer[], stderr: [] as Buffer[] };
+  stdout.on('data', (chunk: Buffer) => chunks.stdout.push(chunk));
+  stderr.on('data', (chunk: Buffer) => chunks.stderr.push(chunk));
+  const exitCode = await runCli(args, {
+    stdout: stdout as unknown as NodeJS.WriteStream,
+    stderr: stderr as unknown as NodeJS.WriteStream,
+    env: { LAB_NO_CACHE: '1', ...env },
+  });
+  return {
+    exitCode,
+    stdout: Buffer.concat(chunks.stdout).toString('utf8'),
+    stderr: Buffer.concat(chunks.stderr).toString('utf8'),
+  };
+}

@@ -1,0 +1,95 @@
+import { describe, expect, it } from 'vitest';
+import { parseHosts } from '../../src/domain/inventory/parse-hosts.js';
+
+const managed = (machine: unknown, hostName: unknown = null) => ({
+  status: 'managed' as const,
+  machine,
+  hostName,
+});
+
+describe('parseHosts', () => {
+  it("applies the module's defaults to a minimal lab.machine", () => {
+    const { machines } = parseHosts({ web: managed({ role: 'web', rebootOrder: 1 }, 'web-01') });
+    expect(machines).toEqual([
+      {
+        name: 'web',
+        hostName: 'web-01',
+        role: 'web',
+        groups: [],
+        rebootOrder: 1,
+        dependencies: [],
+        healthChecks: [],
+        deployStrategy: 'rolling',
+        rebootDelay: 600,
+        criticalityLevel: 'medium',
+        ssh: { host: 'web-01', port: 22, user: 'root' },
+      },
+    ]);
+  });
+
+  it('fills each health check with its defaults', () => {
+    const { machines } = parseHosts({
+      web: managed({ role: 'web', rebootOrder: 1, healthChecks: [{ type: 'tcp', port: 22 }] }),
+    });
+    expect(machines[0]?.healthChecks).toEqual([
+      { type: 'tcp', url: null, port: 22, command: null, timeout: 5, expectStatus: null },
+    ]);
+    expect(machines[0]?.ssh.host).toBe('web');
+  });
+
+  it('keeps unmanaged hosts apart and sorts by name', () => {
+    const parsed = parseHosts({ z: { status: 'unmanaged' }, a: { status: 'unmanaged' } });
+    expect(parsed.unmanaged).toEqual([{ name: 'a' }, { name: 'z' }]);
+  });
+
+  it.each([
+    [{ rebootOrder: 1 }, 'lab.machine.role: is required but not set'],
+    [{ role: 'x', rebootOrder: 1.5 }, 'lab.machine.rebootOrder: must be an int, got 1.5'],
+    [{ role: 'x', rebootOrder: 'soon' }, 'lab.machine.rebootOrder: must be a number, got "soon"'],
+    [
+      { role: 'x', rebootOrder: 1, orchestration: { deployStrategy: 'canary' } },
+      'lab.machine.orchestration.deployStrategy: must be one of "rolling", "blue-green", "recreate", got "canary"',
+    ],
+    [
+      { role: 'x', rebootOrder: 1, orchestration: { rebootdelay: 5 } },
+      'lab.machine.orchestration.rebootdelay: unknown field',
+    ],
+    [
+      { role: 'x', rebootOrder: 1, healthChecks: [{ type: 'tcp' }] },
+      'lab.machine.healthChecks.0.port: a tcp check needs port',
+    ],
+    [
+      { role: 'x', rebootOrder: 1, healthChecks: [{ type: 'command', command: null }] },
+      'lab.machine.healthChecks.0.command: a command check needs command',
+    ],
+    [
+      { role: 'x', rebootOrder: 1, healthChecks: [{ type: 'http', url: 'localhost/health' }] },
+      'lab.machine.healthChecks.0.url: must start with http:// or https://',
+    ],
+    [
+      { role: 'x', rebootOrder: 1, dependencies: ['db; rm -rf /'] },
+      'lab.machine.dependencies.0: must be a host name (letters, digits and inner dashes, at most 63)',
+    ],
+    [
+      { role: 'x', rebootOrder: 1, ssh: { host: 'a b', port: 70000 } },
+      'lab.machine.ssh.host: must be a host name or IP address',
+    ],
+  ])('reports %j naming the field', (machine, message) => {
+    const { machines, broken } = parseHosts({ host1: managed(machine) });
+    expect(machines).toEqual([]);
+    expect(broken).toHaveLength(1);
+    expect(broken[0]?.name).toBe('host1');
+    expect(broken[0]?.error).toContain(message);
+  });
+
+  it('refuses a configuration name that is not a host name without looking at it', () => {
+    const { broken } = parseHosts({ 'a;b': managed({ role: 'x', rebootOrder: 1 }) });
+    expect(broken).toEqual([
+      {
+        name: 'a;b',
+        error:
+          "'a;b' is not a valid host name (letters, digits and inner dashes, at most 63): rename the nixosConfigurations entry",
+      },
+    ]);
+  });
+});
