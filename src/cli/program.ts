@@ -1,5 +1,6 @@
 import { Command, CommanderError } from 'commander';
 import { LabError, UsageError } from '../errors.js';
+import { healthCommand } from './commands/health.js';
 import { machinesCommand } from './commands/machines.js';
 import { sequenceCommand } from './commands/sequence.js';
 import type { Output } from './commands/shared.js';
@@ -12,7 +13,7 @@ export interface Io {
   readonly env: NodeJS.ProcessEnv;
 }
 
-export function buildProgram(io: Io): Command {
+export function buildProgram(io: Io, setExitCode: (code: number) => void = () => {}): Command {
   const output: Output = {
     style: styleFor(io.stdout, io.env),
     lines: (lines) => io.stdout.write(lines.map((line) => `${line}\n`).join('')),
@@ -28,18 +29,22 @@ export function buildProgram(io: Io): Command {
       writeOut: (text) => io.stdout.write(text),
       writeErr: (text) => io.stderr.write(text),
     });
-  const context = { output, env: io.env };
+  const context = { output, env: io.env, setExitCode };
   machinesCommand(program, context);
   sequenceCommand(program, context);
+  healthCommand(program, context);
   return program;
 }
 
 /** Runs the CLI and returns the exit code. The one error boundary of the terminal adapter. */
 export async function runCli(argv: readonly string[], io: Io): Promise<number> {
-  const program = buildProgram(io);
+  let exitCode = 0;
+  const program = buildProgram(io, (code) => {
+    exitCode = code;
+  });
   try {
     await program.parseAsync([...argv], { from: 'user' });
-    return 0;
+    return exitCode;
   } catch (error) {
     if (error instanceof CommanderError) {
       // commander has already printed its message (help, version, or what was wrong).

@@ -12,6 +12,8 @@ export interface Output {
 export interface Context {
   readonly output: Output;
   readonly env: NodeJS.ProcessEnv;
+  /** The exit code when the command finishes without an error (e.g. 1 for unhealthy machines). */
+  setExitCode(code: number): void;
 }
 
 const collect = (value: string, previous: string[] = []) => [...previous, value];
@@ -23,4 +25,16 @@ export function withFlakeOptions(command: Command): Command {
     .option('--nix <path>', 'nix binary (default: $LAB_NIX or nix)')
     .option('--nix-option <name=value>', 'extra nix option, repeatable (e.g. substituters=)', collect)
     .option('--no-cache', 'evaluate the flake even if the cached result is current');
+}
+
+export interface SshOptions {
+  sshKey?: string;
+  knownHosts?: string;
+}
+
+/** --ssh-key, --known-hosts: every command that connects to machines has them. */
+export function withSshOptions(command: Command): Command {
+  return command
+    .option('-i, --ssh-key <file>', 'private key (default: $LAB_SSH_KEY, else ssh-agent, else ~/.ssh/id_*)')
+    .option('--known-hosts <file>', 'known_hosts file (default: $LAB_KNOWN_HOSTS or ~/.ssh/known_hosts)');
 }

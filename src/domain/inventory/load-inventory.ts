@@ -1,4 +1,5 @@
 import { flakeFailure, type NixSettings, runNix } from '../../transport/process/nix.js';
+import { mapConcurrent } from '../../util/map-concurrent.js';
 import { EVAL_ALL_HOSTS, EVAL_HOST_NAMES, EVAL_ONE_HOST, HOST_ENV } from './eval-expression.js';
 import { flakeRevision } from './flake-revision.js';
 import { cacheKey, type InventoryCache } from './inventory-cache.js';
@@ -69,15 +70,8 @@ function evalConfigurations(options: LoadInventoryOptions, apply: string, host?:
 
 /** Evaluates each named host on its own, so that nix names the error of the ones that fail. */
 async function diagnoseHosts(options: LoadInventoryOptions, names: readonly string[]): Promise<RawHosts> {
-  const results: RawHosts = {};
-  const queue = [...names];
-  const worker = async () => {
-    for (let name = queue.shift(); name !== undefined; name = queue.shift()) {
-      results[name] = await diagnoseHost(options, name);
-    }
-  };
-  await Promise.all(Array.from({ length: Math.min(DIAGNOSIS_CONCURRENCY, names.length) }, worker));
-  return results;
+  const results = await mapConcurrent(names, DIAGNOSIS_CONCURRENCY, (name) => diagnoseHost(options, name));
+  return Object.fromEntries(names.map((name, index) => [name, results[index] as RawHost]));
 }
 
 async function diagnoseHost(options: LoadInventoryOptions, name: string): Promise<RawHost> {

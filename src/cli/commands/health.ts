@@ -1,0 +1,42 @@
+import type { Command } from 'commander';
+import { checkMachine } from '../../domain/health/check-machine.js';
+import { loadInventory } from '../../domain/inventory/load-inventory.js';
+import { selectTargets } from '../../domain/planner/select-targets.js';
+import { loadSshCredentials } from '../../transport/ssh/ssh-credentials.js';
+import { SshPool } from '../../transport/ssh/ssh-pool.js';
+import { mapConcurrent } from '../../util/map-concurrent.js';
+import { healthJson, healthText } from '../render/health.js';
+import { type FlakeOptions, flakeSettings, positiveInteger } from '../settings.js';
+import { type Context, type SshOptions, withFlakeOptions, withSshOptions } from './shared.js';
+
+interface HealthOptions extends FlakeOptions, SshOptions {
+  json?: boolean;
+  concurrency: number;
+}
+
+export function healthCommand(program: Command, { output, env, setExitCode }: Context): void {
+  withSshOptions(withFlakeOptions(program.command('health')))
+    .description("run the machines' health checks over SSH, from each machine's own point of view")
+    .argument('[targets...]', 'machine names, @group or all (default: all)')
+    .option('--concurrency <n>', 'machines checked at once', positiveInteger('--concurrency'), 16)
+    .option('--json', 'print JSON (stable format)')
+    .action(async (targets: string[], options: HealthOptions) => {
+      const inventory = await loadInventory(flakeSettings(options, env));
+      const machines = selectTargets(inventory, targets);
+      const credentials = await loadSshCredentials(
+        { keyPath: options.sshKey, knownHostsPath: options.knownHosts },
+        env,
+      );
+      const pool = new SshPool(credentials);
+      try {
+        const results = await mapConcurrent(machines, options.concurrency, (machine) =>
+          checkMachine(pool, machine),
+        );
+        if (options.json) output.json(healthJson(results));
+        else output.lines(healthText(results, output.style));
+        if (!results.every((result) => result.ok)) setExitCode(1);
+      } finally {
+        await pool.closeAll();
+      }
+    });
+}

@@ -1,0 +1,283 @@
+import type { Duplex } from 'node:stream';
+import {
+  type AlgorithmList,
+  Client,
+  type ClientChannel,
+  type ConnectConfig,
+  type ServerHostKeyAlgorithm,
+} from 'ssh2';
+import {
+  HostKeyError,
+  HostUnreachableError,
+  RemoteCommandError,
+  SshAuthError,
+  type SshTarget,
+  SshTimeoutError,
+} from './errors.js';
+import {
+  fingerprint,
+  hostKeyAlgorithms,
+  type KnownHostEntry,
+  knownHostsLine,
+  knownKeyTypes,
+  presentedKey,
+  verifyHostKey,
+} from './known-hosts.js';
+
+/** How lab authenticates and what it trusts; shared by every connection of an operation. */
+export interface SshCredentials {
+  /** Private key (OpenSSH or PEM format), if a key file is used. */
+  readonly privateKey?: Buffer;
+  readonly passphrase?: string;
+  /** ssh-agent socket, if one is used. */
+  readonly agent?: string;
+  readonly knownHosts: readonly KnownHostEntry[];
+  /** For messages: where known hosts were read from. */
+  readonly knownHostsPath: string;
+}
+
+export interface SshTimeouts {
+  /** From TCP connect to authenticated (default 10 s). */
+  readonly connectMs: number;
+  /** A keep-alive every this often; the connection counts as lost after three unanswered. */
+  readonly keepaliveMs: number;
+}
+
+export const defaultSshTimeouts: SshTimeouts = { connectMs: 10_000, keepaliveMs: 2_000 };
+
+export interface ExecResult {
+  readonly exitCode: number | null;
+  readonly signal: string | null;
+  readonly stdout: string;
+  readonly stderr: string;
+}
+
+export interface ExecOptions {
+  /** Fails with SshTimeoutError when the command has not finished by then. */
+  readonly timeoutMs?: number;
+  /** Resolve with the result even for a non-zero exit (default: throw RemoteCommandError). */
+  readonly allowFailure?: boolean;
+}
+
+/**
+ * One authenticated SSH connection to one machine. Host keys are checked strictly against
+ * known_hosts before anything is sent; failures become the typed errors of ./errors.ts.
+ */
+export class SshConnection {
+  private closed = false;
+  private lostReason: string | undefined;
+
+  private constructor(
+    readonly target: SshTarget,
+    private readonly client: Client,
+  ) {
+    client.on('error', (error) => {
+      this.lostReason ??= error.message;
+    });
+    client.on('close', () => {
+      this.closed = true;
+      this.lostReason ??= 'connection closed';
+    });
+  }
+
+  /** Whether the connection still works (it has not closed or errored). */
+  get isOpen(): boolean {
+    return !this.closed;
+  }
+
+  /** Resolves when the connection has closed, for whatever reason. */
+  whenClosed(): Promise<void> {
+    if (this.closed) return Promise.resolve();
+    return new Promise((resolve) => this.client.once('close', () => resolve()));
+  }
+
+  static connect(
+    target: SshTarget,
+    credentials: SshCredentials,
+    timeouts: SshTimeouts = defaultSshTimeouts,
+  ): Promise<SshConnection> {
+    const client = new Client();
+    let keyRefusal: HostKeyError | undefined;
+    const types = knownKeyTypes(credentials.knownHosts, target.host, target.port);
+    const config: ConnectConfig = {
+      host: target.host,
+      port: target.port,
+      username: target.user,
+      readyTimeout: timeouts.connectMs,
+      keepaliveInterval: timeouts.keepaliveMs,
+      keepaliveCountMax: 3,
+      privateKey: credentials.privateKey,
+      passphrase: credentials.passphrase,
+      agent: credentials.agent,
+      // Ask for a key type known_hosts can vouch for, as OpenSSH does.
+      ...(types.length > 0 ? { algorithms: { serverHostKey: preferring(hostKeyAlgorithms(types)) } } : {}),
+      hostVerifier: (blob: Buffer) => {
+        const key = presentedKey(blob);
+        const verdict = verifyHostKey(credentials.knownHosts, target.host, target.port, key);
+        if (verdict.kind === 'trusted') return true;
+        keyRefusal = new HostKeyError(
+          target,
+          verdict.kind,
+          fingerprint(blob),
+          knownHostsLine(target.host, target.port, key),
+          credentials.knownHostsPath,
+          'line' in verdict ? verdict.line : undefined,
+        );
+        return false;
+      },
+    };
+    return new Promise((resolve, reject) => {
+      const onError = (error: Error & { level?: string; code?: string }) => {
+        client.removeListener('ready', onReady);
+        client.end();
+        reject(keyRefusal ?? connectError(target, error, timeouts.connectMs));
+      };
+      const onReady = () => {
+        client.removeListener('error', onError);
+        resolve(new SshConnection(target, client));
+      };
+      client.once('error', onError);
+      client.once('ready', onReady);
+      try {
+        client.connect(config);
+      } catch (error) {
+        onError(error as Error);
+      }
+    });
+  }
+
+  /** Runs a command line (build it with ./shell.ts) and collects its output. */
+  async exec(command: string, options: ExecOptions = {}): Promise<ExecResult> {
+    const channel = await this.channel('exec', (callback) => this.client.exec(command, callback));
+    const result = await new Promise<ExecResult>((resolve, reject) => {
+      const stdout: Buffer[] = [];
+      const stderr: Buffer[] = [];
+      let exitCode: number | null = null;
+      let signal: string | null = null;
+      const timer =
+        options.timeoutMs === undefined
+          ? undefined
+          : setTimeout(() => {
+              channel.close();
+              reject(new SshTimeoutError(this.target, `'${command}'`, options.timeoutMs as number));
+            }, options.timeoutMs);
+      channel.on('data', (chunk: Buffer) => stdout.push(chunk));
+      channel.stderr.on('data', (chunk: Buffer) => stderr.push(chunk));
+      channel.on('exit', (code: number | null, signalName?: string) => {
+        exitCode = code;
+        signal = signalName ?? null;
+      });
+      channel.on('close', () => {
+        clearTimeout(timer);
+        if (exitCode === null && signal === null && !this.isOpen) {
+          reject(new HostUnreachableError(this.target, `connection lost while running '${command}'`));
+          return;
+        }
+        resolve({
+          exitCode,
+          signal,
+          stdout: Buffer.concat(stdout).toString('utf8'),
+          stderr: Buffer.concat(stderr).toString('utf8'),
+        });
+      });
+    });
+    if (!options.allowFailure && (result.exitCode !== 0 || result.signal !== null)) {
+      throw new RemoteCommandError(this.target, command, result.exitCode, result.signal, result.stderr);
+    }
+    return result;
+  }
+
+  /**
+   * Opens a TCP connection from the machine itself to `host:port` (direct-tcpip), so that
+   * `localhost` means the machine. Rejects with the server's reason (e.g. connection refused).
+   */
+  forward(host: string, port: number): Promise<Duplex> {
+    return this.channel(`connection to ${host}:${port}`, (callback) =>
+      this.client.forwardOut('127.0.0.1', 0, host, port, callback),
+    );
+  }
+
+  close(): void {
+    if (!this.closed) this.client.end();
+  }
+
+  private channel(
+    what: string,
+    open: (callback: (error: Error | undefined, channel: ClientChannel) => void) => void,
+  ): Promise<ClientChannel> {
+    if (this.closed) {
+      return Promise.reject(new HostUnreachableError(this.target, this.lostReason ?? 'connection closed'));
+    }
+    return new Promise((resolve, reject) => {
+      try {
+        open((error, channel) => {
+          if (error) reject(channelError(this, what, error));
+          else resolve(channel);
+        });
+      } catch (error) {
+        reject(channelError(this, what, error as Error));
+      }
+    });
+  }
+}
+
+function channelError(connection: SshConnection, what: string, error: Error): Error {
+  if (!connection.isOpen || /not connected|No response/i.test(error.message)) {
+    return new HostUnreachableError(connection.target, `connection lost (${what}: ${error.message})`);
+  }
+  return new ChannelOpenError(what, error.message);
+}
+
+/** The server refused to open a channel (e.g. the forwarded port refused the connection). */
+export class ChannelOpenError extends Error {
+  constructor(
+    readonly what: string,
+    readonly reason: string,
+  ) {
+    super(`${what} failed: ${reason}`);
+    this.name = 'ChannelOpenError';
+  }
+}
+
+function connectError(
+  target: SshTarget,
+  error: Error & { level?: string; code?: string },
+  connectMs: number,
+): Error {
+  if (error.level === 'client-authentication') {
+    return new SshAuthError(
+      target,
+      error.message.replace(/^All configured authentication methods failed$/, 'no key accepted'),
+      { cause: error },
+    );
+  }
+  if (error.level === 'client-timeout' || /Timed out while waiting for handshake/.test(error.message)) {
+    return new SshTimeoutError(target, 'connecting', connectMs);
+  }
+  const reason =
+    error.code === 'ECONNREFUSED'
+      ? 'connection refused (is sshd running?)'
+      : error.code === 'ENOTFOUND' || error.code === 'EAI_AGAIN'
+        ? `cannot resolve host name ${target.host}`
+        : error.code === 'EHOSTUNREACH' || error.code === 'ENETUNREACH'
+          ? 'no route to host'
+          : error.message;
+  return new HostUnreachableError(target, reason, { cause: error });
+}
+
+const SUPPORTED_HOST_KEY_ALGORITHMS: readonly ServerHostKeyAlgorithm[] = [
+  'ssh-ed25519',
+  'ecdsa-sha2-nistp256',
+  'ecdsa-sha2-nistp384',
+  'ecdsa-sha2-nistp521',
+  'rsa-sha2-512',
+  'rsa-sha2-256',
+  'ssh-rsa',
+];
+
+/** ssh2's defaults with these moved to the front; a key of another type is still reported, not a handshake error. */
+function preferring(algorithms: readonly string[]): AlgorithmList<ServerHostKeyAlgorithm> {
+  const preferred = SUPPORTED_HOST_KEY_ALGORITHMS.filter((algorithm) => algorithms.includes(algorithm));
+  // ssh2 applies `remove` before `prepend` in key order: this reorders instead of skipping known entries.
+  return { remove: preferred, prepend: preferred, append: [] };
+}
