@@ -1,0 +1,8 @@
+# Only what the module requires: every other field takes its default.
+{
+  networking.hostName = "minimal";
+  lab.machine = {
+    role = "test";
+    rebootOrder = 3;
+  };
+}

@@ -1,0 +1,210 @@
+import { existsSync } from 'node:fs';
+import { join, resolve } from 'node:path';
+import { execa } from 'execa';
+import { describe, expect, it } from 'vitest';
+
+const repoRoot = resolve(import.meta.dirname, '../..');
+const modulePath = join(repoRoot, 'nix/modules/lab-machine.nix');
+const harness = join(import.meta.dirname, 'eval-module.nix');
+const hostsDir = join(import.meta.dirname, 'hosts');
+
+/**
+ * A checkout of nix-community/nixpkgs.lib or of nixpkgs (the directory holding lib/), or that
+ * lib/ directory: enables the evaluation of the module by the real module system.
+ */
+const LIB_ENV = 'LAB_NIXPKGS_LIB';
+const libPath = process.env[LIB_ENV] ? resolve(process.env[LIB_ENV]) : undefined;
+
+interface HealthCheck {
+  type: string;
+  url: string | null;
+  port: number | null;
+  command: string | null;
+  timeout: number;
+  expectStatus: number | null;
+}
+
+interface Machine {
+  role: string;
+  groups: string[];
+  rebootOrder: number;
+  dependencies: string[];
+  healthChecks: HealthCheck[];
+  orchestration: { deployStrategy: string; rebootDelay: number; criticalityLevel: string };
+  ssh: { host: string; port: number; user: string };
+}
+
+interface Evaluation {
+  machine: Machine;
+  failedAssertions: string[];
+  metadata: Machine & { hostname: string; services: string[] };
+  options: { name: string; hasDescription: boolean; hasExample: boolean }[];
+}
+
+/** Evaluates the module with one of the host modules in test/module/hosts; data goes in by --argstr. */
+function evaluate(host: string) {
+  return execa(
+    'nix-instantiate',
+    [
+      '--eval',
+      '--strict',
+      '--json',
+      harness,
+      '--argstr',
+      'lib',
+      libPath ?? '',
+      '--argstr',
+      'host',
+      join(hostsDir, `${host}.nix`),
+    ],
+    { reject: false, env: { NIX_CONFIG: 'substituters =' } },
+  );
+}
+
+async function evaluateOk(host: string): Promise<Evaluation> {
+  const result = await evaluate(host);
+  expect(result.stderr).toBe('');
+  expect(result.exitCode).toBe(0);
+  return JSON.parse(result.stdout) as Evaluation;
+}
+
+describe('nix/modules/lab-machine.nix', () => {
+  it('is valid Nix syntax (nix-instantiate --parse), as are the test harness and host modules', async () => {
+    for (const file of [
+      modulePath,
+      harness,
+      ...['minimal', 'full', 'broken-checks', 'bad-enum', 'no-role'],
+    ]) {
+      const path = file.endsWith('.nix') ? file : join(hostsDir, `${file}.nix`);
+      const result = await execa('nix-instantiate', ['--parse', path], { reject: false });
+      expect(result.stderr, path).toBe('');
+      expect(result.exitCode, path).toBe(0);
+    }
+  });
+});
+
+describe.skipIf(libPath === undefined)(
+  libPath
+    ? `nix/modules/lab-machine.nix evaluated by lib.evalModules (${LIB_ENV}=${libPath})`
+    : `nix/modules/lab-machine.nix evaluated by lib.evalModules: skipped, set ${LIB_ENV} to a nixpkgs.lib or nixpkgs checkout to run`,
+  () => {
+    it(`${LIB_ENV} points at a nixpkgs lib`, () => {
+      const path = libPath ?? '';
+      expect(existsSync(join(path, 'lib/default.nix')) || existsSync(join(path, 'fixed-points.nix'))).toBe(
+        true,
+      );
+    });
+
+    it('gives every field its default, and ssh.host the host name', async () => {
+      const { machine, failedAssertions } = await evaluateOk('minimal');
+      expect(failedAssertions).toEqual([]);
+      expect(machine).toEqual({
+        role: 'test',
+        groups: [],
+        rebootOrder: 3,
+        dependencies: [],
+        healthChecks: [],
+        orchestration: { deployStrategy: 'rolling', rebootDelay: 600, criticalityLevel: 'medium' },
+        ssh: { host: 'minimal', port: 22, user: 'root' },
+      });
+    });
+
+    it('takes every field as set; ssh.host defaults to networking.fqdnOrHostName; checks get defaults', async () => {
+      const { machine, failedAssertions } = await evaluateOk('full');
+      expect(failedAssertions).toEqual([]);
+      expect(machine).toEqual({
+        role: 'database',
+        groups: ['data', 'backup'],
+        rebootOrder: 2,
+        dependencies: ['nas'],
+        healthChecks: [
+          { type: 'tcp', port: 5432, url: null, command: null, timeout: 5, expectStatus: null },
+          {
+            type: 'http',
+            url: 'http://localhost:8008/health',
+            port: null,
+            command: null,
+            timeout: 2,
+            expectStatus: 204,
+          },
+          {
+            type: 'command',
+            command: 'systemctl is-active postgresql',
+            url: null,
+            port: null,
+            timeout: 5,
+            expectStatus: null,
+          },
+        ],
+        orchestration: { deployStrategy: 'blue-green', rebootDelay: 60, criticalityLevel: 'high' },
+        ssh: { host: 'db.lab.example', port: 2222, user: 'deploy' },
+      });
+    });
+
+    it('writes /etc/lab-machine-metadata.json with hostname, enabled services and every lab.machine field', async () => {
+      const { machine, metadata } = await evaluateOk('full');
+      expect(metadata).toEqual({ hostname: 'db', services: ['postgresql', 'sshd'], ...machine });
+      expect(Object.keys(metadata).sort()).toEqual([
+        'dependencies',
+        'groups',
+        'healthChecks',
+        'hostname',
+        'orchestration',
+        'rebootOrder',
+        'role',
+        'services',
+        'ssh',
+      ]);
+    });
+
+    it('asserts each check has the field its type needs and a machine does not depend on itself', async () => {
+      const { failedAssertions } = await evaluateOk('broken-checks');
+      expect(failedAssertions).toEqual([
+        'lab.machine.healthChecks.0: a http check needs `url` (lab.machine.healthChecks.0.url is null)',
+        'lab.machine.healthChecks.1: a tcp check needs `port` (lab.machine.healthChecks.1.port is null)',
+        'lab.machine.healthChecks.2: a command check needs `command` (lab.machine.healthChecks.2.command is null)',
+        'lab.machine.dependencies: machine `web` lists itself (networking.hostName) as a dependency',
+      ]);
+    });
+
+    it('rejects a value outside an enum, naming the option', async () => {
+      const result = await evaluate('bad-enum');
+      expect(result.exitCode).not.toBe(0);
+      expect(result.stderr).toContain('lab.machine.orchestration.criticalityLevel');
+      expect(result.stderr).toContain('is not of type');
+      expect(result.stderr).toContain('"urgent"');
+    });
+
+    it('requires role (no default)', async () => {
+      const result = await evaluate('no-role');
+      expect(result.exitCode).not.toBe(0);
+      expect(result.stderr).toContain('lab.machine.role');
+    });
+
+    it('documents every option with a description and an example', async () => {
+      const { options } = await evaluateOk('minimal');
+      expect(options.map((option) => option.name).sort()).toEqual(
+        [
+          'dependencies',
+          'groups',
+          'healthChecks',
+          'healthChecks.*.command',
+          'healthChecks.*.expectStatus',
+          'healthChecks.*.port',
+          'healthChecks.*.timeout',
+          'healthChecks.*.type',
+          'healthChecks.*.url',
+          'orchestration.criticalityLevel',
+          'orchestration.deployStrategy',
+          'orchestration.rebootDelay',
+          'rebootOrder',
+          'role',
+          'ssh.host',
+          'ssh.port',
+          'ssh.user',
+        ].map((name) => `lab.machine.${name}`),
+      );
+      expect(options.filter((option) => !option.hasDescription || !option.hasExample)).toEqual([]);
+    });
+  },
+);
