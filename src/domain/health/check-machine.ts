@@ -1,4 +1,5 @@
 import type { SshPool } from '../../transport/ssh/ssh-pool.js';
+import { pause } from '../../util/pause.js';
 import { sshTarget } from '../hosts/ssh-target.js';
 import type { Machine } from '../inventory/schema.js';
 import type { MachineHealth } from './check-result.js';
@@ -43,28 +44,15 @@ export interface WaitHealthyOptions {
  * reboot or a deploy. Resolves with the last result either way; callers decide on `ok`.
  */
 export async function waitUntilHealthy(
-  pool: SshPool,
-  machine: Machine,
+  check: () => Promise<MachineHealth>,
   options: WaitHealthyOptions,
 ): Promise<MachineHealth> {
   const interval = options.intervalMs ?? 500;
   for (let attempt = 1; ; attempt++) {
-    const health = await checkMachine(pool, machine);
+    const health = await check();
     options.onAttempt?.(health, attempt);
     const left = options.deadline - Date.now();
     if (health.ok || left <= 0 || options.signal?.aborted) return health;
     await pause(Math.min(interval, left), options.signal);
   }
-}
-
-function pause(ms: number, signal?: AbortSignal): Promise<void> {
-  return new Promise((resolve) => {
-    const timer = setTimeout(done, ms);
-    function done() {
-      clearTimeout(timer);
-      signal?.removeEventListener('abort', done);
-      resolve();
-    }
-    signal?.addEventListener('abort', done, { once: true });
-  });
 }

@@ -1,0 +1,26 @@
+import type { MachineHealth } from '../health/check-result.js';
+import type { Machine } from '../inventory/schema.js';
+
+/**
+ * What a reboot needs from a machine. The SSH implementation is ./ssh-reboot-host.ts; the run
+ * engine depends only on this interface.
+ */
+export interface RebootHost {
+  /** The machine's current boot id. */
+  bootId(machine: Machine): Promise<string>;
+  /** Sends the reboot command; a connection dropped by the reboot is expected, not an error. */
+  sendReboot(machine: Machine, command: readonly string[]): Promise<void>;
+  /**
+   * Polls until SSH answers with a boot id other than `previousBootId`, or the deadline passes
+   * (then rejects with RebootTimeoutError). Calls `onDown` once, when the machine stops answering.
+   */
+  waitForNewBoot(
+    machine: Machine,
+    previousBootId: string,
+    options: { deadline: number; signal?: AbortSignal; onDown?: () => void },
+  ): Promise<{ bootId: string; downMs: number }>;
+  /** Runs the machine's health checks once. */
+  checkHealth(machine: Machine): Promise<MachineHealth>;
+  /** Releases connections. */
+  close(): Promise<void>;
+}

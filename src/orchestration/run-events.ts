@@ -1,0 +1,83 @@
+import type { CheckResult } from '../domain/health/check-result.js';
+
+/** Where a machine's reboot failed, in words an operator reads. */
+export type RebootPhase =
+  | 'delay'
+  | 'confirmation'
+  | 'reboot command'
+  | 'coming back'
+  | 'health'
+  | 'stability';
+
+interface EventBase {
+  readonly runId: string;
+  /** ISO timestamp. */
+  readonly at: string;
+  /** Milliseconds since the run started. */
+  readonly elapsedMs: number;
+}
+
+/**
+ * Everything a run reports. Renderers (terminal, JSON lines, Discord) consume these; the engine
+ * never prints. The `type` strings and fields are a stable interface (`lab reboot --json`).
+ */
+export type RunEvent = EventBase &
+  (
+    | { readonly type: 'run.started'; readonly steps: readonly (readonly string[])[] }
+    | { readonly type: 'step.started'; readonly step: number; readonly machines: readonly string[] }
+    | {
+        readonly type: 'machine.waiting';
+        readonly machine: string;
+        readonly reason: 'delay';
+        readonly seconds: number;
+      }
+    | { readonly type: 'machine.waiting'; readonly machine: string; readonly reason: 'confirmation' }
+    | { readonly type: 'machine.confirmed'; readonly machine: string }
+    | { readonly type: 'machine.rebooting'; readonly machine: string; readonly bootId: string }
+    | { readonly type: 'machine.down'; readonly machine: string }
+    | {
+        readonly type: 'machine.up';
+        readonly machine: string;
+        readonly bootId: string;
+        readonly previousBootId: string;
+        readonly downMs: number;
+      }
+    | {
+        readonly type: 'machine.health';
+        readonly machine: string;
+        readonly ok: boolean;
+        readonly attempt: number;
+        readonly checks: readonly CheckResult[];
+      }
+    | { readonly type: 'machine.succeeded'; readonly machine: string; readonly durationMs: number }
+    | {
+        readonly type: 'machine.failed';
+        readonly machine: string;
+        readonly phase: RebootPhase;
+        readonly reason: string;
+      }
+    | { readonly type: 'machine.skipped'; readonly machine: string; readonly reason: string }
+    | { readonly type: 'step.finished'; readonly step: number; readonly ok: boolean }
+    | {
+        readonly type: 'run.finished';
+        readonly status: 'succeeded' | 'failed' | 'cancelled';
+        readonly failure: {
+          readonly machine: string;
+          readonly phase: RebootPhase;
+          readonly reason: string;
+        } | null;
+        /** Where a cancelled run stopped: the machines that were not done. */
+        readonly pending: readonly string[];
+      }
+  );
+
+export type RunEventType = RunEvent['type'];
+
+/** Distributive Omit, so each event variant keeps its own fields. */
+export type RunEventInput = RunEvent extends infer E
+  ? E extends RunEvent
+    ? Omit<E, keyof EventBase>
+    : never
+  : never;
+
+export type RunEventListener = (event: RunEvent) => void;

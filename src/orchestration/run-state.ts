@@ -1,0 +1,134 @@
+import { randomUUID } from 'node:crypto';
+import type { Machine } from '../domain/inventory/schema.js';
+import type { Plan } from '../domain/planner/plan.js';
+import type { RebootPhase } from './run-events.js';
+
+/** Where one machine is in its reboot. Persisted after every change, so a run can resume. */
+export type MachinePhase =
+  | 'pending'
+  | 'delay'
+  | 'confirmation'
+  | 'rebooting'
+  | 'coming-back'
+  | 'health'
+  | 'stability'
+  | 'succeeded'
+  | 'failed'
+  | 'skipped';
+
+export interface MachineProgress {
+  phase: MachinePhase;
+  /** When the rebootDelay ends (epoch ms); kept so a resumed run does not wait again. */
+  delayUntil: number | null;
+  confirmed: boolean;
+  bootIdBefore: string | null;
+  rebootSentAt: number | null;
+  bootIdAfter: string | null;
+  startedAt: number | null;
+  finishedAt: number | null;
+  error: { phase: RebootPhase; reason: string } | null;
+  /** Why it was skipped (e.g. --only-needed and no reboot needed). */
+  skipReason: string | null;
+}
+
+export interface RebootSettings {
+  /** Seconds a machine may take to come back with a new boot id (default 600). */
+  readonly rebootTimeout: number;
+  /** Seconds its health checks may take to turn green after it is back (default 300). */
+  readonly healthTimeout: number;
+  /** Seconds the checks must then stay green (default 0: no stability window). */
+  readonly stabilityWindow: number;
+  /** The reboot command, as argv (default `systemctl reboot`); each word is quoted. */
+  readonly rebootCommand: readonly string[];
+  /** Criticality levels that need a confirmation before the reboot. */
+  readonly confirmLevels: readonly Machine['criticalityLevel'][];
+}
+
+export const defaultRebootSettings: RebootSettings = {
+  rebootTimeout: 600,
+  healthTimeout: 300,
+  stabilityWindow: 0,
+  rebootCommand: ['systemctl', 'reboot'],
+  confirmLevels: ['high', 'critical'],
+};
+
+export type RunStatus = 'pending' | 'running' | 'succeeded' | 'failed' | 'cancelled';
+
+/**
+ * A reboot run as plain, JSON-serialisable data: the plan, the metadata it was made from, and
+ * every machine's progress. The engine advances it; a driver checkpoints it after each change.
+ */
+export interface RebootRunState {
+  readonly version: 1;
+  readonly id: string;
+  readonly kind: 'reboot';
+  readonly flake: string;
+  readonly createdAt: number;
+  readonly settings: RebootSettings;
+  readonly steps: readonly (readonly string[])[];
+  readonly machines: Readonly<Record<string, Machine>>;
+  progress: Record<string, MachineProgress>;
+  /** Index of the step being worked on. */
+  step: number;
+  status: RunStatus;
+  startedAt: number | null;
+  finishedAt: number | null;
+}
+
+export function newProgress(): MachineProgress {
+  return {
+    phase: 'pending',
+    delayUntil: null,
+    confirmed: false,
+    bootIdBefore: null,
+    rebootSentAt: null,
+    bootIdAfter: null,
+    startedAt: null,
+    finishedAt: null,
+    error: null,
+    skipReason: null,
+  };
+}
+
+export function createRebootRun(
+  plan: Plan,
+  options: { flake: string; settings?: Partial<RebootSettings>; id?: string; now?: number },
+): RebootRunState {
+  const machines: Record<string, Machine> = {};
+  const progress: Record<string, MachineProgress> = {};
+  for (const step of plan.steps) {
+    for (const machine of step.machines) {
+      machines[machine.name] = machine;
+      progress[machine.name] = newProgress();
+    }
+  }
+  return {
+    version: 1,
+    id: options.id ?? randomUUID(),
+    kind: 'reboot',
+    flake: options.flake,
+    createdAt: options.now ?? Date.now(),
+    settings: { ...defaultRebootSettings, ...options.settings },
+    steps: plan.steps.map((step) => step.machines.map((machine) => machine.name)),
+    machines,
+    progress,
+    step: 0,
+    status: 'pending',
+    startedAt: null,
+    finishedAt: null,
+  };
+}
+
+/** Marks machines as skipped before the run starts (e.g. they need no reboot). */
+export function skipMachines(state: RebootRunState, reasons: ReadonlyMap<string, string>): void {
+  for (const [name, reason] of reasons) {
+    const progress = state.progress[name];
+    if (progress && progress.phase === 'pending') {
+      progress.phase = 'skipped';
+      progress.skipReason = reason;
+    }
+  }
+}
+
+export const isFinished = (phase: MachinePhase): boolean =>
+  phase === 'succeeded' || phase === 'failed' || phase === 'skipped';
