@@ -5,4 +5,6 @@ process.exitCode = await runCli(process.argv.slice(2), {
   stdout: process.stdout,
   stderr: process.stderr,
   env: process.env,
+  stdin: process.stdin,
+  stdinIsTTY: process.stdin.isTTY === true,
 });

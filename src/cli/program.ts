@@ -2,6 +2,7 @@ import { Command, CommanderError } from 'commander';
 import { LabError, UsageError } from '../errors.js';
 import { healthCommand } from './commands/health.js';
 import { machinesCommand } from './commands/machines.js';
+import { rebootCommand } from './commands/reboot.js';
 import { sequenceCommand } from './commands/sequence.js';
 import type { Output } from './commands/shared.js';
 import { styleFor } from './render/style.js';
@@ -11,6 +12,9 @@ export interface Io {
   readonly stdout: NodeJS.WriteStream;
   readonly stderr: NodeJS.WriteStream;
   readonly env: NodeJS.ProcessEnv;
+  /** For confirmations; absent or not a TTY means nobody can answer. */
+  readonly stdin?: NodeJS.ReadableStream;
+  readonly stdinIsTTY?: boolean;
 }
 
 export function buildProgram(io: Io, setExitCode: (code: number) => void = () => {}): Command {
@@ -18,6 +22,7 @@ export function buildProgram(io: Io, setExitCode: (code: number) => void = () =>
     style: styleFor(io.stdout, io.env),
     lines: (lines) => io.stdout.write(lines.map((line) => `${line}\n`).join('')),
     json: (value) => io.stdout.write(`${JSON.stringify(value, null, 2)}\n`),
+    jsonLine: (value) => io.stdout.write(`${JSON.stringify(value)}\n`),
   };
   const program = new Command('lab')
     .description('Orchestrate a NixOS homelab: ordered, health-gated reboots and deploys')
@@ -29,10 +34,11 @@ export function buildProgram(io: Io, setExitCode: (code: number) => void = () =>
       writeOut: (text) => io.stdout.write(text),
       writeErr: (text) => io.stderr.write(text),
     });
-  const context = { output, env: io.env, setExitCode };
+  const context = { output, env: io.env, io, setExitCode };
   machinesCommand(program, context);
   sequenceCommand(program, context);
   healthCommand(program, context);
+  rebootCommand(program, context);
   return program;
 }
 

@@ -1,4 +1,5 @@
 import type { Command } from 'commander';
+import type { Io } from '../program.js';
 import type { Style } from '../render/style.js';
 
 /** Where commands write; the CLI's only contact with stdout. */
@@ -6,12 +7,15 @@ export interface Output {
   readonly style: Style;
   lines(lines: readonly string[]): void;
   json(value: unknown): void;
+  /** One compact JSON document per line (for event streams). */
+  jsonLine(value: unknown): void;
 }
 
 /** What a command gets from the process it runs in. */
 export interface Context {
   readonly output: Output;
   readonly env: NodeJS.ProcessEnv;
+  readonly io: Io;
   /** The exit code when the command finishes without an error (e.g. 1 for unhealthy machines). */
   setExitCode(code: number): void;
 }

@@ -1,4 +1,5 @@
 import type { MachineHealth } from '../health/check-result.js';
+import type { HostFacts } from '../hosts/host-facts.js';
 import type { Machine } from '../inventory/schema.js';
 
 /**
@@ -8,6 +9,8 @@ import type { Machine } from '../inventory/schema.js';
 export interface RebootHost {
   /** The machine's current boot id. */
   bootId(machine: Machine): Promise<string>;
+  /** Boot id, current and booted system, and whether a reboot is needed. */
+  facts(machine: Machine): Promise<HostFacts>;
   /** Sends the reboot command; a connection dropped by the reboot is expected, not an error. */
   sendReboot(machine: Machine, command: readonly string[]): Promise<void>;
   /**

@@ -5,6 +5,7 @@ import { SshPool } from '../../transport/ssh/ssh-pool.js';
 import { pause } from '../../util/pause.js';
 import { checkMachine } from '../health/check-machine.js';
 import type { MachineHealth } from '../health/check-result.js';
+import { type HostFacts, readHostFacts } from '../hosts/host-facts.js';
 import { sshTarget } from '../hosts/ssh-target.js';
 import type { Machine } from '../inventory/schema.js';
 import { RebootCommandError, RebootTimeoutError } from './errors.js';
@@ -28,6 +29,10 @@ export class SshRebootHost implements RebootHost {
   async bootId(machine: Machine): Promise<string> {
     const connection = await this.pool.connection(sshTarget(machine));
     return (await connection.exec(BOOT_ID_COMMAND, { timeoutMs: 10_000 })).stdout.trim();
+  }
+
+  async facts(machine: Machine): Promise<HostFacts> {
+    return readHostFacts(await this.pool.connection(sshTarget(machine)));
   }
 
   async sendReboot(machine: Machine, command: readonly string[]): Promise<void> {

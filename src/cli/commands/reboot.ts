@@ -1,0 +1,155 @@
+import type { Command } from 'commander';
+import { loadInventory } from '../../domain/inventory/load-inventory.js';
+import type { Machine } from '../../domain/inventory/schema.js';
+import { planSequence } from '../../domain/planner/plan.js';
+import { SshRebootHost } from '../../domain/reboot/ssh-reboot-host.js';
+import { UsageError } from '../../errors.js';
+import { RebootRun } from '../../orchestration/reboot-run.js';
+import { createRebootRun, defaultRebootSettings, skipMachines } from '../../orchestration/run-state.js';
+import { loadSshCredentials } from '../../transport/ssh/ssh-credentials.js';
+import { mapConcurrent } from '../../util/map-concurrent.js';
+import { TerminalPrompt } from '../prompt.js';
+import { runEventLine } from '../render/run-events.js';
+import { sequenceText } from '../render/sequence.js';
+import { type FlakeOptions, flakeSettings, positiveInteger } from '../settings.js';
+import { type Context, type SshOptions, withFlakeOptions, withSshOptions } from './shared.js';
+
+interface RebootOptions extends FlakeOptions, SshOptions {
+  all?: boolean;
+  parallel: number;
+  yes?: boolean;
+  onlyNeeded?: boolean;
+  json?: boolean;
+  rebootTimeout: number;
+  healthTimeout: number;
+  stability: number;
+  rebootCommand?: string;
+}
+
+const nonNegative = (flag: string) => (value: string) => {
+  if (!/^\d+$/.test(value))
+    throw new UsageError(`${flag} must be a whole number of seconds (got '${value}')`);
+  return Number(value);
+};
+
+export function rebootCommand(program: Command, context: Context): void {
+  withSshOptions(withFlakeOptions(program.command('reboot')))
+    .description(
+      'reboot machines in the planned order, each back with a new boot id and healthy before the next',
+    )
+    .argument('[targets...]', 'machine names or @group')
+    .option('-a, --all', 'reboot every machine')
+    .option(
+      '-p, --parallel <n>',
+      'machines of one stage that may reboot together',
+      positiveInteger('--parallel'),
+      1,
+    )
+    .option('-y, --yes', 'do not ask before rebooting high and critical machines')
+    .option(
+      '--only-needed',
+      'only machines whose booted kernel, initrd or modules differ from the current system',
+    )
+    .option(
+      '--reboot-timeout <s>',
+      'seconds a machine may take to come back',
+      nonNegative('--reboot-timeout'),
+      defaultRebootSettings.rebootTimeout,
+    )
+    .option(
+      '--health-timeout <s>',
+      'seconds its checks may take to turn green',
+      nonNegative('--health-timeout'),
+      defaultRebootSettings.healthTimeout,
+    )
+    .option('--stability <s>', 'seconds the checks must then stay green', nonNegative('--stability'), 0)
+    .option('--reboot-command <command>', "command that reboots a machine (default 'systemctl reboot')")
+    .option('--json', 'print events as JSON lines (stable format)')
+    .action((targets: string[], options: RebootOptions) => reboot(targets, options, context));
+}
+
+async function reboot(
+  targets: string[],
+  options: RebootOptions,
+  { output, env, io, setExitCode }: Context,
+): Promise<void> {
+  if (targets.length === 0 && !options.all) {
+    throw new UsageError('name the machines to reboot (names or @group), or pass --all');
+  }
+  const settings = flakeSettings(options, env);
+  const inventory = await loadInventory(settings);
+  const plan = planSequence(inventory, { targets: options.all ? [] : targets, parallel: options.parallel });
+  const machines = plan.steps.flatMap((step) => step.machines);
+  const rebootCommandWords = options.rebootCommand?.trim().split(/\s+/).filter(Boolean);
+  const run = createRebootRun(plan, {
+    flake: settings.flake,
+    settings: {
+      rebootTimeout: options.rebootTimeout,
+      healthTimeout: options.healthTimeout,
+      stabilityWindow: options.stability,
+      ...(rebootCommandWords?.length ? { rebootCommand: rebootCommandWords } : {}),
+      confirmLevels: options.yes ? [] : defaultRebootSettings.confirmLevels,
+    },
+  });
+
+  const needConfirmation = machines.filter((machine) =>
+    run.settings.confirmLevels.includes(machine.criticalityLevel),
+  );
+  const prompt = io.stdin && io.stdinIsTTY ? new TerminalPrompt(io.stdin, io.stderr) : null;
+  if (needConfirmation.length > 0 && !prompt) {
+    throw new UsageError(
+      `${needConfirmation.map((m) => `${m.name} (${m.criticalityLevel})`).join(', ')} need a confirmation: run on a terminal, or pass --yes`,
+    );
+  }
+
+  if (!options.json) output.lines([...sequenceText(plan, inventory, output.style), '']);
+  const credentials = await loadSshCredentials(
+    { keyPath: options.sshKey, knownHostsPath: options.knownHosts },
+    env,
+  );
+  const host = new SshRebootHost(credentials);
+  const controller = new AbortController();
+  const interrupt = () => {
+    if (controller.signal.aborted) process.exit(130);
+    io.stderr.write('\nlab: stopping after the current phase (Ctrl-C again to quit at once)\n');
+    controller.abort();
+  };
+  process.on('SIGINT', interrupt);
+  try {
+    if (options.onlyNeeded) skipMachines(run, await machinesNotNeedingReboot(host, machines));
+    const width = Math.max(8, ...machines.map((machine) => machine.name.length));
+    const engine = new RebootRun(run, {
+      host,
+      confirm: (machine: Machine) =>
+        prompt
+          ? prompt.confirm(`Reboot ${machine.name} (${machine.criticalityLevel})?`)
+          : Promise.resolve(false),
+    });
+    engine.on((event) => {
+      if (options.json) output.jsonLine(event);
+      else {
+        const line = runEventLine(event, output.style, width);
+        if (line !== null) output.lines([line]);
+      }
+    });
+    const final = await engine.run(controller.signal);
+    setExitCode(final.status === 'succeeded' ? 0 : final.status === 'cancelled' ? 130 : 1);
+  } finally {
+    process.off('SIGINT', interrupt);
+    await host.close();
+  }
+}
+
+/** Machines whose booted system equals the current one, with the reason they are skipped. */
+async function machinesNotNeedingReboot(
+  host: SshRebootHost,
+  machines: readonly Machine[],
+): Promise<Map<string, string>> {
+  const facts = await mapConcurrent(machines, 16, (machine) => host.facts(machine));
+  const skipped = new Map<string, string>();
+  machines.forEach((machine, index) => {
+    if (!facts[index]?.needsReboot)
+      skipped.set(machine.name, 'booted system is current (kernel, initrd and modules unchanged)');
+  });
+  return skipped;
+}

@@ -1,0 +1,66 @@
+import type { RunEvent } from '../../orchestration/run-events.js';
+import type { Style } from './style.js';
+
+const seconds = (ms: number): string => `${(ms / 1000).toFixed(1)}s`;
+const shortId = (bootId: string): string => bootId.slice(0, 8);
+
+/**
+ * One line per event, readable at a glance: elapsed time, who, what. Returns null for events
+ * that add nothing on a terminal.
+ */
+export function runEventLine(event: RunEvent, style: Style, width = 16): string | null {
+  const time = style.dim(seconds(event.elapsedMs).padStart(7));
+  const line = (who: string, text: string) => `${time}  ${who.padEnd(width)}  ${text}`;
+  switch (event.type) {
+    case 'run.started': {
+      const count = event.steps.reduce((sum, step) => sum + step.length, 0);
+      return line(
+        'run',
+        `started: ${count} ${count === 1 ? 'machine' : 'machines'} in ${event.steps.length} steps`,
+      );
+    }
+    case 'step.started':
+      return line(`step ${event.step}`, style.bold(event.machines.join(', ')));
+    case 'machine.waiting':
+      return event.reason === 'delay'
+        ? line(event.machine, `waiting ${event.seconds} s (rebootDelay)`)
+        : line(event.machine, 'waiting for confirmation');
+    case 'machine.confirmed':
+      return line(event.machine, 'confirmed');
+    case 'machine.rebooting':
+      return line(event.machine, `rebooting (boot ${shortId(event.bootId)})`);
+    case 'machine.down':
+      return line(event.machine, 'down');
+    case 'machine.up':
+      return line(
+        event.machine,
+        `up again with boot ${shortId(event.bootId)}, down for ${seconds(event.downMs)}`,
+      );
+    case 'machine.health': {
+      const checks = event.checks.map((check) =>
+        check.ok
+          ? `${check.name} ok (${check.latencyMs} ms)`
+          : style.red(`${check.name} FAILED (${check.error})`),
+      );
+      const text = checks.length > 0 ? checks.join(', ') : 'no checks; SSH answers';
+      return line(event.machine, `health ${event.ok ? style.green('ok') : style.yellow('not yet')}: ${text}`);
+    }
+    case 'machine.succeeded':
+      return line(event.machine, style.green(`rebooted and healthy in ${seconds(event.durationMs)}`));
+    case 'machine.failed':
+      return line(event.machine, style.red(`FAILED at ${event.phase}: ${event.reason}`));
+    case 'machine.skipped':
+      return line(event.machine, style.dim(`skipped: ${event.reason}`));
+    case 'step.finished':
+      return null;
+    case 'run.finished': {
+      const untouched = event.pending.length > 0 ? `; not touched: ${event.pending.join(', ')}` : '';
+      if (event.status === 'succeeded') return line('run', style.green('succeeded'));
+      if (event.status === 'cancelled') return line('run', style.yellow(`cancelled${untouched}`));
+      const at = event.failure
+        ? ` at ${event.failure.machine} (${event.failure.phase}): ${event.failure.reason}`
+        : '';
+      return line('run', style.red(`failed${at}${untouched}`));
+    }
+  }
+}
