@@ -1,3 +1,4 @@
+import { existsSync } from 'node:fs';
 import { z } from 'zod';
 import {
   defaultCacheDir,
@@ -38,10 +39,19 @@ export function flakeSettings(options: FlakeOptions, env: NodeJS.ProcessEnv = pr
   const vars = parsed.data;
   const noCache = options.cache === false || vars.LAB_NO_CACHE === '1' || vars.LAB_NO_CACHE === 'true';
   return {
-    flake: options.flake ?? vars.LAB_FLAKE ?? '.',
+    flake: localFlakeRef(options.flake ?? vars.LAB_FLAKE ?? '.'),
     nix: { bin: options.nix ?? vars.LAB_NIX ?? 'nix', options: parseNixOptions(options.nixOption ?? []) },
     cache: noCache ? undefined : new FileInventoryCache(defaultCacheDir(env)),
   };
+}
+
+/**
+ * nix reads `examples/homelab` as a registry reference, not a path; a user means the directory.
+ * A bare relative path that exists locally is therefore given the `./` nix expects.
+ */
+export function localFlakeRef(ref: string): string {
+  if (ref.includes(':') || ref.startsWith('.') || ref.startsWith('/')) return ref;
+  return existsSync(ref) ? `./${ref}` : ref;
 }
 
 /** `--nix-option name=value` (repeatable) → `{ name: value }`. */

@@ -1,0 +1,242 @@
+import { describe, expect, it } from 'vitest';
+import type { MachineHealth } from '../../src/domain/health/check-result.js';
+import type { HostFacts } from '../../src/domain/hosts/host-facts.js';
+import type { Machine } from '../../src/domain/inventory/schema.js';
+import { planSequence } from '../../src/domain/planner/plan.js';
+import { RebootTimeoutError } from '../../src/domain/reboot/errors.js';
+import type { RebootHost } from '../../src/domain/reboot/reboot-host.js';
+import { RebootRun } from '../../src/orchestration/reboot-run.js';
+import type { RunEvent } from '../../src/orchestration/run-events.js';
+import { createRebootRun, type RebootRunState } from '../../src/orchestration/run-state.js';
+import { inventoryOf, machine } from '../support/machines.js';
+
+/**
+ * An in-memory stand-in for the RebootHost port (the real one, over SSH, is tested against the
+ * simulated homelab): machines with a boot counter that can be told to fail.
+ */
+class FakeHost implements RebootHost {
+  readonly boots = new Map<string, number>();
+  readonly log: string[] = [];
+  neverBack = new Set<string>();
+  unhealthy = new Set<string>();
+
+  async bootId(m: Machine) {
+    return `boot-${m.name}-${this.boots.get(m.name) ?? 0}`;
+  }
+  async facts(m: Machine): Promise<HostFacts> {
+    return {
+      bootId: await this.bootId(m),
+      currentSystem: null,
+      bootedSystem: null,
+      needsReboot: false,
+      changed: [],
+    };
+  }
+  async sendReboot(m: Machine) {
+    this.log.push(`reboot ${m.name}`);
+    if (!this.neverBack.has(m.name)) this.boots.set(m.name, (this.boots.get(m.name) ?? 0) + 1);
+  }
+  async waitForNewBoot(m: Machine, previous: string, options: { deadline: number; onDown?: () => void }) {
+    options.onDown?.();
+    const now = await this.bootId(m);
+    if (now === previous) throw new RebootTimeoutError(m.name, 1, 'down');
+    return { bootId: now, downMs: 5 };
+  }
+  async checkHealth(m: Machine): Promise<MachineHealth> {
+    const ok = !this.unhealthy.has(m.name);
+    return {
+      machine: m.name,
+      reachable: true,
+      error: null,
+      ok,
+      checks: [{ name: 'tcp 5432', type: 'tcp', ok, latencyMs: 1, error: ok ? null : 'connection refused' }],
+    };
+  }
+  async close() {}
+}
+
+const lab = inventoryOf([
+  machine('nas', { rebootDelay: 0 }),
+  machine('db', { rebootOrder: 2, dependencies: ['nas'], rebootDelay: 0, criticalityLevel: 'high' }),
+  machine('web', { rebootOrder: 3, dependencies: ['db'], rebootDelay: 0 }),
+]);
+
+function setup(settings: Partial<RebootRunState['settings']> = {}) {
+  const state = createRebootRun(planSequence(lab), {
+    flake: 'test',
+    id: 'run-1',
+    settings: { healthTimeout: 0, ...settings },
+  });
+  const host = new FakeHost();
+  const events: RunEvent[] = [];
+  const checkpoints: string[] = [];
+  const confirmed: string[] = [];
+  const run = new RebootRun(state, {
+    host,
+    confirm: async (m) => {
+      confirmed.push(m.name);
+      return true;
+    },
+    checkpoint: (s) => {
+      checkpoints.push(JSON.stringify(s));
+    },
+    healthIntervalMs: 1,
+  }).on((event) => events.push(event));
+  return { state, host, events, checkpoints, confirmed, run };
+}
+
+const summary = (events: RunEvent[]) =>
+  events
+    .map((e) => ('machine' in e ? `${e.type} ${e.machine}` : e.type))
+    .filter((line) => !line.startsWith('step.'));
+
+describe('RebootRun', () => {
+  it('reboots machine after machine in plan order and emits events in order', async () => {
+    const { run, host, events, confirmed } = setup();
+    const final = await run.run();
+    expect(final.status).toBe('succeeded');
+    expect(host.log).toEqual(['reboot nas', 'reboot db', 'reboot web']);
+    expect(confirmed).toEqual(['db']);
+    expect(summary(events)).toEqual([
+      'run.started',
+      'machine.rebooting nas',
+      'machine.down nas',
+      'machine.up nas',
+      'machine.health nas',
+      'machine.succeeded nas',
+      'machine.waiting db',
+      'machine.confirmed db',
+      'machine.rebooting db',
+      'machine.down db',
+      'machine.up db',
+      'machine.health db',
+      'machine.succeeded db',
+      'machine.rebooting web',
+      'machine.down web',
+      'machine.up web',
+      'machine.health web',
+      'machine.succeeded web',
+      'run.finished',
+    ]);
+    const up = events.find((e) => e.type === 'machine.up' && e.machine === 'nas');
+    expect(up).toMatchObject({ bootId: 'boot-nas-1', previousBootId: 'boot-nas-0', runId: 'run-1' });
+  });
+
+  it('halts at a health failure: later machines untouched, the failure names machine, phase and check', async () => {
+    const { run, host, events } = setup();
+    host.unhealthy.add('db');
+    const final = await run.run();
+    expect(final.status).toBe('failed');
+    expect(host.log).toEqual(['reboot nas', 'reboot db']);
+    const finished = events.at(-1);
+    expect(finished).toMatchObject({
+      type: 'run.finished',
+      status: 'failed',
+      failure: {
+        machine: 'db',
+        phase: 'health',
+        reason: 'health checks still failing after 0 s: tcp 5432 (connection refused)',
+      },
+      pending: ['web'],
+    });
+  });
+
+  it('fails a machine that never comes back in the coming back phase', async () => {
+    const { run, host, events } = setup();
+    host.neverBack.add('nas');
+    const final = await run.run();
+    expect(final.status).toBe('failed');
+    expect(host.log).toEqual(['reboot nas']);
+    expect(events.find((e) => e.type === 'machine.failed')).toMatchObject({
+      machine: 'nas',
+      phase: 'coming back',
+      reason: 'nas did not come back within 1 s of the reboot command (SSH never answered again)',
+    });
+  });
+
+  it('cancels when a confirmation is refused, touching nothing more', async () => {
+    const { state, host } = setup();
+    const events: RunEvent[] = [];
+    const final = await new RebootRun(state, { host, confirm: async () => false })
+      .on((e) => events.push(e))
+      .run();
+    expect(final.status).toBe('cancelled');
+    expect(host.log).toEqual(['reboot nas']);
+    expect(events.at(-1)).toMatchObject({
+      type: 'run.finished',
+      status: 'cancelled',
+      pending: ['db', 'web'],
+    });
+  });
+
+  it('stops between phases when aborted', async () => {
+    const { state, host } = setup();
+    const controller = new AbortController();
+    const events: RunEvent[] = [];
+    const run = new RebootRun(state, { host, confirm: async () => true, healthIntervalMs: 1 }).on((e) => {
+      events.push(e);
+      if (e.type === 'machine.succeeded' && e.machine === 'nas') controller.abort();
+    });
+    const final = await run.run(controller.signal);
+    expect(final.status).toBe('cancelled');
+    expect(host.log).toEqual(['reboot nas']);
+    expect(events.at(-1)).toMatchObject({ status: 'cancelled', pending: ['db', 'web'] });
+  });
+
+  it('resumes a checkpointed state without repeating finished work', async () => {
+    const { run, checkpoints } = setup();
+    await run.run();
+    // The checkpoint taken right after db's reboot command was sent.
+    const afterSend = checkpoints
+      .map((text) => JSON.parse(text) as RebootRunState)
+      .find((s) => s.progress.db?.phase === 'coming-back');
+    expect(afterSend).toBeDefined();
+    const resumed = afterSend as RebootRunState;
+    resumed.status = 'running';
+
+    const host = new FakeHost();
+    host.boots.set('nas', 1);
+    host.boots.set('db', 1); // db really rebooted before the crash
+    const events: RunEvent[] = [];
+    const final = await new RebootRun(resumed, { host, confirm: async () => true, healthIntervalMs: 1 })
+      .on((e) => events.push(e))
+      .run();
+    expect(final.status).toBe('succeeded');
+    expect(host.log).toEqual(['reboot web']);
+    expect(final.progress.db?.bootIdAfter).toBe('boot-db-1');
+    expect(summary(events).slice(0, 3)).toEqual([
+      'machine.up db',
+      'machine.health db',
+      'machine.succeeded db',
+    ]);
+  });
+
+  it('reboots the machines of a parallel step together', async () => {
+    const wide = inventoryOf([
+      machine('a', { rebootDelay: 0 }),
+      machine('b', { rebootDelay: 0 }),
+      machine('c', { rebootDelay: 0 }),
+    ]);
+    const state = createRebootRun(planSequence(wide, { parallel: 2 }), {
+      flake: 't',
+      settings: { healthTimeout: 0 },
+    });
+    const host = new FakeHost();
+    const events: RunEvent[] = [];
+    await new RebootRun(state, { host, confirm: async () => true }).on((e) => events.push(e)).run();
+    const order = summary(events).filter((line) => /rebooting|succeeded /.test(line));
+    expect(order).toEqual([
+      'machine.rebooting a',
+      'machine.rebooting b',
+      'machine.succeeded a',
+      'machine.succeeded b',
+      'machine.rebooting c',
+      'machine.succeeded c',
+    ]);
+  });
+
+  it('keeps the state JSON-serialisable', () => {
+    const { state } = setup();
+    expect(JSON.parse(JSON.stringify(state))).toEqual(state);
+  });
+});
