@@ -204,7 +204,8 @@ describe('RebootRun', () => {
     expect(final.status).toBe('succeeded');
     expect(host.log).toEqual(['reboot web']);
     expect(final.progress.db?.bootIdAfter).toBe('boot-db-1');
-    expect(summary(events).slice(0, 3)).toEqual([
+    expect(summary(events).slice(0, 4)).toEqual([
+      'machine.down db',
       'machine.up db',
       'machine.health db',
       'machine.succeeded db',
