@@ -1,0 +1,108 @@
+import { execa } from 'execa';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { type Homelab, startHomelab } from './homelab.js';
+
+/** The system ssh client, strict about host keys, with the homelab's key. */
+function ssh(lab: Homelab, name: string, ...command: string[]) {
+  const machine = lab.machine(name);
+  return execa(
+    'ssh',
+    [
+      '-i',
+      lab.keyPath,
+      '-o',
+      `UserKnownHostsFile=${lab.knownHostsPath}`,
+      '-o',
+      'StrictHostKeyChecking=yes',
+      '-o',
+      'BatchMode=yes',
+      '-o',
+      'ConnectTimeout=5',
+      '-p',
+      String(machine.sshPort),
+      `root@${machine.address}`,
+      ...command,
+    ],
+    { reject: false },
+  );
+}
+
+let lab: Homelab;
+
+beforeAll(async () => {
+  lab = await startHomelab({
+    bootTimeMs: 200,
+    machines: [
+      {
+        name: 'alpha',
+        lab: { role: 'web', rebootOrder: 1 },
+        services: [
+          { type: 'http', port: 80 },
+          { type: 'tcp', port: 5432 },
+        ],
+      },
+      { name: 'beta', lab: { role: 'db', rebootOrder: 2 }, services: [{ type: 'http', port: 80 }] },
+    ],
+  });
+});
+
+afterAll(async () => {
+  await lab?.stop();
+});
+
+describe('simulated homelab', () => {
+  it('gives each machine its own hostname, boot id and /run', async () => {
+    const alpha = await ssh(
+      lab,
+      'alpha',
+      'hostname; cat /proc/sys/kernel/random/boot_id; readlink /run/current-system',
+    );
+    const beta = await ssh(lab, 'beta', 'hostname; cat /proc/sys/kernel/random/boot_id');
+    expect(alpha.exitCode).toBe(0);
+    const [name, bootId, current] = alpha.stdout.split('\n');
+    expect(name).toBe('alpha');
+    expect(bootId).toBe(lab.bootLog('alpha')[0]?.bootId);
+    expect(current).toMatch(/machines\/alpha\/current-system$/);
+    expect(beta.stdout.split('\n')[0]).toBe('beta');
+    expect(beta.stdout.split('\n')[1]).not.toBe(bootId);
+  });
+
+  it('serves each machine its own health endpoint as localhost', async () => {
+    const alpha = await ssh(
+      lab,
+      'alpha',
+      'exec 3<>/dev/tcp/localhost/80; printf "GET /health HTTP/1.0\\r\\n\\r\\n" >&3; cat <&3',
+    );
+    expect(alpha.stdout).toContain('alpha ok');
+    const beta = await ssh(
+      lab,
+      'beta',
+      'exec 3<>/dev/tcp/localhost/80; printf "GET /health HTTP/1.0\\r\\n\\r\\n" >&3; cat <&3',
+    );
+    expect(beta.stdout).toContain('beta ok');
+  });
+
+  it('really reboots on systemctl reboot: down, back with a new boot id, recorded', async () => {
+    const before = lab.bootLog('alpha');
+    expect(before).toHaveLength(1);
+    const reboot = await ssh(lab, 'alpha', 'systemctl', 'reboot');
+    expect(reboot.exitCode).toBe(0);
+    await expect.poll(() => lab.bootLog('alpha').length, { timeout: 10_000, interval: 50 }).toBe(2);
+    const [first, second] = lab.bootLog('alpha');
+    expect(first?.downAt).toBeGreaterThan(first?.upAt ?? 0);
+    expect((second?.upAt ?? 0) - (first?.downAt ?? 0)).toBeGreaterThanOrEqual(200);
+    const after = await ssh(lab, 'alpha', 'cat /proc/sys/kernel/random/boot_id');
+    expect(after.stdout.trim()).toBe(second?.bootId);
+    expect(second?.bootId).not.toBe(first?.bootId);
+    expect(lab.bootLog('beta')).toHaveLength(1);
+  });
+
+  it('injects faults: health fails after boot, host key changes', async () => {
+    lab.machine('beta').setFaults(['health-fails', 'host-key-changed']);
+    await ssh(lab, 'beta', 'reboot');
+    await expect.poll(() => lab.bootLog('beta').length, { timeout: 10_000, interval: 50 }).toBe(2);
+    const refused = await ssh(lab, 'beta', 'true');
+    expect(refused.exitCode).not.toBe(0);
+    expect(refused.stderr).toMatch(/REMOTE HOST IDENTIFICATION HAS CHANGED|Host key verification failed/);
+  });
+});

@@ -1,0 +1,197 @@
+import { chmod, mkdir, mkdtemp, readFile, rm, symlink, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { execa } from 'execa';
+import { type BootRecord, type Fault, newHostKey, SimMachine, type SimService } from './sim-machine.js';
+
+export type { BootRecord, Fault, SimService };
+
+/** Prefix of every homelab's state directory; `npm run lab:clean` removes what carries it. */
+export const SIM_PREFIX = 'lab-sim-';
+
+export interface SimMachineSpec {
+  readonly name: string;
+  /** `lab.machine` without `ssh` (filled in with the machine's address). */
+  readonly lab: Record<string, unknown>;
+  readonly services?: readonly SimService[];
+  readonly faults?: readonly Fault[];
+}
+
+export interface HomelabOptions {
+  readonly machines: readonly SimMachineSpec[];
+  /** How long a machine stays down during a reboot (default 300 ms). */
+  readonly bootTimeMs?: number;
+  /** Port every sshd listens on, each on its own address (default 2222). */
+  readonly sshPort?: number;
+}
+
+export interface Homelab {
+  readonly root: string;
+  /** A flake whose nixosConfigurations describe the machines (plain attribute sets). */
+  readonly flake: string;
+  readonly keyPath: string;
+  readonly knownHostsPath: string;
+  /** LAB_SSH_KEY and LAB_KNOWN_HOSTS for lab. */
+  readonly env: Record<string, string>;
+  machine(name: string): SimMachine;
+  /** Points the machine's current system at a new generation; with a new kernel it needs a reboot. */
+  switchSystem(name: string, options: { newKernel: boolean }): Promise<void>;
+  bootLog(name: string): BootRecord[];
+  stop(): Promise<void>;
+}
+
+/**
+ * Starts a simulated homelab: each machine in its own mount, UTS and PID namespaces with its own
+ * sshd on 127.x.y.N, host key, boot id, /run and services. Needs root, unshare and sshd.
+ */
+export async function startHomelab(options: HomelabOptions): Promise<Homelab> {
+  const root = await mkdtemp(join(tmpdir(), SIM_PREFIX));
+  const sshPort = options.sshPort ?? 2222;
+  const bootTimeMs = options.bootTimeMs ?? 300;
+  // A random 127.a.b.0/24 per homelab, so that homelabs of parallel test files never collide.
+  const subnet = `127.${100 + Math.floor(Math.random() * 100)}.${Math.floor(Math.random() * 256)}`;
+  const machines = new Map<string, SimMachine>();
+  try {
+    const keyPath = join(root, 'id_ed25519');
+    await execa('ssh-keygen', ['-q', '-t', 'ed25519', '-N', '', '-C', 'lab-test', '-f', keyPath]);
+    const userKey = await readFile(`${keyPath}.pub`, 'utf8');
+    await mkdir(join(root, 'kernels'));
+    await writeFile(join(root, 'kernels', 'linux-1'), 'kernel 1\n');
+    await writeFile(join(root, 'kernels', 'linux-2'), 'kernel 2\n');
+
+    const labMachines: Record<string, unknown> = {};
+    for (const [index, spec] of options.machines.entries()) {
+      const address = `${subnet}.${index + 2}`;
+      const dir = join(root, 'machines', spec.name);
+      await prepareMachine(dir, spec, address, sshPort, userKey);
+      machines.set(spec.name, new SimMachine(spec.name, address, sshPort, dir, bootTimeMs));
+      labMachines[spec.name] = { ...spec.lab, ssh: { host: address, port: sshPort, user: 'root' } };
+    }
+    const flake = join(root, 'flake');
+    await mkdir(flake);
+    await writeFile(join(flake, 'machines.json'), JSON.stringify(labMachines, null, 2));
+    await writeFile(join(flake, 'flake.nix'), FLAKE);
+
+    await Promise.all([...machines.values()].map((machine) => machine.boot()));
+    const knownHostsPath = join(root, 'known_hosts');
+    await writeKnownHosts(knownHostsPath, [...machines.values()]);
+
+    const lab: Homelab = {
+      root,
+      flake,
+      keyPath,
+      knownHostsPath,
+      env: { LAB_SSH_KEY: keyPath, LAB_KNOWN_HOSTS: knownHostsPath },
+      machine: (name) => {
+        const machine = machines.get(name);
+        if (!machine) throw new Error(`no simulated machine ${name}`);
+        return machine;
+      },
+      switchSystem: async (name, { newKernel }) => {
+        const dir = lab.machine(name).dir;
+        const generation = `system-${Date.now()}`;
+        await makeSystem(dir, generation, newKernel ? 'linux-2' : 'linux-1');
+        await rm(join(dir, 'current-system'));
+        await symlink(join(dir, 'systems', generation), join(dir, 'current-system'));
+      },
+      bootLog: (name) => lab.machine(name).bootLog(),
+      stop: async () => {
+        await Promise.all([...machines.values()].map((machine) => machine.stop()));
+        await rm(root, { recursive: true, force: true });
+      },
+    };
+    return lab;
+  } catch (error) {
+    await Promise.all([...machines.values()].map((machine) => machine.stop()));
+    await rm(root, { recursive: true, force: true });
+    throw error;
+  }
+}
+
+async function prepareMachine(
+  dir: string,
+  spec: SimMachineSpec,
+  address: string,
+  port: number,
+  userKey: string,
+) {
+  await mkdir(join(dir, 'sbin'), { recursive: true });
+  await mkdir(join(dir, 'profiles'));
+  await writeFile(join(dir, 'name'), spec.name);
+  await writeFile(join(dir, 'boot_id'), '');
+  await writeFile(join(dir, 'authorized_keys'), userKey);
+  await writeFile(join(dir, 'hosts'), `${address} localhost ${spec.name}\n::1 ip6-localhost\n`);
+  await writeFile(
+    join(dir, 'services.json'),
+    JSON.stringify({ name: spec.name, address, services: spec.services ?? [], faults: spec.faults ?? [] }),
+  );
+  await newHostKey(dir);
+  await writeFile(join(dir, 'sshd_config'), sshdConfig(dir, address, port));
+  await makeSystem(dir, 'system-1', 'linux-1');
+  await symlink(join(dir, 'systems', 'system-1'), join(dir, 'current-system'));
+  for (const [name, text] of Object.entries({ systemctl: SYSTEMCTL, reboot: REBOOT })) {
+    await writeFile(join(dir, 'sbin', name), text);
+    await chmod(join(dir, 'sbin', name), 0o755);
+  }
+}
+
+/** A system generation: kernel, initrd and modules as the links NixOS has. */
+async function makeSystem(dir: string, generation: string, kernel: string) {
+  const system = join(dir, 'systems', generation);
+  await mkdir(system, { recursive: true });
+  const kernels = join(dir, '..', '..', 'kernels');
+  await symlink(join(kernels, kernel), join(system, 'kernel'));
+  await symlink(join(kernels, kernel), join(system, 'initrd'));
+  await symlink(join(kernels, kernel), join(system, 'kernel-modules'));
+}
+
+function sshdConfig(dir: string, address: string, port: number): string {
+  return `ListenAddress ${address}:${port}
+HostKey ${join(dir, 'ssh_host_ed25519_key')}
+PidFile none
+AuthorizedKeysFile ${join(dir, 'authorized_keys')}
+PermitRootLogin prohibit-password
+PasswordAuthentication no
+KbdInteractiveAuthentication no
+UsePAM no
+StrictModes no
+AllowTcpForwarding yes
+PrintMotd no
+LogLevel ERROR
+`;
+}
+
+async function writeKnownHosts(path: string, machines: readonly SimMachine[]) {
+  const lines = await Promise.all(
+    machines.map(async (machine) => {
+      const [type, key] = (await readFile(join(machine.dir, 'ssh_host_ed25519_key.pub'), 'utf8')).split(' ');
+      return `[${machine.address}]:${machine.sshPort} ${type} ${key}`;
+    }),
+  );
+  await writeFile(path, `${lines.join('\n')}\n`);
+}
+
+/** systemctl of a simulated machine: reboot/poweroff take it down; is-active says active. */
+const SYSTEMCTL = `#!/bin/sh
+case "$1" in
+  reboot|poweroff|halt|kexec)
+    setsid sh -c 'sleep 0.1; kill -TERM 1' </dev/null >/dev/null 2>&1 &
+    exit 0 ;;
+  is-active) echo active; exit 0 ;;
+  *) exit 0 ;;
+esac
+`;
+
+const REBOOT = `#!/bin/sh
+exec /usr/local/sbin/systemctl reboot
+`;
+
+const FLAKE = `# Generated by the simulated homelab: plain attribute sets shaped like evaluated configurations.
+{
+  outputs = { self }: {
+    nixosConfigurations = builtins.mapAttrs
+      (name: machine: { config = { networking.hostName = name; lab.machine = machine; }; })
+      (builtins.fromJSON (builtins.readFile ./machines.json));
+  };
+}
+`;

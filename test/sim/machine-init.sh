@@ -1,0 +1,27 @@
+#!/bin/bash
+# PID 1 of one simulated machine, run by the homelab supervisor inside fresh mount, UTS and PID
+# namespaces (unshare). Everything it starts dies with it; its mounts vanish with the namespace.
+# Usage: machine-init.sh STATE_DIR SERVICES_SCRIPT   (STATE_DIR holds name, boot_id, sshd_config, ...)
+set -euo pipefail
+state=$1
+services=$2
+name=$(cat "$state/name")
+
+hostname "$name"
+# Its own /run, boot id, /etc/hosts (localhost = the machine's own address) and /usr/local/sbin
+# (systemctl and reboot that act on this machine only).
+mount -t tmpfs -o mode=0755 tmpfs /run
+mkdir -p /run/sshd
+ln -s "$state/current-system" /run/current-system
+ln -s "$(readlink -f "$state/current-system")" /run/booted-system
+mount --bind "$state/boot_id" /proc/sys/kernel/random/boot_id
+mount --bind "$state/hosts" /etc/hosts
+mount --bind "$state/sbin" /usr/local/sbin
+if [ -d /nix/var/nix/profiles ]; then mount --bind "$state/profiles" /nix/var/nix/profiles; fi
+
+node "$services" "$state/services.json" &
+/usr/sbin/sshd -D -e -f "$state/sshd_config" 2>>"$state/sshd.log" &
+
+# `systemctl reboot` inside the machine sends TERM to PID 1: end everything, like a power cycle.
+trap 'exit 0' TERM
+wait

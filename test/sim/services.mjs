@@ -1,0 +1,26 @@
+// The services of one simulated machine: HTTP servers with a health path and plain TCP
+// listeners, bound to the machine's own address. Runs inside the machine's namespaces.
+import { readFileSync } from 'node:fs';
+import http from 'node:http';
+import net from 'node:net';
+
+const spec = JSON.parse(readFileSync(process.argv[2], 'utf8'));
+const healthy = !spec.faults.includes('health-fails');
+
+for (const service of spec.services) {
+  if (service.type === 'http') {
+    http
+      .createServer((request, response) => {
+        if (request.url === (service.path ?? '/health')) {
+          response.writeHead(healthy ? (service.status ?? 200) : 500, { 'content-type': 'text/plain' });
+          response.end(healthy ? `${spec.name} ok\n` : `${spec.name} unhealthy\n`);
+        } else {
+          response.writeHead(404);
+          response.end();
+        }
+      })
+      .listen(service.port, spec.address);
+  } else if (service.type === 'tcp' && healthy) {
+    net.createServer((socket) => socket.end(`${spec.name}\n`)).listen(service.port, spec.address);
+  }
+}

@@ -1,0 +1,176 @@
+import { type ChildProcess, spawn } from 'node:child_process';
+import { randomUUID } from 'node:crypto';
+import { appendFileSync, openSync, readFileSync, writeFileSync } from 'node:fs';
+import { connect } from 'node:net';
+import { join } from 'node:path';
+import { execa } from 'execa';
+
+export type Fault = 'never-comes-back' | 'health-fails' | 'slow-boot' | 'host-key-changed';
+
+export type SimService =
+  | { type: 'http'; port: number; path?: string; status?: number }
+  | { type: 'tcp'; port: number };
+
+export interface BootRecord {
+  readonly bootId: string;
+  /** When sshd accepted connections (epoch ms). */
+  readonly upAt: number;
+  /** When the machine went down, if it did. */
+  readonly downAt: number | null;
+}
+
+const initScript = join(import.meta.dirname, 'machine-init.sh');
+const servicesScript = join(import.meta.dirname, 'services.mjs');
+
+/**
+ * One simulated machine: its namespaces' PID 1 is machine-init.sh, run under `unshare`. When
+ * PID 1 exits (a reboot from inside, or `kill` from here) everything in the machine dies; the
+ * supervisor records it, waits the boot time, and boots it again with a new boot id.
+ */
+export class SimMachine {
+  private process: ChildProcess | undefined;
+  private stopping = false;
+  private bootTimer: NodeJS.Timeout | undefined;
+  private upWaiters: (() => void)[] = [];
+  private currentBoot: string | undefined;
+
+  constructor(
+    readonly name: string,
+    readonly address: string,
+    readonly sshPort: number,
+    readonly dir: string,
+    private readonly bootTimeMs: number,
+  ) {}
+
+  get isUp(): boolean {
+    return this.currentBoot !== undefined;
+  }
+
+  get faults(): Fault[] {
+    return JSON.parse(readFileSync(join(this.dir, 'services.json'), 'utf8')).faults;
+  }
+
+  setFaults(faults: Fault[]): void {
+    const spec = JSON.parse(readFileSync(join(this.dir, 'services.json'), 'utf8'));
+    writeFileSync(join(this.dir, 'services.json'), JSON.stringify({ ...spec, faults }));
+  }
+
+  /** Starts the machine and resolves once its sshd accepts connections. */
+  async boot(): Promise<void> {
+    if (this.faults.includes('host-key-changed')) {
+      await newHostKey(this.dir);
+      this.setFaults(this.faults.filter((fault) => fault !== 'host-key-changed'));
+    }
+    const bootId = randomUUID();
+    writeFileSync(join(this.dir, 'boot_id'), `${bootId}\n`);
+    const log = openSync(join(this.dir, 'console.log'), 'a');
+    const child = spawn(
+      'unshare',
+      [
+        '--mount',
+        '--uts',
+        '--pid',
+        '--fork',
+        '--kill-child',
+        '--mount-proc',
+        initScript,
+        this.dir,
+        servicesScript,
+      ],
+      { stdio: ['ignore', log, log] },
+    );
+    this.process = child;
+    child.on('exit', () => this.onDown(bootId, child));
+    await this.waitForSsh(child);
+    if (this.process !== child || child.exitCode !== null) return;
+    this.currentBoot = bootId;
+    this.record({ event: 'up', bootId, at: Date.now() });
+    for (const waiter of this.upWaiters.splice(0)) waiter();
+  }
+
+  /** Resolves when the machine is up (now, or after its current reboot). */
+  whenUp(): Promise<void> {
+    return this.isUp ? Promise.resolve() : new Promise((resolve) => this.upWaiters.push(resolve));
+  }
+
+  /** Pulls the plug from outside (the machine's own `systemctl reboot` does the same from inside). */
+  async powerCycle(): Promise<void> {
+    this.process?.kill('SIGKILL');
+  }
+
+  bootLog(): BootRecord[] {
+    let text = '';
+    try {
+      text = readFileSync(join(this.dir, 'boots.jsonl'), 'utf8');
+    } catch {
+      return [];
+    }
+    const records = new Map<string, { bootId: string; upAt: number; downAt: number | null }>();
+    for (const line of text.split('\n').filter(Boolean)) {
+      const entry = JSON.parse(line) as { event: 'up' | 'down'; bootId: string; at: number };
+      if (entry.event === 'up')
+        records.set(entry.bootId, { bootId: entry.bootId, upAt: entry.at, downAt: null });
+      else {
+        const record = records.get(entry.bootId);
+        if (record) record.downAt = entry.at;
+      }
+    }
+    return [...records.values()];
+  }
+
+  async stop(): Promise<void> {
+    this.stopping = true;
+    clearTimeout(this.bootTimer);
+    const child = this.process;
+    if (child && child.exitCode === null && child.signalCode === null) {
+      const exited = new Promise((resolve) => child.once('exit', resolve));
+      child.kill('SIGKILL');
+      await exited;
+    }
+  }
+
+  private onDown(bootId: string, child: ChildProcess): void {
+    if (this.process !== child) return;
+    if (this.currentBoot === bootId) this.record({ event: 'down', bootId, at: Date.now() });
+    this.currentBoot = undefined;
+    this.process = undefined;
+    if (this.stopping || this.faults.includes('never-comes-back')) return;
+    const bootTime = this.faults.includes('slow-boot') ? this.bootTimeMs * 10 : this.bootTimeMs;
+    this.bootTimer = setTimeout(() => {
+      this.boot().catch((error) => appendFileSync(join(this.dir, 'console.log'), `boot failed: ${error}\n`));
+    }, bootTime);
+  }
+
+  private record(entry: { event: 'up' | 'down'; bootId: string; at: number }): void {
+    appendFileSync(join(this.dir, 'boots.jsonl'), `${JSON.stringify(entry)}\n`);
+  }
+
+  /** Polls the machine's sshd port until it accepts (or the machine died). */
+  private async waitForSsh(child: ChildProcess): Promise<void> {
+    const deadline = Date.now() + 15_000;
+    while (Date.now() < deadline && child.exitCode === null && child.signalCode === null) {
+      if (await canConnect(this.address, this.sshPort)) return;
+      await new Promise((resolve) => setTimeout(resolve, 10));
+    }
+    if (child.exitCode === null && child.signalCode === null) {
+      throw new Error(`${this.name}: sshd did not start (see ${join(this.dir, 'console.log')} and sshd.log)`);
+    }
+  }
+}
+
+export function canConnect(host: string, port: number): Promise<boolean> {
+  return new Promise((resolve) => {
+    const socket = connect({ host, port });
+    socket.once('connect', () => {
+      socket.destroy();
+      resolve(true);
+    });
+    socket.once('error', () => resolve(false));
+  });
+}
+
+export async function newHostKey(dir: string): Promise<void> {
+  const key = join(dir, 'ssh_host_ed25519_key');
+  await execa('rm', ['-f', key, `${key}.pub`]);
+  await execa('ssh-keygen', ['-q', '-t', 'ed25519', '-N', '', '-C', 'sim-host', '-f', key]);
+}
