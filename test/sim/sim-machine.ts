@@ -98,6 +98,16 @@ export class SimMachine {
     this.process?.kill('SIGKILL');
   }
 
+  /**
+   * Freezes (SIGSTOP) or thaws (SIGCONT) every process of the machine: it stops answering
+   * without closing connections, like a machine that vanished from the network.
+   */
+  freeze(frozen: boolean): void {
+    const pid = this.process?.pid;
+    if (pid === undefined) return;
+    for (const child of descendants(pid)) process.kill(child, frozen ? 'SIGSTOP' : 'SIGCONT');
+  }
+
   bootLog(): BootRecord[] {
     let text = '';
     try {
@@ -156,6 +166,19 @@ export class SimMachine {
       throw new Error(`${this.name}: sshd did not start (see ${join(this.dir, 'console.log')} and sshd.log)`);
     }
   }
+}
+
+function descendants(pid: number): number[] {
+  let children: number[] = [];
+  try {
+    children = readFileSync(`/proc/${pid}/task/${pid}/children`, 'utf8')
+      .split(' ')
+      .filter(Boolean)
+      .map(Number);
+  } catch {
+    return [];
+  }
+  return children.flatMap((child) => [child, ...descendants(child)]);
 }
 
 export function canConnect(host: string, port: number): Promise<boolean> {

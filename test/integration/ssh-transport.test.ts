@@ -1,0 +1,161 @@
+import { readFile } from 'node:fs/promises';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { readHostFacts } from '../../src/domain/hosts/host-facts.js';
+import {
+  HostKeyError,
+  HostUnreachableError,
+  RemoteCommandError,
+  SshAuthError,
+  type SshTarget,
+  SshTimeoutError,
+} from '../../src/transport/ssh/errors.js';
+import { parseKnownHosts } from '../../src/transport/ssh/known-hosts.js';
+import { SshConnection, type SshCredentials } from '../../src/transport/ssh/ssh-connection.js';
+import { loadSshCredentials } from '../../src/transport/ssh/ssh-credentials.js';
+import { SshPool } from '../../src/transport/ssh/ssh-pool.js';
+import { type Homelab, startHomelab } from '../sim/homelab.js';
+
+let lab: Homelab;
+let credentials: SshCredentials;
+const target = (name: string): SshTarget => {
+  const machine = lab.machine(name);
+  return { machine: name, host: machine.address, port: machine.sshPort, user: 'root' };
+};
+
+beforeAll(async () => {
+  lab = await startHomelab({
+    bootTimeMs: 200,
+    machines: [
+      { name: 'web', lab: { role: 'web', rebootOrder: 1 }, services: [{ type: 'http', port: 80 }] },
+      { name: 'db', lab: { role: 'db', rebootOrder: 1 }, services: [{ type: 'tcp', port: 5432 }] },
+    ],
+  });
+  credentials = await loadSshCredentials({}, { ...lab.env, HOME: lab.root });
+});
+
+afterAll(async () => {
+  await lab?.stop();
+});
+
+describe('SshConnection against real sshd', () => {
+  it('connects with the key and runs commands', async () => {
+    const connection = await SshConnection.connect(target('web'), credentials);
+    try {
+      const result = await connection.exec('hostname; echo err >&2');
+      expect(result).toEqual({ exitCode: 0, signal: null, stdout: 'web\n', stderr: 'err\n' });
+    } finally {
+      connection.close();
+    }
+  });
+
+  it('reports a failed command with exit code and stderr, naming the machine', async () => {
+    const connection = await SshConnection.connect(target('web'), credentials);
+    try {
+      const error = await connection.exec("echo 'no such unit' >&2; exit 3").catch((e: unknown) => e);
+      expect(error).toBeInstanceOf(RemoteCommandError);
+      expect((error as RemoteCommandError).remoteExitCode).toBe(3);
+      expect((error as Error).message).toBe(
+        "on web, 'echo 'no such unit' >&2; exit 3' exited with 3: no such unit",
+      );
+      await expect(connection.exec('sleep 5', { timeoutMs: 200 })).rejects.toThrow(SshTimeoutError);
+    } finally {
+      connection.close();
+    }
+  });
+
+  it('reads host facts, and sees a kernel change as needing a reboot', async () => {
+    const pool = new SshPool(credentials);
+    try {
+      const facts = await readHostFacts(await pool.connection(target('db')));
+      expect(facts.bootId).toBe(lab.bootLog('db').at(-1)?.bootId);
+      expect(facts.needsReboot).toBe(false);
+      expect(facts.currentSystem).toMatch(/machines\/db\/systems\/system-1$/);
+
+      await lab.switchSystem('db', { newKernel: false });
+      expect((await readHostFacts(await pool.connection(target('db')))).needsReboot).toBe(false);
+      await lab.switchSystem('db', { newKernel: true });
+      const changed = await readHostFacts(await pool.connection(target('db')));
+      expect(changed.needsReboot).toBe(true);
+      expect(changed.changed).toEqual(['kernel', 'initrd', 'kernel-modules']);
+    } finally {
+      await pool.closeAll();
+    }
+  });
+
+  it('forwards connections from the machine itself: localhost is the machine', async () => {
+    const connection = await SshConnection.connect(target('web'), credentials);
+    try {
+      const stream = await connection.forward('localhost', 80);
+      stream.end('GET /health HTTP/1.0\r\n\r\n');
+      const chunks: Buffer[] = [];
+      for await (const chunk of stream) chunks.push(chunk as Buffer);
+      expect(Buffer.concat(chunks).toString()).toContain('web ok');
+      await expect(connection.forward('localhost', 5432)).rejects.toThrow(
+        /connection to localhost:5432 failed/,
+      );
+    } finally {
+      connection.close();
+    }
+  });
+
+  it('refuses an unknown host key, showing the fingerprint and the line to add', async () => {
+    const error = await SshConnection.connect(target('web'), {
+      ...credentials,
+      knownHosts: [],
+      knownHostsPath: '/x/known_hosts',
+    }).catch((e: unknown) => e);
+    expect(error).toBeInstanceOf(HostKeyError);
+    const hostKey = (await readFile(`${lab.machine('web').dir}/ssh_host_ed25519_key.pub`, 'utf8')).split(' ');
+    const line = `[${lab.machine('web').address}]:2222 ssh-ed25519 ${hostKey[1]}`;
+    expect((error as HostKeyError).lineToAdd).toBe(line);
+    expect((error as Error).message).toMatch(
+      new RegExp(
+        `^host key of web \\(root@${lab.machine('web').address}:2222\\) is not in /x/known_hosts \\(offered SHA256:`,
+      ),
+    );
+    expect((error as Error).message).toContain(`add this line: ${line}`);
+  });
+
+  it('refuses a changed host key', async () => {
+    const dbKey = (await readFile(`${lab.machine('db').dir}/ssh_host_ed25519_key.pub`, 'utf8')).split(' ')[1];
+    const wrong = parseKnownHosts(`[${lab.machine('web').address}]:2222 ssh-ed25519 ${dbKey}\n`);
+    const error = await SshConnection.connect(target('web'), { ...credentials, knownHosts: wrong }).catch(
+      (e: unknown) => e,
+    );
+    expect(error).toBeInstanceOf(HostKeyError);
+    expect((error as HostKeyError).verdict).toBe('changed');
+    expect((error as Error).message).toContain('CHANGED');
+  });
+
+  it('reports refused authentication and an unreachable machine', async () => {
+    const other = await loadSshCredentials(
+      { keyPath: `${lab.machine('db').dir}/ssh_host_ed25519_key` },
+      { ...lab.env, HOME: lab.root },
+    );
+    await expect(SshConnection.connect(target('web'), other)).rejects.toThrow(SshAuthError);
+    const closed = { ...target('web'), port: 2299 };
+    const error = await SshConnection.connect(closed, credentials).catch((e: unknown) => e);
+    expect(error).toBeInstanceOf(HostUnreachableError);
+    expect((error as Error).message).toBe(
+      `web (root@${lab.machine('web').address}:2299) is unreachable: connection refused (is sshd running?)`,
+    );
+  });
+
+  it('notices within seconds that a machine vanished without closing anything (keep-alives)', async () => {
+    const connection = await SshConnection.connect(target('db'), credentials, {
+      connectMs: 5000,
+      keepaliveMs: 300,
+    });
+    const started = Date.now();
+    lab.machine('db').freeze(true);
+    try {
+      await connection.whenClosed();
+      // Three unanswered keep-alives at 300 ms: noticed in about a second, not in minutes.
+      expect(Date.now() - started).toBeLessThan(3000);
+      expect(connection.isOpen).toBe(false);
+      await expect(connection.exec('true')).rejects.toThrow(HostUnreachableError);
+    } finally {
+      lab.machine('db').freeze(false);
+    }
+  });
+});
