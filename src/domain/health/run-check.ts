@@ -13,7 +13,9 @@ import { type CheckResult, checkName } from './check-result.js';
  */
 export async function runCheck(connection: SshConnection, check: HealthCheck): Promise<CheckResult> {
   const started = performance.now();
-  const timeoutMs = check.timeout * 1000;
+  // A command check is bounded by `timeout` on the machine itself (which reports it precisely);
+  // the local limit is only a backstop for a machine that stops answering.
+  const timeoutMs = check.timeout * 1000 + (check.type === 'command' ? 3000 : 0);
   const controller = new AbortController();
   let timer: NodeJS.Timeout | undefined;
   const timeout = new Promise<string>((resolve) => {
