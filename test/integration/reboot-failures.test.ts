@@ -1,0 +1,90 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { type Homelab, startHomelab } from '../sim/homelab.js';
+import { runLab } from '../support/run-cli.js';
+import { eventsOf, parseEvents } from '../support/run-events.js';
+
+let lab: Homelab;
+const tcp = { type: 'tcp', port: 5432 };
+
+beforeAll(async () => {
+  lab = await startHomelab({
+    bootTimeMs: 200,
+    machines: [
+      {
+        name: 'one',
+        lab: { role: 'r', rebootOrder: 1, healthChecks: [tcp], orchestration: { rebootDelay: 0 } },
+        services: [{ type: 'tcp', port: 5432 }],
+      },
+      {
+        name: 'two',
+        lab: { role: 'r', rebootOrder: 2, healthChecks: [tcp], orchestration: { rebootDelay: 0 } },
+        services: [{ type: 'tcp', port: 5432 }],
+        faults: ['health-fails'],
+      },
+      {
+        name: 'three',
+        lab: { role: 'r', rebootOrder: 3, healthChecks: [tcp], orchestration: { rebootDelay: 0 } },
+        services: [{ type: 'tcp', port: 5432 }],
+      },
+      {
+        name: 'four',
+        lab: { role: 'r', rebootOrder: 1, orchestration: { rebootDelay: 0 } },
+        faults: ['never-comes-back'],
+      },
+      { name: 'five', lab: { role: 'r', rebootOrder: 2, orchestration: { rebootDelay: 0 } } },
+    ],
+  });
+});
+
+afterAll(async () => {
+  await lab?.stop();
+});
+
+const reboot = (...args: string[]) =>
+  runLab(['reboot', '--flake', lab.flake, '--nix-option', 'substituters=', '--yes', ...args], lab.env);
+
+describe('lab reboot stops at the first failure', () => {
+  it('halts when health fails after the reboot, naming machine and check; later machines untouched', async () => {
+    const result = await reboot('one', 'two', 'three', '--health-timeout', '1', '--json');
+    expect(result.exitCode).toBe(1);
+    const finished = parseEvents(result.stdout).at(-1);
+    expect(finished).toMatchObject({
+      type: 'run.finished',
+      status: 'failed',
+      failure: { machine: 'two', phase: 'health' },
+      pending: ['three'],
+    });
+    expect(finished?.type === 'run.finished' && finished.failure?.reason).toMatch(
+      /^health checks still failing after 1 s: tcp 5432 \(connection to localhost:5432 failed: .*\)$/,
+    );
+    expect(lab.bootLog('one')).toHaveLength(2);
+    expect(lab.bootLog('two')).toHaveLength(2);
+    expect(lab.bootLog('three')).toHaveLength(1);
+  });
+
+  it('says so in one readable line per event', async () => {
+    lab.machine('two').setFaults(['health-fails']);
+    const result = await reboot('two', '--health-timeout', '1');
+    expect(result.exitCode).toBe(1);
+    expect(result.stdout).toMatch(
+      / {2}two +FAILED at health: health checks still failing after 1 s: tcp 5432 \(/,
+    );
+    expect(result.stdout).toMatch(/ {2}run +failed at two \(health\): /);
+  });
+
+  it('fails a machine that never comes back after its reboot timeout, touching nothing after it', async () => {
+    const result = await reboot('four', 'five', '--reboot-timeout', '2', '--json');
+    expect(result.exitCode).toBe(1);
+    const events = parseEvents(result.stdout);
+    expect(eventsOf(events, 'machine.down').map((event) => event.machine)).toEqual(['four']);
+    expect(eventsOf(events, 'machine.failed')).toEqual([
+      expect.objectContaining({
+        machine: 'four',
+        phase: 'coming back',
+        reason: 'four did not come back within 2 s of the reboot command (SSH never answered again)',
+      }),
+    ]);
+    expect(events.at(-1)).toMatchObject({ status: 'failed', pending: ['five'] });
+    expect(lab.bootLog('five')).toHaveLength(1);
+  });
+});
