@@ -1,5 +1,8 @@
+import { join } from 'node:path';
+import { execa } from 'execa';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type Homelab, startHomelab } from '../sim/homelab.js';
+import { repoRoot } from '../support/flake-fixtures.js';
 import { runLab } from '../support/run-cli.js';
 import { eventsOf, parseEvents } from '../support/run-events.js';
 
@@ -32,6 +35,7 @@ beforeAll(async () => {
         faults: ['never-comes-back'],
       },
       { name: 'five', lab: { role: 'r', rebootOrder: 2, orchestration: { rebootDelay: 0 } } },
+      { name: 'patient', lab: { role: 'r', rebootOrder: 1, orchestration: { rebootDelay: 60 } } },
     ],
   });
 });
@@ -86,5 +90,30 @@ describe('lab reboot stops at the first failure', () => {
     ]);
     expect(events.at(-1)).toMatchObject({ status: 'failed', pending: ['five'] });
     expect(lab.bootLog('five')).toHaveLength(1);
+  });
+
+  it('stops cleanly on Ctrl-C and reports what was not done', async () => {
+    const child = execa(
+      'node',
+      [
+        join(repoRoot, 'dist/cli/main.js'),
+        'reboot',
+        'patient',
+        '--yes',
+        '--flake',
+        lab.flake,
+        '--nix-option',
+        'substituters=',
+      ],
+      { env: lab.env, reject: false },
+    );
+    child.stdout?.on('data', (chunk: Buffer) => {
+      if (chunk.toString().includes('waiting 60 s (rebootDelay)')) child.kill('SIGINT');
+    });
+    const result = await child;
+    expect(result.exitCode).toBe(130);
+    expect(result.stderr).toContain('stopping after the current phase');
+    expect(result.stdout).toMatch(/ {2}run +cancelled; not touched: patient$/);
+    expect(lab.bootLog('patient')).toHaveLength(1);
   });
 });

@@ -105,4 +105,19 @@ describe('simulated homelab', () => {
     expect(refused.exitCode).not.toBe(0);
     expect(refused.stderr).toMatch(/REMOTE HOST IDENTIFICATION HAS CHANGED|Host key verification failed/);
   });
+
+  it('injects a slow boot and a machine that never comes back', async () => {
+    lab.machine('alpha').setFaults(['slow-boot']);
+    await ssh(lab, 'alpha', 'reboot');
+    await expect.poll(() => lab.bootLog('alpha').length, { timeout: 10_000, interval: 50 }).toBe(3);
+    const [, down, up] = lab.bootLog('alpha');
+    expect((up?.upAt ?? 0) - (down?.downAt ?? 0)).toBeGreaterThanOrEqual(2000);
+
+    lab.machine('alpha').setFaults(['never-comes-back']);
+    await ssh(lab, 'alpha', 'systemctl', 'reboot');
+    await expect
+      .poll(() => lab.bootLog('alpha').at(-1)?.downAt ?? null, { timeout: 10_000, interval: 50 })
+      .not.toBeNull();
+    expect(lab.machine('alpha').isUp).toBe(false);
+  });
 });
