@@ -2,6 +2,7 @@ import type { RunEvent } from '../../orchestration/run-events.js';
 import type { Style } from './style.js';
 
 const seconds = (ms: number): string => `${(ms / 1000).toFixed(1)}s`;
+const plural = (count: number, noun: string): string => `${count} ${noun}${count === 1 ? '' : 's'}`;
 const shortId = (bootId: string): string => bootId.slice(0, 8);
 
 /**
@@ -14,10 +15,7 @@ export function runEventLine(event: RunEvent, style: Style, width = 16): string 
   switch (event.type) {
     case 'run.started': {
       const count = event.steps.reduce((sum, step) => sum + step.length, 0);
-      return line(
-        'run',
-        `started: ${count} ${count === 1 ? 'machine' : 'machines'} in ${event.steps.length} steps`,
-      );
+      return line('run', `started: ${plural(count, 'machine')} in ${plural(event.steps.length, 'step')}`);
     }
     case 'step.started':
       return line(`step ${event.step}`, style.bold(event.machines.join(', ')));
