@@ -1,30 +1,12 @@
 import { execa } from 'execa';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { type Homelab, startHomelab } from './homelab.js';
+import { type Homelab, sshArgs, startHomelab } from './homelab.js';
 
 /** The system ssh client, strict about host keys, with the homelab's key. */
 function ssh(lab: Homelab, name: string, ...command: string[]) {
-  const machine = lab.machine(name);
-  return execa(
-    'ssh',
-    [
-      '-i',
-      lab.keyPath,
-      '-o',
-      `UserKnownHostsFile=${lab.knownHostsPath}`,
-      '-o',
-      'StrictHostKeyChecking=yes',
-      '-o',
-      'BatchMode=yes',
-      '-o',
-      'ConnectTimeout=5',
-      '-p',
-      String(machine.sshPort),
-      `root@${machine.address}`,
-      ...command,
-    ],
-    { reject: false },
-  );
+  return execa('ssh', [...sshArgs(lab.keyPath, lab.knownHostsPath, lab.machine(name)), ...command], {
+    reject: false,
+  });
 }
 
 let lab: Homelab;
@@ -62,7 +44,7 @@ describe('simulated homelab', () => {
     const [name, bootId, current] = alpha.stdout.split('\n');
     expect(name).toBe('alpha');
     expect(bootId).toBe(lab.bootLog('alpha')[0]?.bootId);
-    expect(current).toMatch(/machines\/alpha\/current-system$/);
+    expect(current).toMatch(/machines\/alpha\/systems\/system-[\w-]+$/);
     expect(beta.stdout.split('\n')[0]).toBe('beta');
     expect(beta.stdout.split('\n')[1]).not.toBe(bootId);
   });

@@ -1,8 +1,15 @@
-import { chmod, mkdir, mkdtemp, readFile, rm, symlink, writeFile } from 'node:fs/promises';
+import { chmod, mkdir, mkdtemp, readdir, readFile, rm, symlink, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { execa } from 'execa';
-import { type BootRecord, type Fault, newHostKey, SimMachine, type SimService } from './sim-machine.js';
+import {
+  type BootRecord,
+  type Fault,
+  newHostKey,
+  SimMachine,
+  type SimService,
+  servicesScript,
+} from './sim-machine.js';
 
 export type { BootRecord, Fault, SimService };
 
@@ -88,11 +95,24 @@ export async function startHomelab(options: HomelabOptions): Promise<Homelab> {
         return machine;
       },
       switchSystem: async (name, { newKernel }) => {
-        const dir = lab.machine(name).dir;
-        const generation = `system-${Date.now()}`;
-        await makeSystem(dir, generation, newKernel ? 'linux-2' : 'linux-1');
-        await rm(join(dir, 'current-system'));
-        await symlink(join(dir, 'systems', generation), join(dir, 'current-system'));
+        const machine = lab.machine(name);
+        const system = await makeSystem(
+          machine.dir,
+          newKernel ? 'linux-2' : 'linux-1',
+          await servicesOf(machine.dir),
+        );
+        await addGeneration(machine.dir, system);
+        const result = await execa(
+          'ssh',
+          [
+            ...sshArgs(keyPath, knownHostsPath, machine),
+            '/usr/local/sbin/lab-sim-activate',
+            'switch',
+            system,
+          ],
+          { reject: false },
+        );
+        if (result.exitCode !== 0) throw new Error(`switching ${name} failed: ${result.stderr}`);
       },
       bootLog: (name) => lab.machine(name).bootLog(),
       stop: async () => {
@@ -116,7 +136,7 @@ async function prepareMachine(
   userKey: string,
 ) {
   await mkdir(join(dir, 'sbin'), { recursive: true });
-  await mkdir(join(dir, 'profiles'));
+  await mkdir(join(dir, 'nix', 'var', 'nix', 'profiles'), { recursive: true });
   await writeFile(join(dir, 'name'), spec.name);
   await writeFile(join(dir, 'boot_id'), '');
   await writeFile(join(dir, 'authorized_keys'), userKey);
@@ -127,22 +147,72 @@ async function prepareMachine(
   );
   await newHostKey(dir);
   await writeFile(join(dir, 'sshd_config'), sshdConfig(dir, address, port));
-  await makeSystem(dir, 'system-1', 'linux-1');
-  await symlink(join(dir, 'systems', 'system-1'), join(dir, 'current-system'));
-  for (const [name, text] of Object.entries({ systemctl: SYSTEMCTL, reboot: REBOOT })) {
+  await addGeneration(dir, await makeSystem(dir, 'linux-1', spec.services ?? []));
+  const activate = ACTIVATE.replaceAll('@state@', dir).replaceAll('@services@', servicesScript);
+  for (const [name, text] of Object.entries({
+    systemctl: SYSTEMCTL,
+    reboot: REBOOT,
+    'lab-sim-activate': activate,
+  })) {
     await writeFile(join(dir, 'sbin', name), text);
     await chmod(join(dir, 'sbin', name), 0o755);
   }
 }
 
-/** A system generation: kernel, initrd and modules as the links NixOS has. */
-async function makeSystem(dir: string, generation: string, kernel: string) {
-  const system = join(dir, 'systems', generation);
-  await mkdir(system, { recursive: true });
+/**
+ * A system like a NixOS toplevel: kernel, initrd and modules links, the services it runs, and a
+ * switch-to-configuration. The initial systems live outside the machine's store; deployed ones
+ * are real store paths built by nix.
+ */
+async function makeSystem(dir: string, kernel: string, services: readonly SimService[]): Promise<string> {
+  const system = join(dir, 'systems', `system-${Date.now()}-${Math.random().toString(36).slice(2, 8)}`);
+  await mkdir(join(system, 'bin'), { recursive: true });
   const kernels = join(dir, '..', '..', 'kernels');
-  await symlink(join(kernels, kernel), join(system, 'kernel'));
-  await symlink(join(kernels, kernel), join(system, 'initrd'));
-  await symlink(join(kernels, kernel), join(system, 'kernel-modules'));
+  for (const link of ['kernel', 'initrd', 'kernel-modules'])
+    await symlink(join(kernels, kernel), join(system, link));
+  await writeFile(join(system, 'services.json'), JSON.stringify(services));
+  await writeFile(
+    join(system, 'bin', 'switch-to-configuration'),
+    `#!/bin/sh\nexec /usr/local/sbin/lab-sim-activate "$1" ${system}\n`,
+  );
+  await chmod(join(system, 'bin', 'switch-to-configuration'), 0o755);
+  return system;
+}
+
+/** Adds a generation to the machine's system profile and makes it the default, as nix-env --set does. */
+async function addGeneration(dir: string, system: string): Promise<void> {
+  const profiles = join(dir, 'nix', 'var', 'nix', 'profiles');
+  const numbers = (await readdir(profiles))
+    .map((name) => /^system-(\d+)-link$/.exec(name)?.[1])
+    .filter(Boolean)
+    .map(Number);
+  const link = `system-${Math.max(0, ...numbers) + 1}-link`;
+  await symlink(system, join(profiles, link));
+  await rm(join(profiles, 'system'), { force: true });
+  await symlink(link, join(profiles, 'system'));
+}
+
+async function servicesOf(dir: string): Promise<SimService[]> {
+  return JSON.parse(await readFile(join(dir, 'services.json'), 'utf8')).services;
+}
+
+/** Arguments for the system ssh client to reach a simulated machine strictly. */
+export function sshArgs(keyPath: string, knownHostsPath: string, machine: SimMachine): string[] {
+  return [
+    '-i',
+    keyPath,
+    '-o',
+    `UserKnownHostsFile=${knownHostsPath}`,
+    '-o',
+    'StrictHostKeyChecking=yes',
+    '-o',
+    'BatchMode=yes',
+    '-o',
+    'ConnectTimeout=5',
+    '-p',
+    String(machine.sshPort),
+    `root@${machine.address}`,
+  ];
 }
 
 function sshdConfig(dir: string, address: string, port: number): string {
@@ -179,6 +249,28 @@ case "$1" in
     exit 0 ;;
   is-active) echo active; exit 0 ;;
   *) exit 0 ;;
+esac
+`;
+
+/**
+ * What switch-to-configuration does on a simulated machine (the fixture systems' script calls
+ * it): switch and test make the system current and restart its services; boot changes nothing
+ * running (lab sets the profile).
+ */
+const ACTIVATE = `#!/bin/sh
+set -eu
+action=$1
+system=$2
+case "$action" in
+  switch|test)
+    ln -sfn "$system" /run/current-system
+    pkill -f '^node @services@' || true
+    while pgrep -f '^node @services@' >/dev/null; do sleep 0.05; done
+    setsid node '@services@' '@state@/services.json' "$system/services.json" </dev/null >/dev/null 2>&1 &
+    ;;
+  boot) ;;
+  dry-activate) echo "would restart the services of $system" ;;
+  *) echo "switch-to-configuration: unknown action '$action'" >&2; exit 1 ;;
 esac
 `;
 

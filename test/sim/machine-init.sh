@@ -12,14 +12,19 @@ hostname "$name"
 # (systemctl and reboot that act on this machine only).
 mount -t tmpfs -o mode=0755 tmpfs /run
 mkdir -p /run/sshd
-ln -s "$state/current-system" /run/current-system
-ln -s "$(readlink -f "$state/current-system")" /run/booted-system
 mount --bind "$state/boot_id" /proc/sys/kernel/random/boot_id
 mount --bind "$state/hosts" /etc/hosts
 mount --bind "$state/sbin" /usr/local/sbin
-if [ -d /nix/var/nix/profiles ]; then mount --bind "$state/profiles" /nix/var/nix/profiles; fi
+# Its own Nix store, database and system profile.
+mkdir -p /nix
+mount --bind "$state/nix" /nix
 
-node "$services" "$state/services.json" &
+# Boot the system profile's current generation, as NixOS does.
+system=$(readlink -f /nix/var/nix/profiles/system)
+ln -s "$system" /run/current-system
+ln -s "$system" /run/booted-system
+
+setsid node "$services" "$state/services.json" "$system/services.json" &
 /usr/sbin/sshd -D -e -f "$state/sshd_config" 2>>"$state/sshd.log" &
 
 # `systemctl reboot` inside the machine sends TERM to PID 1: end everything, like a power cycle.

@@ -4,10 +4,14 @@ import { readFileSync } from 'node:fs';
 import http from 'node:http';
 import net from 'node:net';
 
+// argv: the machine (name, address, faults) and the services to run: the machine's own list, or
+// the services.json of the system generation it boots or activates.
 const spec = JSON.parse(readFileSync(process.argv[2], 'utf8'));
+const list = JSON.parse(readFileSync(process.argv[3] ?? process.argv[2], 'utf8'));
+const services = Array.isArray(list) ? list : list.services;
 const healthy = !spec.faults.includes('health-fails');
 
-for (const service of spec.services) {
+for (const service of services) {
   if (service.type === 'http') {
     http
       .createServer((request, response) => {

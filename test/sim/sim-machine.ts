@@ -20,7 +20,7 @@ export interface BootRecord {
 }
 
 const initScript = join(import.meta.dirname, 'machine-init.sh');
-const servicesScript = join(import.meta.dirname, 'services.mjs');
+export const servicesScript = join(import.meta.dirname, 'services.mjs');
 
 /**
  * One simulated machine: its namespaces' PID 1 is machine-init.sh, run under `unshare`. When
