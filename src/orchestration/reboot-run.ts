@@ -55,7 +55,7 @@ export class RebootRun {
     if (state.status === 'pending') {
       state.status = 'running';
       state.startedAt = Date.now();
-      this.emit({ type: 'run.started', steps: state.steps });
+      this.emit({ type: 'run.started', kind: 'reboot', steps: state.steps });
       await this.save();
     }
     try {
@@ -94,6 +94,7 @@ export class RebootRun {
       this.emit({
         type: 'machine.succeeded',
         machine: name,
+        what: 'rebooted',
         durationMs: progress.finishedAt - progress.startedAt,
       });
       await this.save();

@@ -9,6 +9,11 @@ export type RebootPhase =
   | 'health'
   | 'stability';
 
+/** Where a deploy failed. */
+export type DeployPhase = 'build' | 'copy' | 'activation' | 'health' | 'commit';
+
+export type Phase = RebootPhase | DeployPhase;
+
 interface EventBase {
   readonly runId: string;
   /** ISO timestamp. */
@@ -23,7 +28,28 @@ interface EventBase {
  */
 export type RunEvent = EventBase &
   (
-    | { readonly type: 'run.started'; readonly steps: readonly (readonly string[])[] }
+    | {
+        readonly type: 'run.started';
+        readonly kind: 'reboot' | 'deploy';
+        readonly steps: readonly (readonly string[])[];
+      }
+    | { readonly type: 'deploy.building'; readonly machines: readonly string[] }
+    | { readonly type: 'deploy.built'; readonly systems: Readonly<Record<string, string>> }
+    | { readonly type: 'machine.copying'; readonly machine: string; readonly system: string }
+    | {
+        readonly type: 'machine.activating';
+        readonly machine: string;
+        readonly action: 'switch' | 'test';
+        readonly system: string;
+      }
+    | { readonly type: 'machine.rolling-back'; readonly machine: string; readonly to: string | null }
+    | {
+        readonly type: 'machine.rolled-back';
+        readonly machine: string;
+        readonly ok: boolean;
+        readonly reason: string | null;
+      }
+    | { readonly type: 'machine.needs-reboot'; readonly machine: string; readonly changed: readonly string[] }
     | { readonly type: 'step.started'; readonly step: number; readonly machines: readonly string[] }
     | {
         readonly type: 'machine.waiting';
@@ -49,11 +75,16 @@ export type RunEvent = EventBase &
         readonly attempt: number;
         readonly checks: readonly CheckResult[];
       }
-    | { readonly type: 'machine.succeeded'; readonly machine: string; readonly durationMs: number }
+    | {
+        readonly type: 'machine.succeeded';
+        readonly machine: string;
+        readonly what: 'rebooted' | 'deployed';
+        readonly durationMs: number;
+      }
     | {
         readonly type: 'machine.failed';
         readonly machine: string;
-        readonly phase: RebootPhase;
+        readonly phase: Phase;
         readonly reason: string;
       }
     | { readonly type: 'machine.skipped'; readonly machine: string; readonly reason: string }

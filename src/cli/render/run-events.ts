@@ -3,6 +3,8 @@ import type { Style } from './style.js';
 
 const seconds = (ms: number): string => `${(ms / 1000).toFixed(1)}s`;
 const plural = (count: number, noun: string): string => `${count} ${noun}${count === 1 ? '' : 's'}`;
+/** `nixos-system-web-2` of `/nix/store/<hash>-nixos-system-web-2`. */
+const storeName = (path: string): string => path.replace(/^\/nix\/store\/[a-z0-9]{32}-/, '');
 const shortId = (bootId: string): string => bootId.slice(0, 8);
 
 /**
@@ -15,7 +17,10 @@ export function runEventLine(event: RunEvent, style: Style, width = 16): string 
   switch (event.type) {
     case 'run.started': {
       const count = event.steps.reduce((sum, step) => sum + step.length, 0);
-      return line('run', `started: ${plural(count, 'machine')} in ${plural(event.steps.length, 'step')}`);
+      return line(
+        'run',
+        `${event.kind} started: ${plural(count, 'machine')} in ${plural(event.steps.length, 'step')}`,
+      );
     }
     case 'step.started':
       return line(`step ${event.step}`, style.bold(event.machines.join(', ')));
@@ -44,11 +49,33 @@ export function runEventLine(event: RunEvent, style: Style, width = 16): string 
       return line(event.machine, `health ${event.ok ? style.green('ok') : style.yellow('not yet')}: ${text}`);
     }
     case 'machine.succeeded':
-      return line(event.machine, style.green(`rebooted and healthy in ${seconds(event.durationMs)}`));
+      return line(event.machine, style.green(`${event.what} and healthy in ${seconds(event.durationMs)}`));
     case 'machine.failed':
       return line(event.machine, style.red(`FAILED at ${event.phase}: ${event.reason}`));
     case 'machine.skipped':
       return line(event.machine, style.dim(`skipped: ${event.reason}`));
+    case 'deploy.building':
+      return line(
+        'build',
+        `building ${plural(event.machines.length, 'system')}: ${event.machines.join(', ')}`,
+      );
+    case 'deploy.built':
+      return line('build', style.green(`built ${plural(Object.keys(event.systems).length, 'system')}`));
+    case 'machine.copying':
+      return line(event.machine, `copying ${storeName(event.system)}`);
+    case 'machine.activating':
+      return line(event.machine, `activating (${event.action}) ${storeName(event.system)}`);
+    case 'machine.rolling-back':
+      return line(
+        event.machine,
+        style.yellow(`rolling back to ${event.to ? storeName(event.to) : 'the previous system'}`),
+      );
+    case 'machine.rolled-back':
+      return event.ok
+        ? line(event.machine, style.yellow('rolled back: the previous system runs and is healthy'))
+        : line(event.machine, style.red(`ROLLBACK FAILED: ${event.reason}`));
+    case 'machine.needs-reboot':
+      return line(event.machine, style.yellow(`needs a reboot (${event.changed.join(', ')} changed)`));
     case 'step.finished':
       return null;
     case 'run.finished': {

@@ -20,9 +20,9 @@ const POLL_CONNECT_MS = 3_000;
 
 /** Reboots over SSH: one pooled connection per machine, fresh short-timeout probes while it is down. */
 export class SshRebootHost implements RebootHost {
-  private readonly pool: SshPool;
+  protected readonly pool: SshPool;
 
-  constructor(private readonly credentials: SshCredentials) {
+  constructor(protected readonly credentials: SshCredentials) {
     this.pool = new SshPool(credentials);
   }
 

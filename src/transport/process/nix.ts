@@ -38,7 +38,7 @@ export async function runNix(
   settings: NixSettings,
   args: readonly string[],
   options: NixRunOptions = {},
-): Promise<{ ok: true; stdout: string } | { ok: false; failure: NixFailure }> {
+): Promise<{ ok: true; stdout: string; stderr: string } | { ok: false; failure: NixFailure }> {
   let result: Awaited<ReturnType<typeof execa>>;
   try {
     result = await execa(settings.bin, [...baseNixArgs(settings), ...args], {
@@ -60,7 +60,8 @@ export async function runNix(
         'Install Nix (Debian: apt-get install nix-bin) or set LAB_NIX to the nix binary.',
     );
   }
-  if (result.exitCode === 0) return { ok: true, stdout: String(result.stdout) };
+  if (result.exitCode === 0)
+    return { ok: true, stdout: String(result.stdout), stderr: String(result.stderr) };
   return {
     ok: false,
     failure: { exitCode: result.exitCode, message: nixErrorMessage(String(result.stderr)) },

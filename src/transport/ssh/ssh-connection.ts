@@ -28,6 +28,8 @@ import {
 export interface SshCredentials {
   /** Private key (OpenSSH or PEM format), if a key file is used. */
   readonly privateKey?: Buffer;
+  /** Where that key was read from (nix's own ssh, for copies, needs the file). */
+  readonly keyPath?: string;
   readonly passphrase?: string;
   /** ssh-agent socket, if one is used. */
   readonly agent?: string;

@@ -43,12 +43,20 @@ export async function loadSshCredentials(
 
   const explicit = options.keyPath ?? env.LAB_SSH_KEY;
   if (explicit) {
-    return { privateKey: await readKey(explicit), passphrase, agent, knownHosts, knownHostsPath };
+    return {
+      privateKey: await readKey(explicit),
+      keyPath: explicit,
+      passphrase,
+      agent,
+      knownHosts,
+      knownHostsPath,
+    };
   }
   if (agent) return { agent, knownHosts, knownHostsPath };
   for (const name of DEFAULT_KEYS) {
-    const privateKey = await readFile(join(home, '.ssh', name)).catch(() => undefined);
-    if (privateKey) return { privateKey, passphrase, knownHosts, knownHostsPath };
+    const keyPath = join(home, '.ssh', name);
+    const privateKey = await readFile(keyPath).catch(() => undefined);
+    if (privateKey) return { privateKey, keyPath, passphrase, knownHosts, knownHostsPath };
   }
   throw new SshSetupError(
     'no SSH key: pass --ssh-key or set LAB_SSH_KEY, or start ssh-agent (SSH_AUTH_SOCK) with your key loaded',
