@@ -92,9 +92,10 @@ export type RunEvent = EventBase &
     | {
         readonly type: 'run.finished';
         readonly status: 'succeeded' | 'failed' | 'cancelled';
+        /** The first failure; `machine` is null when no single machine failed (a build). */
         readonly failure: {
-          readonly machine: string;
-          readonly phase: RebootPhase;
+          readonly machine: string | null;
+          readonly phase: Phase;
           readonly reason: string;
         } | null;
         /** Where a cancelled run stopped: the machines that were not done. */
