@@ -1,16 +1,26 @@
 import type { Command } from 'commander';
 import { loadInventory } from '../../domain/inventory/load-inventory.js';
 import type { Machine } from '../../domain/inventory/schema.js';
-import { planSequence } from '../../domain/planner/plan.js';
+import { type Plan, planSequence } from '../../domain/planner/plan.js';
 import { SshRebootHost } from '../../domain/reboot/ssh-reboot-host.js';
 import { UsageError } from '../../errors.js';
 import { RebootRun } from '../../orchestration/reboot-run.js';
-import { createRebootRun, defaultRebootSettings, skipMachines } from '../../orchestration/run-state.js';
+import {
+  createRebootRun,
+  defaultRebootSettings,
+  type RebootSettings,
+  skipMachines,
+} from '../../orchestration/run-state.js';
 import { loadSshCredentials } from '../../transport/ssh/ssh-credentials.js';
 import { mapConcurrent } from '../../util/map-concurrent.js';
-import { TerminalPrompt } from '../prompt.js';
-import { runEventLine } from '../render/run-events.js';
 import { sequenceText } from '../render/sequence.js';
+import {
+  eventPrinter,
+  requireConfirmable,
+  runExitCode,
+  terminalPrompt,
+  withInterrupt,
+} from '../run-support.js';
 import { type FlakeOptions, flakeSettings, positiveInteger } from '../settings.js';
 import { type Context, type SshOptions, withFlakeOptions, withSshOptions } from './shared.js';
 
@@ -68,56 +78,59 @@ export function rebootCommand(program: Command, context: Context): void {
     .action((targets: string[], options: RebootOptions) => reboot(targets, options, context));
 }
 
-async function reboot(
-  targets: string[],
-  options: RebootOptions,
-  { output, env, io, setExitCode }: Context,
-): Promise<void> {
+async function reboot(targets: string[], options: RebootOptions, context: Context): Promise<void> {
   if (targets.length === 0 && !options.all) {
     throw new UsageError('name the machines to reboot (names or @group), or pass --all');
   }
-  const settings = flakeSettings(options, env);
+  const settings = flakeSettings(options, context.env);
   const inventory = await loadInventory(settings);
   const plan = planSequence(inventory, { targets: options.all ? [] : targets, parallel: options.parallel });
-  const machines = plan.steps.flatMap((step) => step.machines);
   const rebootCommandWords = options.rebootCommand?.trim().split(/\s+/).filter(Boolean);
-  const run = createRebootRun(plan, {
-    flake: settings.flake,
-    settings: {
-      rebootTimeout: options.rebootTimeout,
-      healthTimeout: options.healthTimeout,
-      stabilityWindow: options.stability,
-      ...(rebootCommandWords?.length ? { rebootCommand: rebootCommandWords } : {}),
-      confirmLevels: options.yes ? [] : defaultRebootSettings.confirmLevels,
-    },
-  });
-
-  const needConfirmation = machines.filter((machine) =>
-    run.settings.confirmLevels.includes(machine.criticalityLevel),
+  const prompt = terminalPrompt(context.io);
+  const confirmLevels = options.yes ? [] : defaultRebootSettings.confirmLevels;
+  requireConfirmable(
+    plan.steps
+      .flatMap((step) => step.machines)
+      .filter((machine) => confirmLevels.includes(machine.criticalityLevel)),
+    prompt,
   );
-  const prompt = io.stdin && io.stdinIsTTY ? new TerminalPrompt(io.stdin, io.stderr) : null;
-  if (needConfirmation.length > 0 && !prompt) {
-    throw new UsageError(
-      `${needConfirmation.map((m) => `${m.name} (${m.criticalityLevel})`).join(', ')} need a confirmation: run on a terminal, or pass --yes`,
-    );
-  }
-
-  if (!options.json) output.lines([...sequenceText(plan, inventory, output.style), '']);
+  if (!options.json) context.output.lines([...sequenceText(plan, inventory, context.output.style), '']);
   const credentials = await loadSshCredentials(
     { keyPath: options.sshKey, knownHostsPath: options.knownHosts },
-    env,
+    context.env,
   );
   const host = new SshRebootHost(credentials);
-  const controller = new AbortController();
-  const interrupt = () => {
-    if (controller.signal.aborted) process.exit(130);
-    io.stderr.write('\nlab: stopping after the current phase (Ctrl-C again to quit at once)\n');
-    controller.abort();
-  };
-  process.on('SIGINT', interrupt);
   try {
+    const status = await runRebootPlan(plan, host, context, {
+      flake: settings.flake,
+      json: options.json === true,
+      onlyNeeded: options.onlyNeeded === true,
+      settings: {
+        rebootTimeout: options.rebootTimeout,
+        healthTimeout: options.healthTimeout,
+        stabilityWindow: options.stability,
+        ...(rebootCommandWords?.length ? { rebootCommand: rebootCommandWords } : {}),
+        confirmLevels,
+      },
+    });
+    context.setExitCode(runExitCode(status));
+  } finally {
+    await host.close();
+  }
+}
+
+/** Carries out a reboot plan in this process, printing its events; returns the run's status. */
+export async function runRebootPlan(
+  plan: Plan,
+  host: SshRebootHost,
+  { output, io }: Context,
+  options: { flake: string; json: boolean; onlyNeeded: boolean; settings: Partial<RebootSettings> },
+): Promise<string> {
+  const run = createRebootRun(plan, { flake: options.flake, settings: options.settings });
+  const machines = plan.steps.flatMap((step) => step.machines);
+  const prompt = terminalPrompt(io);
+  return withInterrupt(io, async (signal) => {
     if (options.onlyNeeded) skipMachines(run, await machinesNotNeedingReboot(host, machines));
-    const width = Math.max(8, ...machines.map((machine) => machine.name.length));
     const engine = new RebootRun(run, {
       host,
       confirm: (machine: Machine) =>
@@ -125,19 +138,9 @@ async function reboot(
           ? prompt.confirm(`Reboot ${machine.name} (${machine.criticalityLevel})?`)
           : Promise.resolve(false),
     });
-    engine.on((event) => {
-      if (options.json) output.jsonLine(event);
-      else {
-        const line = runEventLine(event, output.style, width);
-        if (line !== null) output.lines([line]);
-      }
-    });
-    const final = await engine.run(controller.signal);
-    setExitCode(final.status === 'succeeded' ? 0 : final.status === 'cancelled' ? 130 : 1);
-  } finally {
-    process.off('SIGINT', interrupt);
-    await host.close();
-  }
+    engine.on(eventPrinter(output, options.json, machines));
+    return (await engine.run(signal)).status;
+  });
 }
 
 /** Machines whose booted system equals the current one, with the reason they are skipped. */

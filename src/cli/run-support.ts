@@ -1,0 +1,55 @@
+import type { Machine } from '../domain/inventory/schema.js';
+import { UsageError } from '../errors.js';
+import type { RunEventListener } from '../orchestration/run-events.js';
+import type { Output } from './commands/shared.js';
+import type { Io } from './program.js';
+import { TerminalPrompt } from './prompt.js';
+import { runEventLine } from './render/run-events.js';
+
+/** A prompt on the terminal, or null when nobody can answer (no TTY). */
+export function terminalPrompt(io: Io): TerminalPrompt | null {
+  return io.stdin && io.stdinIsTTY ? new TerminalPrompt(io.stdin, io.stderr) : null;
+}
+
+/** Refuses up front, touching nothing, when machines need a confirmation nobody can give. */
+export function requireConfirmable(machines: readonly Machine[], prompt: TerminalPrompt | null): void {
+  if (machines.length > 0 && !prompt) {
+    const list = machines.map((machine) => `${machine.name} (${machine.criticalityLevel})`).join(', ');
+    throw new UsageError(`${list} need a confirmation: run on a terminal, or pass --yes`);
+  }
+}
+
+/** Prints run events: one readable line each, or one JSON document per line. */
+export function eventPrinter(output: Output, json: boolean, machines: readonly Machine[]): RunEventListener {
+  const width = Math.max(8, ...machines.map((machine) => machine.name.length));
+  return (event) => {
+    if (json) output.jsonLine(event);
+    else {
+      const line = runEventLine(event, output.style, width);
+      if (line !== null) output.lines([line]);
+    }
+  };
+}
+
+/**
+ * Runs `task` with an abort signal that Ctrl-C fires: the first stops the run between phases,
+ * a second quits at once.
+ */
+export async function withInterrupt<T>(io: Io, task: (signal: AbortSignal) => Promise<T>): Promise<T> {
+  const controller = new AbortController();
+  const interrupt = () => {
+    if (controller.signal.aborted) process.exit(130);
+    io.stderr.write('\nlab: stopping after the current phase (Ctrl-C again to quit at once)\n');
+    controller.abort();
+  };
+  process.on('SIGINT', interrupt);
+  try {
+    return await task(controller.signal);
+  } finally {
+    process.off('SIGINT', interrupt);
+  }
+}
+
+/** Exit code of a finished run. */
+export const runExitCode = (status: string): number =>
+  status === 'succeeded' ? 0 : status === 'cancelled' ? 130 : 1;
