@@ -57,8 +57,17 @@ class Machine {
     // --pdeathsig: if the supervisor dies, so do its machines. --kill-child: so does init.
     const child = spawn(
       'setpriv',
-      ['--pdeathsig', 'KILL', 'unshare', '--mount', '--uts', '--pid', '--fork', '--kill-child', '--mount-proc']
-        .concat([initScript, this.dir]),
+      [
+        '--pdeathsig',
+        'KILL',
+        'unshare',
+        '--mount',
+        '--uts',
+        '--pid',
+        '--fork',
+        '--kill-child',
+        '--mount-proc',
+      ].concat([initScript, this.dir]),
       { stdio: ['ignore', log, log] },
     );
     this.child = child;
@@ -89,6 +98,7 @@ class Machine {
       this.saveBoots();
     }
     this.child = null;
+    this.bootId = null;
     this.state = 'down';
     if (stopping) return;
     const faults = this.faults;
