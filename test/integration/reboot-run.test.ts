@@ -72,7 +72,23 @@ afterAll(async () => {
 });
 
 const reboot = (...args: string[]) =>
-  runLab(['reboot', '--flake', lab.flake, '--nix-option', 'substituters=', '--json', ...args], lab.env);
+  runLab(
+    // Deadlines well inside the test's own, so that a machine that does not come back fails the run.
+    [
+      'reboot',
+      '--flake',
+      lab.flake,
+      '--nix-option',
+      'substituters=',
+      '--json',
+      '--reboot-timeout',
+      '30',
+      '--health-timeout',
+      '20',
+      ...args,
+    ],
+    lab.env,
+  );
 
 /** The machines in the order they really went down, from their own boot records. */
 function rebootOrder(since: number): string[] {

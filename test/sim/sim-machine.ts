@@ -1,6 +1,6 @@
 import { type ChildProcess, spawn } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
-import { appendFileSync, openSync, readFileSync, writeFileSync } from 'node:fs';
+import { appendFileSync, openSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { connect } from 'node:net';
 import { join } from 'node:path';
 import { execa } from 'execa';
@@ -147,8 +147,20 @@ export class SimMachine {
     if (this.stopping || this.faults.includes('never-comes-back')) return;
     const bootTime = this.faults.includes('slow-boot') ? this.bootTimeMs * 10 : this.bootTimeMs;
     this.bootTimer = setTimeout(() => {
-      this.boot().catch((error) => appendFileSync(join(this.dir, 'console.log'), `boot failed: ${error}\n`));
+      this.bootWhenGone().catch((error) =>
+        appendFileSync(join(this.dir, 'console.log'), `boot failed: ${error}\n`),
+      );
     }, bootTime);
+  }
+
+  /**
+   * The kernel tears a PID namespace down asynchronously: under load the old sshd and services
+   * can still hold their ports when the boot time is over. Boot only once they are gone.
+   */
+  private async bootWhenGone(): Promise<void> {
+    while (!this.stopping && remainingProcesses(this.dir) > 0)
+      await new Promise((resolve) => setTimeout(resolve, 20));
+    if (!this.stopping) await this.boot();
   }
 
   private record(entry: { event: 'up' | 'down'; bootId: string; at: number }): void {
@@ -166,6 +178,20 @@ export class SimMachine {
       throw new Error(`${this.name}: sshd did not start (see ${join(this.dir, 'console.log')} and sshd.log)`);
     }
   }
+}
+
+/** Processes whose command line names the machine's state directory (its init, sshd, services). */
+function remainingProcesses(dir: string): number {
+  let count = 0;
+  for (const entry of readdirSync('/proc')) {
+    if (!/^\d+$/.test(entry)) continue;
+    try {
+      if (readFileSync(`/proc/${entry}/cmdline`, 'utf8').includes(`${dir}/`)) count++;
+    } catch {
+      // gone meanwhile
+    }
+  }
+  return count;
 }
 
 function descendants(pid: number): number[] {
