@@ -5,7 +5,7 @@
  *   down     stop them and remove their state
  */
 import { existsSync, readFileSync } from 'node:fs';
-import { rm } from 'node:fs/promises';
+import { rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import {
@@ -67,6 +67,10 @@ async function up(): Promise<void> {
     subnet: process.env.LAB_HOMELAB_SUBNET ?? '127.0.10',
     detached: true,
   });
+  await writeFile(
+    join(stateDir, 'env'),
+    `export LAB_FLAKE=${lab.flakePath} LAB_SSH_KEY=${lab.userKeyPath} LAB_KNOWN_HOSTS=${lab.knownHostsPath}\n`,
+  );
   usage(lab);
 }
 
@@ -75,8 +79,8 @@ function usage(lab: Homelab): void {
   console.log(`Simulated homelab up (state: ${lab.stateDir}):
 ${lab.machines.map((m) => `  ${m.name.padEnd(10)} root@${m.address}:${m.port}`).join('\n')}
 
-  export LAB_SSH_KEY=${lab.env.LAB_SSH_KEY} LAB_KNOWN_HOSTS=${lab.env.LAB_KNOWN_HOSTS}
-  lab sequence --flake ${lab.flakePath}
+  source ${join(lab.stateDir, 'env')}   # LAB_FLAKE=${lab.flakePath} LAB_SSH_KEY LAB_KNOWN_HOSTS
+  npx lab machines && npx lab health && npx lab reboot --all
   ${ssh} root@${lab.machines[0]?.address} 'hostname; cat /proc/sys/kernel/random/boot_id; systemctl reboot'
   ${ssh} -W localhost:80 root@${lab.machines.find((m) => m.name === 'web')?.address ?? lab.machines[0]?.address}
 

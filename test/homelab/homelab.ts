@@ -103,7 +103,7 @@ export async function startHomelab(options: HomelabOptions): Promise<Homelab> {
   await mkdir(stateDir, { recursive: true });
   if ((await readdir(stateDir)).length > 0)
     throw new Error(`homelab state directory ${stateDir} is not empty`);
-  const subnet = options.subnet ?? `127.0.${20 + Math.floor(Math.random() * 230)}`;
+  const subnet = options.subnet ?? (await freeSubnet());
   const sshPort = options.sshPort ?? 22;
   let supervisor: ChildProcess | undefined;
   try {
@@ -246,6 +246,22 @@ export async function attachHomelab(stateDir: string): Promise<Homelab> {
       if (!keepState) await rm(stateDir, { recursive: true, force: true });
     },
   };
+}
+
+/** A random 127.0.X (X in 20..249) with no listening TCP socket on any of its addresses. */
+async function freeSubnet(): Promise<string> {
+  const listening = (await readFile('/proc/net/tcp', 'utf8'))
+    .split('\n')
+    .slice(1)
+    .map((line) => line.trim().split(/\s+/))
+    .filter((fields) => fields[3] === '0A')
+    .map((fields) => fields[1]?.split(':')[0] ?? '');
+  for (;;) {
+    const x = 20 + Math.floor(Math.random() * 230);
+    // /proc/net/tcp shows 127.0.X.N as little-endian hex: NN X 00 7F.
+    const hex = `${x.toString(16).padStart(2, '0')}007F`.toUpperCase();
+    if (!listening.some((address) => address.endsWith(hex))) return `127.0.${x}`;
+  }
 }
 
 /** Whether `pid` is a live homelab supervisor (not gone, not a zombie nobody reaped, not reused). */
