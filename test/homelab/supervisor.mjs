@@ -113,13 +113,27 @@ class Machine {
     writeJson(join(this.dir, 'boots.jsonl'), this.boots, true);
   }
 
-  /** Pulls the plug; resolves when everything in the machine is gone. */
+  /**
+   * Pulls the plug; resolves when everything in the machine is gone. Kills the namespace's init, not
+   * unshare: unshare exits once init is reaped, and the kernel reaps init only after every other
+   * process of its PID namespace has died, so the machine's ports are free when this resolves.
+   */
   kill() {
     const child = this.child;
     if (!child || child.exitCode !== null || child.signalCode !== null) return Promise.resolve();
     const exited = new Promise((resolve) => child.once('exit', resolve));
-    child.kill('SIGKILL');
+    const init = childrenOf(child.pid)[0];
+    if (init === undefined) child.kill('SIGKILL');
+    else process.kill(init, 'SIGKILL');
     return exited;
+  }
+}
+
+function childrenOf(pid) {
+  try {
+    return readFileSync(`/proc/${pid}/task/${pid}/children`, 'utf8').split(' ').filter(Boolean).map(Number);
+  } catch {
+    return [];
   }
 }
 
