@@ -1,5 +1,6 @@
 import { Command, CommanderError } from 'commander';
 import { LabError, UsageError } from '../errors.js';
+import { deployCommand } from './commands/deploy.js';
 import { healthCommand } from './commands/health.js';
 import { machinesCommand } from './commands/machines.js';
 import { rebootCommand } from './commands/reboot.js';
@@ -39,6 +40,7 @@ export function buildProgram(io: Io, setExitCode: (code: number) => void = () =>
   sequenceCommand(program, context);
   healthCommand(program, context);
   rebootCommand(program, context);
+  deployCommand(program, context);
   return program;
 }
 

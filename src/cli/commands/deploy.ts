@@ -1,0 +1,171 @@
+import type { Command } from 'commander';
+import { buildSystems, planBuild } from '../../domain/deploy/build-systems.js';
+import { SshDeployHost } from '../../domain/deploy/ssh-deploy-host.js';
+import { loadInventory } from '../../domain/inventory/load-inventory.js';
+import type { Machine } from '../../domain/inventory/schema.js';
+import { deploySteps } from '../../domain/planner/deploy-steps.js';
+import { planSequence } from '../../domain/planner/plan.js';
+import { UsageError } from '../../errors.js';
+import { createDeployRun, DeployRun } from '../../orchestration/deploy-run.js';
+import { defaultRebootSettings } from '../../orchestration/run-state.js';
+import { loadSshCredentials } from '../../transport/ssh/ssh-credentials.js';
+import { mapConcurrent } from '../../util/map-concurrent.js';
+import { deployPlanJson, deployPlanText } from '../render/deploy-plan.js';
+import {
+  eventPrinter,
+  requireConfirmable,
+  runExitCode,
+  terminalPrompt,
+  withInterrupt,
+} from '../run-support.js';
+import { type FlakeOptions, type FlakeSettings, flakeSettings } from '../settings.js';
+import { runRebootPlan } from './reboot.js';
+import { type Context, type SshOptions, withFlakeOptions, withSshOptions } from './shared.js';
+
+interface DeployOptions extends FlakeOptions, SshOptions {
+  all?: boolean;
+  dryRun?: boolean;
+  yes?: boolean;
+  json?: boolean;
+  healthTimeout: number;
+  rebootIfNeeded?: boolean;
+  substituteOnTarget?: boolean;
+}
+
+const seconds = (flag: string) => (value: string) => {
+  if (!/^\d+$/.test(value))
+    throw new UsageError(`${flag} must be a whole number of seconds (got '${value}')`);
+  return Number(value);
+};
+
+export function deployCommand(program: Command, context: Context): void {
+  withSshOptions(withFlakeOptions(program.command('deploy')))
+    .description(
+      "build, copy and activate the machines' configurations, health-gated, rolled back on failure",
+    )
+    .argument('[targets...]', 'machine names or @group')
+    .option('-a, --all', 'deploy every machine')
+    .option('-n, --dry-run', 'show what would be built, copied and activated; touch nothing')
+    .option('-y, --yes', 'do not ask before deploying to high and critical machines')
+    .option(
+      '--health-timeout <s>',
+      'seconds the checks may take to turn green after activation',
+      seconds('--health-timeout'),
+      300,
+    )
+    .option(
+      '--reboot-if-needed',
+      'then reboot, in order, the machines whose kernel, initrd or modules changed',
+    )
+    .option(
+      '--substitute-on-target',
+      'let machines fetch paths from their binary caches instead of copying them',
+    )
+    .option('--json', 'print events as JSON lines (stable format)')
+    .action((targets: string[], options: DeployOptions) => deploy(targets, options, context));
+}
+
+async function deploy(targets: string[], options: DeployOptions, context: Context): Promise<void> {
+  const { output, env, io } = context;
+  if (targets.length === 0 && !options.all) {
+    throw new UsageError('name the machines to deploy (names or @group), or pass --all');
+  }
+  const settings = flakeSettings(options, env);
+  const inventory = await loadInventory(settings);
+  const steps = deploySteps(planSequence(inventory, { targets: options.all ? [] : targets }));
+  const machines = steps.flatMap((step) => step.machines);
+  const credentials = await loadSshCredentials(
+    { keyPath: options.sshKey, knownHostsPath: options.knownHosts },
+    env,
+  );
+  const host = new SshDeployHost(credentials, settings.nix, {
+    substituteOnTarget: options.substituteOnTarget,
+  });
+  try {
+    if (options.dryRun) {
+      const plan = await dryRun(settings, machines, host);
+      if (options.json) output.json(deployPlanJson(steps, plan));
+      else output.lines(deployPlanText(steps, plan, settings.flake, output.style));
+      return;
+    }
+    const prompt = terminalPrompt(io);
+    if (!options.yes) {
+      const critical = machines.filter((machine) =>
+        defaultRebootSettings.confirmLevels.includes(machine.criticalityLevel),
+      );
+      requireConfirmable(critical, prompt);
+      if (prompt && critical.length > 0) {
+        const list = critical.map((machine) => `${machine.name} (${machine.criticalityLevel})`).join(', ');
+        if (!(await prompt.confirm(`Deploy to ${list}?`))) {
+          output.lines(['Deploy cancelled: nothing was touched.']);
+          context.setExitCode(130);
+          return;
+        }
+      }
+    }
+    const run = createDeployRun(steps, {
+      flake: settings.flake,
+      settings: { healthTimeout: options.healthTimeout },
+    });
+    const status = await withInterrupt(io, (signal) =>
+      new DeployRun(run, {
+        host,
+        build: (names) => buildSystems(settings.nix, settings.flake, names, { signal }),
+      })
+        .on(eventPrinter(output, options.json === true, machines))
+        .run(signal)
+        .then((state) => state.status),
+    );
+    if (status !== 'succeeded' || !options.rebootIfNeeded || run.needsReboot.length === 0) {
+      context.setExitCode(runExitCode(status));
+      return;
+    }
+    const rebootPlan = planSequence(inventory, { targets: run.needsReboot });
+    const rebootStatus = await runRebootPlan(rebootPlan, host, context, {
+      flake: settings.flake,
+      json: options.json === true,
+      onlyNeeded: false,
+      settings: { confirmLevels: options.yes ? [] : defaultRebootSettings.confirmLevels },
+    });
+    context.setExitCode(runExitCode(rebootStatus));
+  } finally {
+    await host.close();
+  }
+}
+
+export interface DryRunPlan {
+  readonly toBuild: readonly string[];
+  readonly machines: ReadonlyMap<
+    string,
+    { system: string; current: string | null; reachable: boolean; error: string | null }
+  >;
+}
+
+/** Evaluates (without building) each system and reads what each machine runs now. */
+async function dryRun(
+  settings: FlakeSettings,
+  machines: readonly Machine[],
+  host: SshDeployHost,
+): Promise<DryRunPlan> {
+  const { systems, toBuild } = await planBuild(
+    settings.nix,
+    settings.flake,
+    machines.map((machine) => machine.name),
+  );
+  const current = await mapConcurrent(machines, 16, async (machine) => {
+    try {
+      return { current: (await host.systems(machine)).current, reachable: true, error: null };
+    } catch (error) {
+      return { current: null, reachable: false, error: (error as Error).message };
+    }
+  });
+  return {
+    toBuild,
+    machines: new Map(
+      machines.map((machine, index) => [
+        machine.name,
+        { system: systems.get(machine.name) as string, ...(current[index] as (typeof current)[number]) },
+      ]),
+    ),
+  };
+}

@@ -1,0 +1,60 @@
+import type { DeployStep } from '../../domain/planner/deploy-steps.js';
+import type { DryRunPlan } from '../commands/deploy.js';
+import type { Style } from './style.js';
+
+const storeName = (path: string | null): string =>
+  path ? path.replace(/^\/nix\/store\/[a-z0-9]{32}-/, '') : 'unknown';
+
+/** The stable `lab deploy --dry-run --json` document. */
+export function deployPlanJson(steps: readonly DeployStep[], plan: DryRunPlan) {
+  return {
+    dryRun: true,
+    steps: steps.map((step) => ({
+      rebootOrder: step.rebootOrder,
+      strategy: step.strategy,
+      machines: step.machines.map((machine) => {
+        const entry = plan.machines.get(machine.name);
+        return {
+          name: machine.name,
+          system: entry?.system ?? null,
+          current: entry?.current ?? null,
+          changes: entry ? entry.system !== entry.current : null,
+          reachable: entry?.reachable ?? false,
+          error: entry?.error ?? null,
+        };
+      }),
+    })),
+    toBuild: [...plan.toBuild],
+  };
+}
+
+export function deployPlanText(
+  steps: readonly DeployStep[],
+  plan: DryRunPlan,
+  flake: string,
+  style: Style,
+): string[] {
+  const lines = [style.bold(`Deploy plan for ${flake} (dry run: nothing is built, copied or activated)`), ''];
+  steps.forEach((step, index) => {
+    const number = `${index + 1}.`;
+    step.machines.forEach((machine, position) => {
+      const entry = plan.machines.get(machine.name);
+      const prefix = position === 0 ? number : ' '.repeat(number.length);
+      const what = !entry
+        ? 'unknown'
+        : !entry.reachable
+          ? style.red(`unreachable: ${entry.error}`)
+          : entry.system === entry.current
+            ? style.dim(`already runs ${storeName(entry.system)}`)
+            : `${storeName(entry.current)} → ${storeName(entry.system)}`;
+      lines.push(`  ${prefix} ${machine.name} (${step.strategy}, rebootOrder ${step.rebootOrder}): ${what}`);
+    });
+  });
+  lines.push(
+    '',
+    plan.toBuild.length === 0
+      ? 'Nothing to build: every system is in the local store.'
+      : `Would build ${plan.toBuild.length} ${plan.toBuild.length === 1 ? 'derivation' : 'derivations'}; whether a reboot is needed is known once built.`,
+  );
+  return lines;
+}

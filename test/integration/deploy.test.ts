@@ -1,0 +1,257 @@
+import { execa } from 'execa';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { RunEvent } from '../../src/orchestration/run-events.js';
+import { type Homelab, sshArgs, startHomelab } from '../sim/homelab.js';
+import { runLab } from '../support/run-cli.js';
+import { eventsOf, parseEvents } from '../support/run-events.js';
+
+let lab: Homelab;
+const tcp = (port: number) => ({ type: 'tcp', port });
+const http = (port: number) => ({ type: 'http', url: `http://localhost:${port}/health` });
+const strategy = (deployStrategy: string) => ({ rebootDelay: 0, deployStrategy });
+
+beforeAll(async () => {
+  lab = await startHomelab({
+    bootTimeMs: 200,
+    machines: [
+      {
+        name: 'nas',
+        lab: { role: 'nas', rebootOrder: 1, healthChecks: [tcp(2049)], orchestration: strategy('rolling') },
+        services: [{ type: 'tcp', port: 2049 }],
+      },
+      {
+        name: 'db',
+        lab: {
+          role: 'db',
+          rebootOrder: 2,
+          dependencies: ['nas'],
+          healthChecks: [tcp(5432)],
+          orchestration: strategy('blue-green'),
+        },
+        services: [{ type: 'tcp', port: 5432 }],
+      },
+      {
+        name: 'cache1',
+        lab: {
+          role: 'cache',
+          rebootOrder: 2,
+          healthChecks: [http(6379)],
+          orchestration: strategy('recreate'),
+        },
+        services: [{ type: 'http', port: 6379 }],
+      },
+      {
+        name: 'cache2',
+        lab: {
+          role: 'cache',
+          rebootOrder: 2,
+          healthChecks: [http(6379)],
+          orchestration: strategy('recreate'),
+        },
+        services: [{ type: 'http', port: 6379 }],
+      },
+      {
+        name: 'web',
+        lab: {
+          role: 'web',
+          rebootOrder: 3,
+          dependencies: ['db'],
+          healthChecks: [http(80)],
+          orchestration: strategy('rolling'),
+        },
+        services: [{ type: 'http', port: 80 }],
+      },
+    ],
+  });
+});
+
+afterAll(async () => {
+  await lab?.stop();
+});
+
+const deploy = (...args: string[]) =>
+  runLab(
+    [
+      'deploy',
+      '--flake',
+      lab.flake,
+      '--nix-option',
+      'substituters=',
+      '--yes',
+      '--health-timeout',
+      '10',
+      ...args,
+    ],
+    lab.env,
+  );
+
+/** What the machine runs and what its profile boots, read on the machine itself. */
+async function systemsOf(name: string): Promise<{ current: string; profile: string }> {
+  const result = await execa('ssh', [
+    ...sshArgs(lab.keyPath, lab.knownHostsPath, lab.machine(name)),
+    'readlink -f /run/current-system; readlink -f /nix/var/nix/profiles/system',
+  ]);
+  const [current = '', profile = ''] = result.stdout.split('\n');
+  return { current, profile };
+}
+
+const built = (events: RunEvent[]) => eventsOf(events, 'deploy.built')[0]?.systems ?? {};
+
+describe('lab deploy on the simulated homelab', () => {
+  it('--dry-run shows what would change and touches nothing', async () => {
+    const before = await systemsOf('web');
+    const result = await deploy('--all', '--dry-run', '--json');
+    expect(result.stderr).toBe('');
+    expect(result.exitCode).toBe(0);
+    const plan = JSON.parse(result.stdout);
+    expect(
+      plan.steps.map((step: { strategy: string; machines: { name: string }[] }) => [
+        step.strategy,
+        step.machines.map((m) => m.name),
+      ]),
+    ).toEqual([
+      ['rolling', ['nas']],
+      ['recreate', ['cache1', 'cache2']],
+      ['blue-green', ['db']],
+      ['rolling', ['web']],
+    ]);
+    const web = plan.steps[3].machines[0];
+    expect(web).toMatchObject({ name: 'web', current: before.current, changes: true, reachable: true });
+    expect(web.system).toMatch(/^\/nix\/store\/[a-z0-9]{32}-nixos-system-web-1$/);
+    expect(plan.toBuild.length).toBeGreaterThan(0);
+    expect(await systemsOf('web')).toEqual(before);
+  });
+
+  it('rolls machines out one at a time in sequence order, each healthy on its new system', async () => {
+    const result = await deploy('nas', 'web', '--json');
+    expect(result.stderr).toBe('');
+    expect(result.exitCode).toBe(0);
+    const events = parseEvents(result.stdout);
+    const order = events
+      .filter((event) => ['machine.copying', 'machine.activating', 'machine.succeeded'].includes(event.type))
+      .map((event) => `${event.type} ${'machine' in event ? event.machine : ''}`);
+    expect(order).toEqual([
+      'machine.copying nas',
+      'machine.activating nas',
+      'machine.succeeded nas',
+      'machine.copying web',
+      'machine.activating web',
+      'machine.succeeded web',
+    ]);
+    const systems = built(events);
+    for (const name of ['nas', 'web']) {
+      expect(await systemsOf(name)).toEqual({ current: systems[name], profile: systems[name] });
+    }
+    expect(events.at(-1)).toMatchObject({ type: 'run.finished', status: 'succeeded' });
+  });
+
+  it('blue-green: a new configuration that fails health is reverted; the machine runs its old system, healthy', async () => {
+    const before = await systemsOf('db');
+    await lab.configure('db', { services: [{ type: 'tcp', port: 5433 }] }); // listens on the wrong port
+    const result = await deploy('db', '--json');
+    expect(result.exitCode).toBe(1);
+    const events = parseEvents(result.stdout);
+    expect(eventsOf(events, 'machine.activating').map((event) => event.action)).toEqual(['test']);
+    expect(eventsOf(events, 'machine.failed')).toEqual([
+      expect.objectContaining({
+        machine: 'db',
+        phase: 'health',
+        reason: expect.stringContaining('tcp 5432'),
+      }),
+    ]);
+    expect(eventsOf(events, 'machine.rolled-back')).toEqual([
+      expect.objectContaining({ machine: 'db', ok: true, reason: null }),
+    ]);
+    expect(events.at(-1)).toMatchObject({ status: 'failed', failure: { machine: 'db', phase: 'health' } });
+    expect(await systemsOf('db')).toEqual(before);
+    const health = await runLab(
+      ['health', 'db', '--flake', lab.flake, '--nix-option', 'substituters='],
+      lab.env,
+    );
+    expect(health.exitCode).toBe(0);
+  });
+
+  it('rolling: a failing configuration is rolled back, profile and running system', async () => {
+    const before = await systemsOf('web');
+    await lab.configure('web', { services: [{ type: 'http', port: 81 }] });
+    const result = await deploy('web', '--json');
+    expect(result.exitCode).toBe(1);
+    const events = parseEvents(result.stdout);
+    expect(eventsOf(events, 'machine.rolled-back')).toEqual([
+      expect.objectContaining({ machine: 'web', ok: true }),
+    ]);
+    expect(await systemsOf('web')).toEqual(before);
+  });
+
+  it("recreate: the stage's recreate machines switch together and are checked together", async () => {
+    const result = await deploy('cache1', 'cache2', '--json');
+    expect(result.exitCode).toBe(0);
+    const events = parseEvents(result.stdout);
+    expect(eventsOf(events, 'step.started').map((event) => event.machines)).toEqual([['cache1', 'cache2']]);
+    const activated = events.findIndex(
+      (event) => event.type === 'machine.activating' && event.machine === 'cache2',
+    );
+    const firstSucceeded = events.findIndex((event) => event.type === 'machine.succeeded');
+    expect(
+      events.findIndex((event) => event.type === 'machine.activating' && event.machine === 'cache1'),
+    ).toBeLessThan(firstSucceeded);
+    expect(activated).toBeLessThan(firstSucceeded);
+    const systems = built(events);
+    expect((await systemsOf('cache1')).current).toBe(systems.cache1);
+    expect((await systemsOf('cache2')).current).toBe(systems.cache2);
+  });
+
+  it('a build failure touches no machine', async () => {
+    const before = await Promise.all(['nas', 'web'].map(systemsOf));
+    await lab.configure('nas', { services: [{ type: 'tcp', port: 2050 }] });
+    await lab.configure('web', { buildFails: true });
+    const result = await deploy('nas', 'web', '--json');
+    expect(result.exitCode).toBe(1);
+    const events = parseEvents(result.stdout);
+    expect(eventsOf(events, 'machine.copying')).toEqual([]);
+    expect(events.at(-1)).toMatchObject({
+      type: 'run.finished',
+      status: 'failed',
+      failure: {
+        machine: null,
+        phase: 'build',
+        reason: expect.stringContaining('the configuration of web does not build'),
+      },
+      pending: ['nas', 'web'],
+    });
+    expect(await Promise.all(['nas', 'web'].map(systemsOf))).toEqual(before);
+    await lab.configure('web', { buildFails: false, services: [{ type: 'http', port: 80 }] });
+    await lab.configure('nas', { services: [{ type: 'tcp', port: 2049 }] });
+  });
+
+  it('reports machines that need a reboot, and --reboot-if-needed reboots exactly those', async () => {
+    // Boot web into a deployed system first: before its first deploy it ran the homelab's own.
+    expect((await deploy('web')).exitCode).toBe(0);
+    const reboot = await runLab(
+      ['reboot', 'web', '--yes', '--flake', lab.flake, '--nix-option', 'substituters='],
+      lab.env,
+    );
+    expect(reboot.exitCode).toBe(0);
+    await lab.configure('nas', { kernel: '2' });
+    await lab.configure('web', {
+      services: [
+        { type: 'http', port: 80 },
+        { type: 'tcp', port: 443 },
+      ],
+    });
+    const bootsBefore = { nas: lab.bootLog('nas').length, web: lab.bootLog('web').length };
+    const result = await deploy('nas', 'web', '--reboot-if-needed', '--json');
+    expect(result.stderr).toBe('');
+    expect(result.exitCode).toBe(0);
+    const events = parseEvents(result.stdout);
+    expect(eventsOf(events, 'machine.needs-reboot')).toEqual([
+      expect.objectContaining({ machine: 'nas', changed: ['kernel', 'initrd', 'kernel-modules'] }),
+    ]);
+    expect(eventsOf(events, 'run.started').map((event) => event.kind)).toEqual(['deploy', 'reboot']);
+    expect(eventsOf(events, 'machine.up').map((event) => event.machine)).toEqual(['nas']);
+    expect(lab.bootLog('nas')).toHaveLength(bootsBefore.nas + 1);
+    expect(lab.bootLog('web')).toHaveLength(bootsBefore.web);
+    const nas = await systemsOf('nas');
+    expect(nas.current).toBe(nas.profile);
+  });
+});
