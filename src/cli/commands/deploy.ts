@@ -1,15 +1,14 @@
 import type { Command } from 'commander';
-import { buildSystems, planBuild } from '../../domain/deploy/build-systems.js';
+import { buildSystems } from '../../domain/deploy/build-systems.js';
+import { dryRun } from '../../domain/deploy/dry-run.js';
 import { SshDeployHost } from '../../domain/deploy/ssh-deploy-host.js';
 import { loadInventory } from '../../domain/inventory/load-inventory.js';
-import type { Machine } from '../../domain/inventory/schema.js';
 import { deploySteps } from '../../domain/planner/deploy-steps.js';
 import { planSequence } from '../../domain/planner/plan.js';
 import { UsageError } from '../../errors.js';
 import { createDeployRun, DeployRun } from '../../orchestration/deploy-run.js';
 import { defaultRebootSettings } from '../../orchestration/run-state.js';
 import { loadSshCredentials } from '../../transport/ssh/ssh-credentials.js';
-import { mapConcurrent } from '../../util/map-concurrent.js';
 import { deployPlanJson, deployPlanText } from '../render/deploy-plan.js';
 import {
   eventPrinter,
@@ -18,7 +17,7 @@ import {
   terminalPrompt,
   withInterrupt,
 } from '../run-support.js';
-import { type FlakeOptions, type FlakeSettings, flakeSettings } from '../settings.js';
+import { type FlakeOptions, flakeSettings } from '../settings.js';
 import { runRebootPlan } from './reboot.js';
 import { type Context, type SshOptions, withFlakeOptions, withSshOptions } from './shared.js';
 
@@ -83,7 +82,7 @@ async function deploy(targets: string[], options: DeployOptions, context: Contex
   });
   try {
     if (options.dryRun) {
-      const plan = await dryRun(settings, machines, host);
+      const plan = await dryRun(settings.nix, settings.flake, machines, host);
       if (options.json) output.json(deployPlanJson(steps, plan));
       else output.lines(deployPlanText(steps, plan, settings.flake, output.style));
       return;
@@ -131,41 +130,4 @@ async function deploy(targets: string[], options: DeployOptions, context: Contex
   } finally {
     await host.close();
   }
-}
-
-export interface DryRunPlan {
-  readonly toBuild: readonly string[];
-  readonly machines: ReadonlyMap<
-    string,
-    { system: string; current: string | null; reachable: boolean; error: string | null }
-  >;
-}
-
-/** Evaluates (without building) each system and reads what each machine runs now. */
-async function dryRun(
-  settings: FlakeSettings,
-  machines: readonly Machine[],
-  host: SshDeployHost,
-): Promise<DryRunPlan> {
-  const { systems, toBuild } = await planBuild(
-    settings.nix,
-    settings.flake,
-    machines.map((machine) => machine.name),
-  );
-  const current = await mapConcurrent(machines, 16, async (machine) => {
-    try {
-      return { current: (await host.systems(machine)).current, reachable: true, error: null };
-    } catch (error) {
-      return { current: null, reachable: false, error: (error as Error).message };
-    }
-  });
-  return {
-    toBuild,
-    machines: new Map(
-      machines.map((machine, index) => [
-        machine.name,
-        { system: systems.get(machine.name) as string, ...(current[index] as (typeof current)[number]) },
-      ]),
-    ),
-  };
 }

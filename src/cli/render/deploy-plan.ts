@@ -1,5 +1,5 @@
+import type { DryRunPlan } from '../../domain/deploy/dry-run.js';
 import type { DeployStep } from '../../domain/planner/deploy-steps.js';
-import type { DryRunPlan } from '../commands/deploy.js';
 import type { Style } from './style.js';
 
 const storeName = (path: string | null): string =>
