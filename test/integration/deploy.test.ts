@@ -140,6 +140,7 @@ describe('lab deploy on the simulated homelab', () => {
     ]);
     const systems = built(events);
     for (const name of ['nas', 'web']) {
+      expect(systems[name]).toMatch(new RegExp(`^/nix/store/[a-z0-9]{32}-nixos-system-${name}-\\d+$`));
       expect(await systemsOf(name)).toEqual({ current: systems[name], profile: systems[name] });
     }
     expect(events.at(-1)).toMatchObject({ type: 'run.finished', status: 'succeeded' });

@@ -12,11 +12,48 @@ export function toplevelInstallable(flake: string, machine: string): string {
   return `${flake}#nixosConfigurations."${machine}".config.system.build.toplevel`;
 }
 
+/** Environment variable carrying the machine names (JSON) into {@link EVAL_SYSTEM_PATHS}. */
+const HOSTS_ENV = 'LAB_EVAL_HOSTS';
+
+/** machine → its toplevel's store path, for the machines named in the environment. A constant. */
+const EVAL_SYSTEM_PATHS = `configurations: builtins.listToAttrs (map
+  (name: { inherit name; value = configurations.\${name}.config.system.build.toplevel.outPath; })
+  (builtins.fromJSON (builtins.getEnv "${HOSTS_ENV}")))`;
+
+/**
+ * Each machine's system path, from ONE evaluation. `nix build --json` does not report results in
+ * the order of its installables, so the mapping comes from here, never from the build's output.
+ */
+async function systemPaths(
+  nix: NixSettings,
+  flake: string,
+  machines: readonly string[],
+  signal?: AbortSignal,
+) {
+  for (const machine of machines) toplevelInstallable(flake, machine); // refuses invalid names
+  const result = await runNix(
+    nix,
+    [
+      'eval',
+      '--json',
+      '--impure',
+      '--no-write-lock-file',
+      `${flake}#nixosConfigurations`,
+      '--apply',
+      EVAL_SYSTEM_PATHS,
+    ],
+    { env: { [HOSTS_ENV]: JSON.stringify(machines) }, signal },
+  );
+  if (!result.ok) throw new BuildError(result.failure.message);
+  const paths = z.record(z.string(), z.string()).parse(JSON.parse(result.stdout));
+  return new Map(machines.map((machine) => [machine, paths[machine] as string]));
+}
+
 const buildResultSchema = z.array(z.object({ drvPath: z.string(), outputs: z.object({ out: z.string() }) }));
 
 /**
  * Builds every machine's system in ONE `nix build` (nix schedules them together), before any
- * machine is touched. Returns machine → store path, in the order given.
+ * machine is touched. Returns machine → store path.
  */
 export async function buildSystems(
   nix: NixSettings,
@@ -24,40 +61,39 @@ export async function buildSystems(
   machines: readonly string[],
   options: { signal?: AbortSignal } = {},
 ): Promise<Map<string, string>> {
-  return (await runBuild(nix, flake, machines, false, options.signal)).systems;
+  if (machines.length === 0) return new Map();
+  const systems = await systemPaths(nix, flake, machines, options.signal);
+  const result = await runNix(
+    nix,
+    ['build', '--no-link', '--json', '--no-write-lock-file', ...installables(flake, machines)],
+    {
+      signal: options.signal,
+    },
+  );
+  if (!result.ok) throw new BuildError(result.failure.message);
+  const built = new Set(buildResultSchema.parse(JSON.parse(result.stdout)).map((entry) => entry.outputs.out));
+  const missing = [...systems].filter(([, path]) => !built.has(path)).map(([machine]) => machine);
+  if (missing.length > 0) throw new BuildError(`nix did not report a built system for ${missing.join(', ')}`);
+  return systems;
 }
 
-/**
- * What a build would do, without building: each machine's system path, and the derivations
- * nix would have to build.
- */
+/** What a build would do, without building: each machine's system path and the derivations to build. */
 export async function planBuild(
   nix: NixSettings,
   flake: string,
   machines: readonly string[],
 ): Promise<{ systems: Map<string, string>; toBuild: string[] }> {
-  return runBuild(nix, flake, machines, true);
-}
-
-async function runBuild(
-  nix: NixSettings,
-  flake: string,
-  machines: readonly string[],
-  dryRun: boolean,
-  signal?: AbortSignal,
-): Promise<{ systems: Map<string, string>; toBuild: string[] }> {
   if (machines.length === 0) return { systems: new Map(), toBuild: [] };
-  const installables = machines.map((machine) => toplevelInstallable(flake, machine));
-  const flags = ['build', '--no-link', '--json', '--no-write-lock-file', ...(dryRun ? ['--dry-run'] : [])];
-  const result = await runNix(nix, [...flags, ...installables], { signal });
+  const systems = await systemPaths(nix, flake, machines);
+  const result = await runNix(nix, [
+    'build',
+    '--dry-run',
+    '--no-link',
+    '--json',
+    '--no-write-lock-file',
+    ...installables(flake, machines),
+  ]);
   if (!result.ok) throw new BuildError(result.failure.message);
-  const built = buildResultSchema.safeParse(JSON.parse(result.stdout));
-  if (!built.success || built.data.length !== machines.length) {
-    throw new BuildError(`nix build returned an unexpected result: ${result.stdout.slice(0, 200)}`);
-  }
-  const systems = new Map(
-    machines.map((machine, index) => [machine, built.data[index]?.outputs.out as string]),
-  );
   // nix lists what it would build on stderr: "these N derivations will be built:" then paths.
   const toBuild = result.stderr
     .split('\n')
@@ -65,3 +101,6 @@ async function runBuild(
     .filter((line) => /^\/nix\/store\/\S+\.drv$/.test(line));
   return { systems, toBuild };
 }
+
+const installables = (flake: string, machines: readonly string[]) =>
+  machines.map((machine) => toplevelInstallable(flake, machine));
