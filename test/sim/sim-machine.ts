@@ -105,7 +105,13 @@ export class SimMachine {
   freeze(frozen: boolean): void {
     const pid = this.process?.pid;
     if (pid === undefined) return;
-    for (const child of descendants(pid)) process.kill(child, frozen ? 'SIGSTOP' : 'SIGCONT');
+    for (const child of descendants(pid)) {
+      try {
+        process.kill(child, frozen ? 'SIGSTOP' : 'SIGCONT');
+      } catch {
+        // exited meanwhile (e.g. a session whose connection just dropped)
+      }
+    }
   }
 
   bootLog(): BootRecord[] {
