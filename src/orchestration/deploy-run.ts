@@ -1,10 +1,10 @@
 import { randomUUID } from 'node:crypto';
 import type { DeployHost, MachineSystems } from '../domain/deploy/deploy-host.js';
 import { waitUntilHealthy } from '../domain/health/check-machine.js';
-import type { MachineHealth } from '../domain/health/check-result.js';
+import { describeUnhealthy, type MachineHealth } from '../domain/health/check-result.js';
 import type { DeployStrategy, Machine } from '../domain/inventory/schema.js';
 import type { DeployStep } from '../domain/planner/deploy-steps.js';
-import type { DeployPhase, RunEventInput, RunEventListener } from './run-events.js';
+import { type DeployPhase, type RunEventInput, type RunEventListener, stampEvent } from './run-events.js';
 import type { RunStatus } from './run-state.js';
 
 export type DeployMachinePhase =
@@ -262,7 +262,7 @@ export class DeployRun {
     if (this.progress(machine.name).phase !== 'health') return;
     const health = await this.waitHealthy(machine, signal);
     if (!health.ok)
-      throw new DeployFailure('health', healthReason(health, this.state.settings.healthTimeout));
+      throw new DeployFailure('health', describeUnhealthy(health, this.state.settings.healthTimeout));
   }
 
   private async succeed(machine: Machine): Promise<void> {
@@ -311,7 +311,7 @@ export class DeployRun {
       const health = await this.waitHealthy(machine, signal);
       progress.rollback = health.ok
         ? { ok: true, reason: null }
-        : { ok: false, reason: `the previous system is back but unhealthy: ${healthReason(health)}` };
+        : { ok: false, reason: `the previous system is back but unhealthy: ${describeUnhealthy(health)}` };
     } catch (rollbackError) {
       progress.rollback = { ok: false, reason: (rollbackError as Error).message };
     }
@@ -338,23 +338,18 @@ export class DeployRun {
   }
 
   private waitHealthy(machine: Machine, signal?: AbortSignal): Promise<MachineHealth> {
-    let reported: string | undefined;
     return waitUntilHealthy(() => this.ports.host.checkHealth(machine), {
       deadline: Date.now() + this.state.settings.healthTimeout * 1000,
       intervalMs: this.ports.healthIntervalMs,
       signal,
-      onAttempt: (health, attempt) => {
-        const summary = JSON.stringify([health.reachable, health.checks.map((check) => check.ok)]);
-        if (summary === reported) return;
-        reported = summary;
+      onChange: (health, attempt) =>
         this.emit({
           type: 'machine.health',
           machine: machine.name,
           ok: health.ok,
           attempt,
           checks: health.checks,
-        });
-      },
+        }),
     });
   }
 
@@ -393,14 +388,8 @@ export class DeployRun {
   }
 
   private emit(event: RunEventInput): void {
-    const now = Date.now();
-    const full = {
-      ...event,
-      runId: this.state.id,
-      at: new Date(now).toISOString(),
-      elapsedMs: now - (this.state.startedAt ?? now),
-    };
-    for (const listener of this.listeners) listener(full as Parameters<RunEventListener>[0]);
+    const stamped = stampEvent(event, this.state.id, this.state.startedAt);
+    for (const listener of this.listeners) listener(stamped);
   }
 }
 
@@ -421,11 +410,4 @@ async function phase<T>(name: DeployPhase, promise: Promise<T>): Promise<T> {
     if (error instanceof DeployFailure) throw error;
     throw new DeployFailure(name, (error as Error).message);
   }
-}
-
-function healthReason(health: MachineHealth, timeout?: number): string {
-  const within = timeout === undefined ? '' : ` after ${timeout} s`;
-  if (!health.reachable) return `unreachable${within}: ${health.error}`;
-  const failing = health.checks.filter((check) => !check.ok).map((check) => `${check.name} (${check.error})`);
-  return `health checks still failing${within}: ${failing.join(', ')}`;
 }

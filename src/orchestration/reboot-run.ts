@@ -1,9 +1,9 @@
 import { waitUntilHealthy } from '../domain/health/check-machine.js';
-import type { MachineHealth } from '../domain/health/check-result.js';
+import { describeUnhealthy, type MachineHealth } from '../domain/health/check-result.js';
 import type { Machine } from '../domain/inventory/schema.js';
 import type { RebootHost } from '../domain/reboot/reboot-host.js';
 import { pause } from '../util/pause.js';
-import type { RebootPhase, RunEventInput, RunEventListener } from './run-events.js';
+import { type RebootPhase, type RunEventInput, type RunEventListener, stampEvent } from './run-events.js';
 import { isFinished, type MachineProgress, type RebootRunState } from './run-state.js';
 
 export interface RebootRunPorts {
@@ -174,7 +174,7 @@ export class RebootRun {
     }
     if (progress.phase === 'health') {
       const health = await this.waitHealthy(machine, settings.healthTimeout, signal);
-      if (!health.ok) throw new PhaseFailure('health', healthFailure(health, settings.healthTimeout));
+      if (!health.ok) throw new PhaseFailure('health', describeUnhealthy(health, settings.healthTimeout));
       await checkpoint('stability');
     }
     if (progress.phase === 'stability' && settings.stabilityWindow > 0) {
@@ -187,7 +187,7 @@ export class RebootRun {
           this.emitHealth(machine.name, health, 0);
           throw new PhaseFailure(
             'stability',
-            `${healthFailure(health)} during the ${settings.stabilityWindow} s stability window`,
+            `${describeUnhealthy(health)} during the ${settings.stabilityWindow} s stability window`,
           );
         }
       }
@@ -195,19 +195,11 @@ export class RebootRun {
   }
 
   private async waitHealthy(machine: Machine, timeout: number, signal?: AbortSignal): Promise<MachineHealth> {
-    let reported: string | undefined;
     const health = await waitUntilHealthy(() => this.ports.host.checkHealth(machine), {
       deadline: Date.now() + timeout * 1000,
       intervalMs: this.ports.healthIntervalMs,
       signal,
-      onAttempt: (result, attempt) => {
-        // Report the first result and every change, not every identical retry.
-        const summary = JSON.stringify([result.reachable, result.checks.map((check) => check.ok)]);
-        if (summary !== reported) {
-          reported = summary;
-          this.emitHealth(machine.name, result, attempt);
-        }
-      },
+      onChange: (result, attempt) => this.emitHealth(machine.name, result, attempt),
     });
     if (signal?.aborted && !health.ok) throw new Cancelled();
     return health;
@@ -238,14 +230,8 @@ export class RebootRun {
   }
 
   private emit(event: RunEventInput): void {
-    const now = Date.now();
-    const full = {
-      ...event,
-      runId: this.state.id,
-      at: new Date(now).toISOString(),
-      elapsedMs: now - (this.state.startedAt ?? now),
-    } as Parameters<RunEventListener>[0];
-    for (const listener of this.listeners) listener(full);
+    const stamped = stampEvent(event, this.state.id, this.state.startedAt);
+    for (const listener of this.listeners) listener(stamped);
   }
 }
 
@@ -273,12 +259,4 @@ function phaseName(phase: MachineProgress['phase']): RebootPhase {
     default:
       return 'health';
   }
-}
-
-/** `health checks still failing after 300 s: tcp 5432 (connection refused)` */
-function healthFailure(health: MachineHealth, timeout?: number): string {
-  const within = timeout === undefined ? '' : ` after ${timeout} s`;
-  if (!health.reachable) return `unreachable${within}: ${health.error}`;
-  const failing = health.checks.filter((check) => !check.ok).map((check) => `${check.name} (${check.error})`);
-  return `health checks still failing${within}: ${failing.join(', ')}`;
 }

@@ -113,3 +113,14 @@ export type RunEventInput = RunEvent extends infer E
   : never;
 
 export type RunEventListener = (event: RunEvent) => void;
+
+/** Adds the run id and times to an event. */
+export function stampEvent(event: RunEventInput, runId: string, startedAt: number | null): RunEvent {
+  const now = Date.now();
+  return {
+    ...event,
+    runId,
+    at: new Date(now).toISOString(),
+    elapsedMs: now - (startedAt ?? now),
+  } as RunEvent;
+}

@@ -35,8 +35,10 @@ export interface WaitHealthyOptions {
   /** Pause between attempts (default 500 ms), shortened to meet the deadline. */
   readonly intervalMs?: number;
   readonly signal?: AbortSignal;
-  /** Called with every attempt's result, e.g. to report progress. */
+  /** Called with every attempt's result. */
   readonly onAttempt?: (health: MachineHealth, attempt: number) => void;
+  /** Called with the first result and each one whose passing checks differ from the one before. */
+  readonly onChange?: (health: MachineHealth, attempt: number) => void;
 }
 
 /**
@@ -48,9 +50,13 @@ export async function waitUntilHealthy(
   options: WaitHealthyOptions,
 ): Promise<MachineHealth> {
   const interval = options.intervalMs ?? 500;
+  let previous: string | undefined;
   for (let attempt = 1; ; attempt++) {
     const health = await check();
     options.onAttempt?.(health, attempt);
+    const summary = JSON.stringify([health.reachable, health.checks.map((result) => result.ok)]);
+    if (summary !== previous) options.onChange?.(health, attempt);
+    previous = summary;
     const left = options.deadline - Date.now();
     if (health.ok || left <= 0 || options.signal?.aborted) return health;
     await pause(Math.min(interval, left), options.signal);

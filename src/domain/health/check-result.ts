@@ -31,3 +31,11 @@ export function checkName(check: HealthCheck): string {
       return `command ${check.command}`;
   }
 }
+
+/** `health checks still failing after 300 s: tcp 5432 (connection refused)` */
+export function describeUnhealthy(health: MachineHealth, timeoutSeconds?: number): string {
+  const within = timeoutSeconds === undefined ? '' : ` after ${timeoutSeconds} s`;
+  if (!health.reachable) return `unreachable${within}: ${health.error}`;
+  const failing = health.checks.filter((check) => !check.ok).map((check) => `${check.name} (${check.error})`);
+  return `health checks still failing${within}: ${failing.join(', ')}`;
+}

@@ -227,7 +227,10 @@ function channelError(connection: SshConnection, what: string, error: Error): Er
   if (!connection.isOpen || /not connected|No response/i.test(error.message)) {
     return new HostUnreachableError(connection.target, `connection lost (${what}: ${error.message})`);
   }
-  return new ChannelOpenError(what, error.message.replace(/^\(SSH\) Channel open failure: /, '').toLowerCase());
+  return new ChannelOpenError(
+    what,
+    error.message.replace(/^\(SSH\) Channel open failure: /, '').toLowerCase(),
+  );
 }
 
 /** The server refused to open a channel (e.g. the forwarded port refused the connection). */
