@@ -1,3 +1,4 @@
+import { existsSync } from 'node:fs';
 import { execa } from 'execa';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { RunEvent } from '../../src/orchestration/run-events.js';
@@ -254,5 +255,21 @@ describe('lab deploy on the simulated homelab', () => {
     expect(lab.bootLog('web')).toHaveLength(bootsBefore.web);
     const nas = await systemsOf('nas');
     expect(nas.current).toBe(nas.profile);
+  });
+
+  it('--build-on-target builds the system on the machine, not here', async () => {
+    await lab.configure('cache1', {
+      services: [
+        { type: 'http', port: 6379 },
+        { type: 'tcp', port: 11211 },
+      ],
+    });
+    const result = await deploy('cache1', '--build-on-target', '--json');
+    expect(result.stderr).toBe('');
+    expect(result.exitCode).toBe(0);
+    const system = built(parseEvents(result.stdout)).cache1 as string;
+    expect(system).toMatch(/-nixos-system-cache1-\d+$/);
+    expect((await systemsOf('cache1')).current).toBe(system);
+    expect(existsSync(system)).toBe(false); // never built in this machine's store
   });
 });

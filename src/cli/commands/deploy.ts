@@ -1,14 +1,16 @@
 import type { Command } from 'commander';
-import { buildSystems } from '../../domain/deploy/build-systems.js';
+import { buildSystems, type SystemPaths, systemPaths } from '../../domain/deploy/build-systems.js';
 import { dryRun } from '../../domain/deploy/dry-run.js';
 import { SshDeployHost } from '../../domain/deploy/ssh-deploy-host.js';
 import { loadInventory } from '../../domain/inventory/load-inventory.js';
+import type { Machine } from '../../domain/inventory/schema.js';
 import { deploySteps } from '../../domain/planner/deploy-steps.js';
 import { planSequence } from '../../domain/planner/plan.js';
 import { UsageError } from '../../errors.js';
 import { createDeployRun, DeployRun } from '../../orchestration/deploy-run.js';
 import { defaultRebootSettings } from '../../orchestration/run-state.js';
 import { loadSshCredentials } from '../../transport/ssh/ssh-credentials.js';
+import { mapConcurrent } from '../../util/map-concurrent.js';
 import { deployPlanJson, deployPlanText } from '../render/deploy-plan.js';
 import {
   eventPrinter,
@@ -17,7 +19,7 @@ import {
   terminalPrompt,
   withInterrupt,
 } from '../run-support.js';
-import { type FlakeOptions, flakeSettings } from '../settings.js';
+import { type FlakeOptions, type FlakeSettings, flakeSettings } from '../settings.js';
 import { runRebootPlan } from './reboot.js';
 import { type Context, type SshOptions, withFlakeOptions, withSshOptions } from './shared.js';
 
@@ -29,6 +31,7 @@ interface DeployOptions extends FlakeOptions, SshOptions {
   healthTimeout: number;
   rebootIfNeeded?: boolean;
   substituteOnTarget?: boolean;
+  buildOnTarget?: boolean;
 }
 
 const seconds = (flag: string) => (value: string) => {
@@ -56,6 +59,7 @@ export function deployCommand(program: Command, context: Context): void {
       '--reboot-if-needed',
       'then reboot, in order, the machines whose kernel, initrd or modules changed',
     )
+    .option('--build-on-target', 'build each system on its own machine instead of here')
     .option(
       '--substitute-on-target',
       'let machines fetch paths from their binary caches instead of copying them',
@@ -79,6 +83,7 @@ async function deploy(targets: string[], options: DeployOptions, context: Contex
   );
   const host = new SshDeployHost(credentials, settings.nix, {
     substituteOnTarget: options.substituteOnTarget,
+    buildOnTarget: options.buildOnTarget,
   });
   try {
     if (options.dryRun) {
@@ -109,7 +114,10 @@ async function deploy(targets: string[], options: DeployOptions, context: Contex
     const status = await withInterrupt(io, (signal) =>
       new DeployRun(run, {
         host,
-        build: (names) => buildSystems(settings.nix, settings.flake, names, { signal }),
+        build: (names) =>
+          options.buildOnTarget
+            ? buildOnTargets(host, settings, names, machines, signal)
+            : buildSystems(settings.nix, settings.flake, names, { signal }),
       })
         .on(eventPrinter(output, options.json === true, machines))
         .run(signal)
@@ -130,4 +138,20 @@ async function deploy(targets: string[], options: DeployOptions, context: Contex
   } finally {
     await host.close();
   }
+}
+
+/** Every system built on its own machine (all of them before any is activated). */
+async function buildOnTargets(
+  host: SshDeployHost,
+  settings: FlakeSettings,
+  names: readonly string[],
+  machines: readonly Machine[],
+  signal: AbortSignal,
+): Promise<Map<string, string>> {
+  const paths = await systemPaths(settings.nix, settings.flake, names, signal);
+  const byName = new Map(machines.map((machine) => [machine.name, machine]));
+  await mapConcurrent(names, 4, (name) =>
+    host.buildOnTarget(byName.get(name) as Machine, paths.get(name) as SystemPaths),
+  );
+  return new Map([...paths].map(([name, path]) => [name, path.outPath]));
 }

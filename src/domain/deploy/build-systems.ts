@@ -15,21 +15,30 @@ export function toplevelInstallable(flake: string, machine: string): string {
 /** Environment variable carrying the machine names (JSON) into {@link EVAL_SYSTEM_PATHS}. */
 const HOSTS_ENV = 'LAB_EVAL_HOSTS';
 
-/** machine → its toplevel's store path, for the machines named in the environment. A constant. */
+/**
+ * machine → its toplevel's store path and derivation, for the machines named in the environment.
+ * (Not `outPath`: nix would print an attribute set with an outPath as that string.)
+ */
 const EVAL_SYSTEM_PATHS = `configurations: builtins.listToAttrs (map
-  (name: { inherit name; value = configurations.\${name}.config.system.build.toplevel.outPath; })
+  (name: let toplevel = configurations.\${name}.config.system.build.toplevel; in
+    { inherit name; value = { out = toplevel.outPath; drv = toplevel.drvPath; }; })
   (builtins.fromJSON (builtins.getEnv "${HOSTS_ENV}")))`;
+
+export interface SystemPaths {
+  readonly outPath: string;
+  readonly drvPath: string;
+}
 
 /**
  * Each machine's system path, from ONE evaluation. `nix build --json` does not report results in
  * the order of its installables, so the mapping comes from here, never from the build's output.
  */
-async function systemPaths(
+export async function systemPaths(
   nix: NixSettings,
   flake: string,
   machines: readonly string[],
   signal?: AbortSignal,
-) {
+): Promise<Map<string, SystemPaths>> {
   for (const machine of machines) toplevelInstallable(flake, machine); // refuses invalid names
   const result = await runNix(
     nix,
@@ -45,8 +54,15 @@ async function systemPaths(
     { env: { [HOSTS_ENV]: JSON.stringify(machines) }, signal },
   );
   if (!result.ok) throw new BuildError(result.failure.message);
-  const paths = z.record(z.string(), z.string()).parse(JSON.parse(result.stdout));
-  return new Map(machines.map((machine) => [machine, paths[machine] as string]));
+  const paths = z
+    .record(z.string(), z.object({ out: z.string(), drv: z.string() }))
+    .parse(JSON.parse(result.stdout));
+  return new Map(
+    machines.map((machine) => {
+      const path = paths[machine] as { out: string; drv: string };
+      return [machine, { outPath: path.out, drvPath: path.drv }];
+    }),
+  );
 }
 
 const buildResultSchema = z.array(z.object({ drvPath: z.string(), outputs: z.object({ out: z.string() }) }));
@@ -62,7 +78,7 @@ export async function buildSystems(
   options: { signal?: AbortSignal } = {},
 ): Promise<Map<string, string>> {
   if (machines.length === 0) return new Map();
-  const systems = await systemPaths(nix, flake, machines, options.signal);
+  const systems = outPaths(await systemPaths(nix, flake, machines, options.signal));
   const result = await runNix(
     nix,
     ['build', '--no-link', '--json', '--no-write-lock-file', ...installables(flake, machines)],
@@ -84,7 +100,7 @@ export async function planBuild(
   machines: readonly string[],
 ): Promise<{ systems: Map<string, string>; toBuild: string[] }> {
   if (machines.length === 0) return { systems: new Map(), toBuild: [] };
-  const systems = await systemPaths(nix, flake, machines);
+  const systems = outPaths(await systemPaths(nix, flake, machines));
   const result = await runNix(nix, [
     'build',
     '--dry-run',
@@ -104,3 +120,6 @@ export async function planBuild(
 
 const installables = (flake: string, machines: readonly string[]) =>
   machines.map((machine) => toplevelInstallable(flake, machine));
+
+const outPaths = (paths: Map<string, SystemPaths>) =>
+  new Map([...paths].map(([machine, path]) => [machine, path.outPath]));

@@ -47,12 +47,14 @@ export async function copyClosure(
   target: SshTarget,
   ssh: CopySsh,
   path: string,
-  options: { substituteOnTarget?: boolean; signal?: AbortSignal } = {},
+  options: { substituteOnTarget?: boolean; derivation?: boolean; signal?: AbortSignal } = {},
 ): Promise<void> {
   const args = [
     'copy',
     '--no-check-sigs',
     ...(options.substituteOnTarget ? ['--substitute-on-destination'] : []),
+    // With --derivation, the .drv closure: what the machine needs to build the system itself.
+    ...(options.derivation ? ['--derivation'] : []),
   ];
   const result = await runNix(nix, [...args, '--to', storeUri(target), path], {
     env: { NIX_SSHOPTS: nixSshOptions(target, ssh) },

@@ -28,6 +28,9 @@ export const rollbackProfileCommand = (): string =>
 export const commitCommand = (system: string, action: 'switch' | 'boot' = 'switch'): string =>
   `${setProfileCommand(system)} && ${switchCommand(system, action)}`;
 
+/** Builds a system on the machine itself from its derivation (--build-on-target). */
+export const realiseCommand = (drvPath: string): string => commandLine('nix-store', '--realise', drvPath);
+
 export function parseSystems(output: string): { current: string | null; profile: string | null } {
   const [current = '', profile = ''] = output.split('\n').map((line) => line.trim());
   return { current: current || null, profile: profile || null };

@@ -1,14 +1,16 @@
-import type { NixSettings } from '../../transport/process/nix.js';
+import { type NixSettings, nixErrorMessage } from '../../transport/process/nix.js';
 import type { SshCredentials } from '../../transport/ssh/ssh-connection.js';
 import { sshTarget } from '../hosts/ssh-target.js';
 import type { Machine } from '../inventory/schema.js';
 import { SshRebootHost } from '../reboot/ssh-reboot-host.js';
+import type { SystemPaths } from './build-systems.js';
 import { copyClosure } from './copy-closure.js';
 import type { DeployHost, MachineSystems } from './deploy-host.js';
-import { ActivationError } from './errors.js';
+import { ActivationError, BuildError } from './errors.js';
 import {
   parseSystems,
   READ_SYSTEMS_COMMAND,
+  realiseCommand,
   rollbackProfileCommand,
   setProfileCommand,
   switchCommand,
@@ -16,13 +18,15 @@ import {
 
 /** Activation may restart many services: generous, but not unbounded. */
 const ACTIVATION_TIMEOUT_MS = 10 * 60_000;
+/** Building a whole system on a small machine can take long. */
+const BUILD_TIMEOUT_MS = 3 * 60 * 60_000;
 
 /** Deploys over SSH (and nix copy over ssh-ng), sharing connections with health checks. */
 export class SshDeployHost extends SshRebootHost implements DeployHost {
   constructor(
     credentials: SshCredentials,
     private readonly nix: NixSettings,
-    private readonly options: { substituteOnTarget?: boolean } = {},
+    private readonly options: { substituteOnTarget?: boolean; buildOnTarget?: boolean } = {},
   ) {
     super(credentials);
   }
@@ -32,14 +36,37 @@ export class SshDeployHost extends SshRebootHost implements DeployHost {
     return parseSystems((await connection.exec(READ_SYSTEMS_COMMAND, { timeoutMs: 10_000 })).stdout);
   }
 
-  copy(machine: Machine, system: string): Promise<void> {
-    return copyClosure(
+  async copy(machine: Machine, system: string): Promise<void> {
+    if (this.options.buildOnTarget) return; // built there: the closure is already in its store
+    await copyClosure(
       this.nix,
       sshTarget(machine),
       { keyPath: this.credentials.keyPath, knownHostsPath: this.credentials.knownHostsPath },
       system,
       { substituteOnTarget: this.options.substituteOnTarget },
     );
+  }
+
+  /**
+   * --build-on-target: copies the system's derivation closure to the machine and builds it
+   * there. Touches the machine's store only, not what it runs.
+   */
+  async buildOnTarget(machine: Machine, paths: SystemPaths): Promise<void> {
+    await copyClosure(
+      this.nix,
+      sshTarget(machine),
+      { keyPath: this.credentials.keyPath, knownHostsPath: this.credentials.knownHostsPath },
+      paths.drvPath,
+      { substituteOnTarget: this.options.substituteOnTarget, derivation: true },
+    );
+    const connection = await this.pool.connection(sshTarget(machine));
+    const result = await connection.exec(realiseCommand(paths.drvPath), {
+      timeoutMs: BUILD_TIMEOUT_MS,
+      allowFailure: true,
+    });
+    if (result.exitCode !== 0) {
+      throw new BuildError(`on ${machine.name}: ${nixErrorMessage(result.stderr)}`);
+    }
   }
 
   setProfile(machine: Machine, system: string): Promise<void> {
