@@ -230,7 +230,17 @@ describe('lab deploy on the simulated homelab', () => {
     // Boot web into a deployed system first: before its first deploy it ran the homelab's own.
     expect((await deploy('web')).exitCode).toBe(0);
     const reboot = await runLab(
-      ['reboot', 'web', '--yes', '--flake', lab.flake, '--nix-option', 'substituters='],
+      [
+        'reboot',
+        'web',
+        '--yes',
+        '--reboot-timeout',
+        '20',
+        '--flake',
+        lab.flake,
+        '--nix-option',
+        'substituters=',
+      ],
       lab.env,
     );
     expect(reboot.exitCode).toBe(0);
@@ -242,7 +252,7 @@ describe('lab deploy on the simulated homelab', () => {
       ],
     });
     const bootsBefore = { nas: lab.bootLog('nas').length, web: lab.bootLog('web').length };
-    const result = await deploy('nas', 'web', '--reboot-if-needed', '--json');
+    const result = await deploy('nas', 'web', '--reboot-if-needed', '--reboot-timeout', '20', '--json');
     expect(result.stderr).toBe('');
     expect(result.exitCode).toBe(0);
     const events = parseEvents(result.stdout);

@@ -29,6 +29,7 @@ interface DeployOptions extends FlakeOptions, SshOptions {
   yes?: boolean;
   json?: boolean;
   healthTimeout: number;
+  rebootTimeout: number;
   rebootIfNeeded?: boolean;
   substituteOnTarget?: boolean;
   buildOnTarget?: boolean;
@@ -54,6 +55,12 @@ export function deployCommand(program: Command, context: Context): void {
       'seconds the checks may take to turn green after activation',
       seconds('--health-timeout'),
       300,
+    )
+    .option(
+      '--reboot-timeout <s>',
+      'with --reboot-if-needed: seconds a machine may take to come back',
+      seconds('--reboot-timeout'),
+      defaultRebootSettings.rebootTimeout,
     )
     .option(
       '--reboot-if-needed',
@@ -132,7 +139,11 @@ async function deploy(targets: string[], options: DeployOptions, context: Contex
       flake: settings.flake,
       json: options.json === true,
       onlyNeeded: false,
-      settings: { confirmLevels: options.yes ? [] : defaultRebootSettings.confirmLevels },
+      settings: {
+        rebootTimeout: options.rebootTimeout,
+        healthTimeout: options.healthTimeout,
+        confirmLevels: options.yes ? [] : defaultRebootSettings.confirmLevels,
+      },
     });
     context.setExitCode(runExitCode(rebootStatus));
   } finally {
