@@ -129,17 +129,43 @@ export class SshConnection {
       },
     };
     return new Promise((resolve, reject) => {
-      const onError = (error: Error & { level?: string; code?: string }) => {
-        client.removeListener('ready', onReady);
-        client.end();
-        reject(keyRefusal ?? connectError(target, error, timeouts.connectMs));
+      let settled = false;
+      const settle = (outcome: () => void) => {
+        if (settled) return;
+        settled = true;
+        clearTimeout(guard);
+        client.removeListener('close', onClose);
+        outcome();
       };
-      const onReady = () => {
-        client.removeListener('error', onError);
-        resolve(new SshConnection(target, client));
-      };
+      const onError = (error: Error & { level?: string; code?: string }) =>
+        settle(() => {
+          client.removeListener('ready', onReady);
+          client.end();
+          reject(keyRefusal ?? connectError(target, error, timeouts.connectMs));
+        });
+      const onReady = () =>
+        settle(() => {
+          client.removeListener('error', onError);
+          resolve(new SshConnection(target, client));
+        });
+      // A server that goes away mid-handshake (a machine going down) may close without an error.
+      const onClose = () =>
+        settle(() =>
+          reject(keyRefusal ?? new HostUnreachableError(target, 'connection closed during the handshake')),
+        );
+      // And whatever happens, connecting never takes much longer than its timeout.
+      const guard = setTimeout(
+        () =>
+          settle(() => {
+            client.end();
+            client.destroy();
+            reject(new SshTimeoutError(target, 'connecting', timeouts.connectMs));
+          }),
+        timeouts.connectMs + 1_000,
+      );
       client.once('error', onError);
       client.once('ready', onReady);
+      client.once('close', onClose);
       try {
         client.connect(config);
       } catch (error) {
@@ -150,19 +176,43 @@ export class SshConnection {
 
   /** Runs a command line (build it with ./shell.ts) and collects its output. */
   async exec(command: string, options: ExecOptions = {}): Promise<ExecResult> {
-    const channel = await this.channel('exec', (callback) => this.client.exec(command, callback));
-    const result = await new Promise<ExecResult>((resolve, reject) => {
+    // The timeout covers opening the channel too: a half-dead server may never answer that.
+    const timeoutMs = options.timeoutMs;
+    let timer: NodeJS.Timeout | undefined;
+    const timedOut = new Promise<never>((_, reject) => {
+      if (timeoutMs !== undefined) {
+        timer = setTimeout(
+          () => reject(new SshTimeoutError(this.target, `'${command}'`, timeoutMs)),
+          timeoutMs,
+        );
+      }
+    });
+    timedOut.catch(() => undefined);
+    let channel: ClientChannel | undefined;
+    try {
+      channel = await Promise.race([
+        this.channel('exec', (callback) => this.client.exec(command, callback)),
+        timedOut,
+      ]);
+      const result = await Promise.race([this.collect(channel, command), timedOut]);
+      if (!options.allowFailure && (result.exitCode !== 0 || result.signal !== null)) {
+        throw new RemoteCommandError(this.target, command, result.exitCode, result.signal, result.stderr);
+      }
+      return result;
+    } catch (error) {
+      if (error instanceof SshTimeoutError) channel?.close();
+      throw error;
+    } finally {
+      clearTimeout(timer);
+    }
+  }
+
+  private collect(channel: ClientChannel, command: string): Promise<ExecResult> {
+    return new Promise<ExecResult>((resolve, reject) => {
       const stdout: Buffer[] = [];
       const stderr: Buffer[] = [];
       let exitCode: number | null = null;
       let signal: string | null = null;
-      const timer =
-        options.timeoutMs === undefined
-          ? undefined
-          : setTimeout(() => {
-              channel.close();
-              reject(new SshTimeoutError(this.target, `'${command}'`, options.timeoutMs as number));
-            }, options.timeoutMs);
       channel.on('data', (chunk: Buffer) => stdout.push(chunk));
       channel.stderr.on('data', (chunk: Buffer) => stderr.push(chunk));
       channel.on('exit', (code: number | null, signalName?: string) => {
@@ -170,7 +220,6 @@ export class SshConnection {
         signal = signalName ?? null;
       });
       channel.on('close', () => {
-        clearTimeout(timer);
         if (exitCode === null && signal === null && !this.isOpen) {
           reject(new HostUnreachableError(this.target, `connection lost while running '${command}'`));
           return;
@@ -183,10 +232,6 @@ export class SshConnection {
         });
       });
     });
-    if (!options.allowFailure && (result.exitCode !== 0 || result.signal !== null)) {
-      throw new RemoteCommandError(this.target, command, result.exitCode, result.signal, result.stderr);
-    }
-    return result;
   }
 
   /**
