@@ -75,3 +75,12 @@ export function positiveInteger(flag: string) {
     return number;
   };
 }
+
+/** A whole number of seconds (0 allowed) from the command line. */
+export function wholeSeconds(flag: string) {
+  return (value: string): number => {
+    if (!/^\d+$/.test(value))
+      throw new UsageError(`${flag} must be a whole number of seconds (got '${value}')`);
+    return Number(value);
+  };
+}

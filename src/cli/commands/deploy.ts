@@ -19,7 +19,7 @@ import {
   terminalPrompt,
   withInterrupt,
 } from '../run-support.js';
-import { type FlakeOptions, type FlakeSettings, flakeSettings } from '../settings.js';
+import { type FlakeOptions, type FlakeSettings, flakeSettings, wholeSeconds } from '../settings.js';
 import { runRebootPlan } from './reboot.js';
 import { type Context, type SshOptions, withFlakeOptions, withSshOptions } from './shared.js';
 
@@ -35,12 +35,6 @@ interface DeployOptions extends FlakeOptions, SshOptions {
   buildOnTarget?: boolean;
 }
 
-const seconds = (flag: string) => (value: string) => {
-  if (!/^\d+$/.test(value))
-    throw new UsageError(`${flag} must be a whole number of seconds (got '${value}')`);
-  return Number(value);
-};
-
 export function deployCommand(program: Command, context: Context): void {
   withSshOptions(withFlakeOptions(program.command('deploy')))
     .description(
@@ -53,13 +47,13 @@ export function deployCommand(program: Command, context: Context): void {
     .option(
       '--health-timeout <s>',
       'seconds the checks may take to turn green after activation',
-      seconds('--health-timeout'),
+      wholeSeconds('--health-timeout'),
       300,
     )
     .option(
       '--reboot-timeout <s>',
       'with --reboot-if-needed: seconds a machine may take to come back',
-      seconds('--reboot-timeout'),
+      wholeSeconds('--reboot-timeout'),
       defaultRebootSettings.rebootTimeout,
     )
     .option(

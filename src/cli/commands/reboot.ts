@@ -21,7 +21,7 @@ import {
   terminalPrompt,
   withInterrupt,
 } from '../run-support.js';
-import { type FlakeOptions, flakeSettings, positiveInteger } from '../settings.js';
+import { type FlakeOptions, flakeSettings, positiveInteger, wholeSeconds } from '../settings.js';
 import { type Context, type SshOptions, withFlakeOptions, withSshOptions } from './shared.js';
 
 interface RebootOptions extends FlakeOptions, SshOptions {
@@ -35,12 +35,6 @@ interface RebootOptions extends FlakeOptions, SshOptions {
   stability: number;
   rebootCommand?: string;
 }
-
-const nonNegative = (flag: string) => (value: string) => {
-  if (!/^\d+$/.test(value))
-    throw new UsageError(`${flag} must be a whole number of seconds (got '${value}')`);
-  return Number(value);
-};
 
 export function rebootCommand(program: Command, context: Context): void {
   withSshOptions(withFlakeOptions(program.command('reboot')))
@@ -63,16 +57,16 @@ export function rebootCommand(program: Command, context: Context): void {
     .option(
       '--reboot-timeout <s>',
       'seconds a machine may take to come back',
-      nonNegative('--reboot-timeout'),
+      wholeSeconds('--reboot-timeout'),
       defaultRebootSettings.rebootTimeout,
     )
     .option(
       '--health-timeout <s>',
       'seconds its checks may take to turn green',
-      nonNegative('--health-timeout'),
+      wholeSeconds('--health-timeout'),
       defaultRebootSettings.healthTimeout,
     )
-    .option('--stability <s>', 'seconds the checks must then stay green', nonNegative('--stability'), 0)
+    .option('--stability <s>', 'seconds the checks must then stay green', wholeSeconds('--stability'), 0)
     .option('--reboot-command <command>', "command that reboots a machine (default 'systemctl reboot')")
     .option('--json', 'print events as JSON lines (stable format)')
     .action((targets: string[], options: RebootOptions) => reboot(targets, options, context));
