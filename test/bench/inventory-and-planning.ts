@@ -60,7 +60,12 @@ async function time<T>(task: () => Promise<T>): Promise<number> {
 async function perHost(flake: string, hosts: number): Promise<void> {
   const base = ['--extra-experimental-features', 'nix-command flakes', '--option', 'substituters', ''];
   for (let i = 0; i < hosts; i++) {
-    await execa('nix', [...base, 'eval', '--json', `${flake}#nixosConfigurations.host${i}.config.lab.machine`]);
+    await execa('nix', [
+      ...base,
+      'eval',
+      '--json',
+      `${flake}#nixosConfigurations.host${i}.config.lab.machine`,
+    ]);
   }
 }
 
