@@ -103,8 +103,6 @@ export type RunEvent = EventBase &
       }
   );
 
-export type RunEventType = RunEvent['type'];
-
 /** Distributive Omit, so each event variant keeps its own fields. */
 export type RunEventInput = RunEvent extends infer E
   ? E extends RunEvent

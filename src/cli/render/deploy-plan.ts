@@ -1,9 +1,9 @@
 import type { DryRunPlan } from '../../domain/deploy/dry-run.js';
 import type { DeployStep } from '../../domain/planner/deploy-steps.js';
+import { storeName } from './store-path.js';
 import type { Style } from './style.js';
 
-const storeName = (path: string | null): string =>
-  path ? path.replace(/^\/nix\/store\/[a-z0-9]{32}-/, '') : 'unknown';
+const shortName = (path: string | null): string => (path ? storeName(path) : 'unknown');
 
 /** The stable `lab deploy --dry-run --json` document. */
 export function deployPlanJson(steps: readonly DeployStep[], plan: DryRunPlan) {
@@ -45,8 +45,8 @@ export function deployPlanText(
         : !entry.reachable
           ? style.red(`unreachable: ${entry.error}`)
           : entry.system === entry.current
-            ? style.dim(`already runs ${storeName(entry.system)}`)
-            : `${storeName(entry.current)} → ${storeName(entry.system)}`;
+            ? style.dim(`already runs ${shortName(entry.system)}`)
+            : `${shortName(entry.current)} → ${shortName(entry.system)}`;
       lines.push(`  ${prefix} ${machine.name} (${step.strategy}, rebootOrder ${step.rebootOrder}): ${what}`);
     });
   });

@@ -1,10 +1,9 @@
 import type { RunEvent } from '../../orchestration/run-events.js';
+import { storeName } from './store-path.js';
 import type { Style } from './style.js';
 
 const seconds = (ms: number): string => `${(ms / 1000).toFixed(1)}s`;
 const plural = (count: number, noun: string): string => `${count} ${noun}${count === 1 ? '' : 's'}`;
-/** `nixos-system-web-2` of `/nix/store/<hash>-nixos-system-web-2`. */
-const storeName = (path: string): string => path.replace(/^\/nix\/store\/[a-z0-9]{32}-/, '');
 const shortId = (bootId: string): string => bootId.slice(0, 8);
 
 /**

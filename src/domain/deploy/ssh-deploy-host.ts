@@ -1,4 +1,5 @@
 import { type NixSettings, nixErrorMessage } from '../../transport/process/nix.js';
+import { describeExit } from '../../transport/ssh/errors.js';
 import type { SshCredentials } from '../../transport/ssh/ssh-connection.js';
 import { sshTarget } from '../hosts/ssh-target.js';
 import type { Machine } from '../inventory/schema.js';
@@ -85,9 +86,7 @@ export class SshDeployHost extends SshRebootHost implements DeployHost {
     const connection = await this.pool.connection(sshTarget(machine));
     const result = await connection.exec(command, { timeoutMs: ACTIVATION_TIMEOUT_MS, allowFailure: true });
     if (result.exitCode !== 0) {
-      const stderr = result.stderr.trim().split('\n').slice(-2).join(' | ');
-      const how = result.signal ? `killed by ${result.signal}` : `exit code ${result.exitCode}`;
-      throw new ActivationError(machine.name, action, stderr ? `${how}: ${stderr}` : how);
+      throw new ActivationError(machine.name, action, describeExit(result));
     }
   }
 }

@@ -1,6 +1,7 @@
 import http from 'node:http';
 import type { Duplex } from 'node:stream';
 import tls from 'node:tls';
+import { describeExit } from '../../transport/ssh/errors.js';
 import { commandLine } from '../../transport/ssh/shell.js';
 import type { SshConnection } from '../../transport/ssh/ssh-connection.js';
 import type { HealthCheck } from '../inventory/schema.js';
@@ -117,7 +118,5 @@ async function probeCommand(
   const result = await connection.exec(line, { allowFailure: true, timeoutMs: timeoutSeconds * 1000 + 2000 });
   if (result.exitCode === 0) return null;
   if (result.exitCode === 124) return `did not finish within ${timeoutSeconds} s`;
-  const stderr = result.stderr.trim().split('\n').slice(-1)[0]?.slice(0, 200);
-  const how = result.signal ? `killed by ${result.signal}` : `exit code ${result.exitCode}`;
-  return stderr ? `${how}: ${stderr}` : how;
+  return describeExit(result);
 }

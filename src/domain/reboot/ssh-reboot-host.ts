@@ -1,4 +1,4 @@
-import { HostKeyError, SshAuthError, type SshTarget } from '../../transport/ssh/errors.js';
+import { describeExit, HostKeyError, SshAuthError, type SshTarget } from '../../transport/ssh/errors.js';
 import { commandLine } from '../../transport/ssh/shell.js';
 import { SshConnection, type SshCredentials } from '../../transport/ssh/ssh-connection.js';
 import { SshPool } from '../../transport/ssh/ssh-pool.js';
@@ -47,11 +47,7 @@ export class SshRebootHost implements RebootHost {
       });
       // A number means the command finished on its own; the reboot then drops the connection.
       if (typeof result.exitCode === 'number' && result.exitCode !== 0) {
-        const stderr = result.stderr.trim().split('\n').slice(-1)[0] ?? '';
-        throw new RebootCommandError(
-          machine.name,
-          `exit code ${result.exitCode}${stderr ? `: ${stderr}` : ''}`,
-        );
+        throw new RebootCommandError(machine.name, describeExit(result));
       }
     } catch (error) {
       if (error instanceof RebootCommandError) throw error;

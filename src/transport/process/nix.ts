@@ -9,8 +9,6 @@ export interface NixSettings {
   readonly options: Readonly<Record<string, string>>;
 }
 
-export const defaultNixSettings: NixSettings = { bin: 'nix', options: {} };
-
 /**
  * Flags every invocation gets. `--extra-experimental-features` keeps Nix 2.8 (Debian 12's
  * nix-bin) working; newer Nix accepts it as well.

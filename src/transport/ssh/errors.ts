@@ -84,6 +84,17 @@ export class SshTimeoutError extends SshError {
   }
 }
 
+/** `exit code 3: no such unit` or `killed by TERM`: how a remote command ended, for messages. */
+export function describeExit(result: {
+  exitCode: number | null;
+  signal: string | null;
+  stderr: string;
+}): string {
+  const how = result.signal ? `killed by ${result.signal}` : `exit code ${result.exitCode}`;
+  const tail = stderrTail(result.stderr);
+  return tail ? `${how}: ${tail}` : how;
+}
+
 /** The last non-empty lines of stderr, at most 300 characters, on one line. */
 export function stderrTail(stderr: string): string {
   const lines = stderr.trim().split('\n').filter(Boolean).slice(-3).join(' | ');
