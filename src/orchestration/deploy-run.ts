@@ -1,11 +1,21 @@
 import { randomUUID } from 'node:crypto';
 import type { DeployHost, MachineSystems } from '../domain/deploy/deploy-host.js';
 import { waitUntilHealthy } from '../domain/health/check-machine.js';
-import { describeUnhealthy, type MachineHealth } from '../domain/health/check-result.js';
+import { type CheckResult, describeUnhealthy, type MachineHealth } from '../domain/health/check-result.js';
 import type { DeployStrategy, Machine } from '../domain/inventory/schema.js';
 import type { DeployStep } from '../domain/planner/deploy-steps.js';
 import { type DeployPhase, type RunEventInput, type RunEventListener, stampEvent } from './run-events.js';
-import type { RunStatus } from './run-state.js';
+import {
+  type Approval,
+  type ApprovalOutcome,
+  type Decision,
+  type Halt,
+  RunCancelled,
+  RunParked,
+  stopFor,
+  throwIfStopped,
+} from './run-flow.js';
+import { isRunDone, type RunStatus } from './run-state.js';
 
 export type DeployMachinePhase =
   | 'pending'
@@ -14,21 +24,29 @@ export type DeployMachinePhase =
   | 'health'
   | 'committing'
   | 'succeeded'
-  | 'failed';
+  | 'failed'
+  | 'skipped';
 
 export interface DeployProgress {
   phase: DeployMachinePhase;
+  /** Who approved the deploy to it, when its criticality needs approval. */
+  approvals: Approval[] | null;
   previous: MachineSystems | null;
   /** Whether lab added a profile generation (and must remove it on rollback). */
   profileSet: boolean;
   startedAt: number | null;
   error: { phase: DeployPhase; reason: string } | null;
   rollback: { ok: boolean; reason: string | null } | null;
+  skipReason: string | null;
+  /** The last health checks seen, for alerts that name the failing check. */
+  lastChecks: CheckResult[] | null;
 }
 
 export interface DeploySettings {
   /** Seconds the checks may take to turn green after activation (default 300). */
   readonly healthTimeout: number;
+  /** Criticality levels whose machines need an approval before they are touched (default none). */
+  readonly confirmLevels: readonly Machine['criticalityLevel'][];
 }
 
 /** A deploy run as plain, JSON-serialisable data, like the reboot run's. */
@@ -46,6 +64,8 @@ export interface DeployRunState {
   progress: Record<string, DeployProgress>;
   step: number;
   status: RunStatus;
+  halt: Halt | null;
+  cancelReason: string | null;
   startedAt: number | null;
   finishedAt: number | null;
   /** Deployed machines whose new system changes kernel, initrd or modules. */
@@ -61,14 +81,7 @@ export function createDeployRun(
   for (const step of steps) {
     for (const machine of step.machines) {
       machines[machine.name] = machine;
-      progress[machine.name] = {
-        phase: 'pending',
-        previous: null,
-        profileSet: false,
-        startedAt: null,
-        error: null,
-        rollback: null,
-      };
+      progress[machine.name] = newDeployProgress();
     }
   }
   return {
@@ -77,7 +90,7 @@ export function createDeployRun(
     kind: 'deploy',
     flake: options.flake,
     createdAt: Date.now(),
-    settings: { healthTimeout: 300, ...options.settings },
+    settings: { healthTimeout: 300, confirmLevels: [], ...options.settings },
     steps: steps.map((step) => ({
       strategy: step.strategy,
       machines: step.machines.map((machine) => machine.name),
@@ -87,9 +100,25 @@ export function createDeployRun(
     progress,
     step: 0,
     status: 'pending',
+    halt: null,
+    cancelReason: null,
     startedAt: null,
     finishedAt: null,
     needsReboot: [],
+  };
+}
+
+export function newDeployProgress(): DeployProgress {
+  return {
+    phase: 'pending',
+    approvals: null,
+    previous: null,
+    profileSet: false,
+    startedAt: null,
+    error: null,
+    rollback: null,
+    skipReason: null,
+    lastChecks: null,
   };
 }
 
@@ -99,6 +128,10 @@ export interface DeployRunPorts {
   readonly build: (machines: readonly string[]) => Promise<Map<string, string>>;
   readonly checkpoint?: (state: DeployRunState) => void | Promise<void>;
   readonly healthIntervalMs?: number;
+  /** Asks for the approval of machines whose criticality is in settings.confirmLevels. */
+  readonly confirm?: (machine: Machine) => Promise<ApprovalOutcome>;
+  /** When set, a failed step halts the run for at most this long (see RebootRunPorts). */
+  readonly haltForMs?: number;
 }
 
 class DeployFailure extends Error {
@@ -110,14 +143,20 @@ class DeployFailure extends Error {
   }
 }
 
+const settled = (phase: DeployMachinePhase): boolean =>
+  phase === 'succeeded' || phase === 'failed' || phase === 'skipped';
+
 /**
  * Carries out a deploy: build everything, then step by step — rolling: copy, set profile and
  * switch, health-gate; blue-green: copy, `test`, health-gate, then set profile and switch;
  * recreate: the step's machines at once, checked together. A machine that fails is rolled back
- * (profile and running system) and checked again; the run halts there.
+ * (profile and running system) and checked again; the run halts there. A resumed run
+ * reconciles with the machine before activating: what already runs is not activated again.
  */
 export class DeployRun {
   private readonly listeners: RunEventListener[] = [];
+  /** Set when run() picks up a state that was already running: activations are reconciled. */
+  private resumed = false;
 
   constructor(
     readonly state: DeployRunState,
@@ -129,52 +168,127 @@ export class DeployRun {
     return this;
   }
 
+  /** Runs (or resumes) to the end or a halt; rejects with RunParked when parked (state saved). */
   async run(signal?: AbortSignal): Promise<DeployRunState> {
     const { state } = this;
+    if (isRunDone(state.status) || state.status === 'halted') return state;
+    this.resumed = state.status === 'running';
     if (state.status === 'pending') {
       state.status = 'running';
       state.startedAt = Date.now();
-      this.emit({ type: 'run.started', kind: 'deploy', steps: state.steps.map((step) => step.machines) });
+      this.report({ type: 'run.started', kind: 'deploy', steps: state.steps.map((step) => step.machines) });
       await this.save();
     }
-    if (state.systems === null) {
-      const names = state.steps.flatMap((step) => step.machines);
-      this.emit({ type: 'deploy.building', machines: names });
-      try {
-        state.systems = Object.fromEntries(await this.ports.build(names));
-      } catch (error) {
-        return this.finish('failed', { machine: null, phase: 'build', reason: (error as Error).message });
+    try {
+      if (state.systems === null) {
+        throwIfStopped(signal);
+        const names = state.steps.flatMap((step) => step.machines);
+        this.report({ type: 'deploy.building', machines: names });
+        try {
+          state.systems = Object.fromEntries(await this.ports.build(names));
+        } catch (error) {
+          if (signal?.aborted) throw stopFor(signal);
+          return await this.halted({ machine: null, phase: 'build', reason: (error as Error).message });
+        }
+        this.report({ type: 'deploy.built', systems: state.systems });
+        await this.save();
       }
-      this.emit({ type: 'deploy.built', systems: state.systems });
-      await this.save();
-    }
-    while (state.step < state.steps.length) {
-      if (signal?.aborted) return this.finish('cancelled', null);
-      const step = state.steps[state.step] as DeployRunState['steps'][number];
-      this.emit({ type: 'step.started', step: state.step + 1, machines: step.machines });
-      const machines = step.machines.map((name) => state.machines[name] as Machine);
-      if (step.strategy === 'recreate') await this.deployTogether(machines, signal);
-      else await Promise.all(machines.map((machine) => this.deployOne(machine, step.strategy, signal)));
-      const failed = step.machines.find((name) => this.progress(name).phase === 'failed');
-      this.emit({ type: 'step.finished', step: state.step + 1, ok: failed === undefined });
-      if (failed) {
-        const error = this.progress(failed).error;
-        return this.finish('failed', error ? { machine: failed, ...error } : null);
+      while (state.step < state.steps.length) {
+        throwIfStopped(signal);
+        const step = state.steps[state.step] as DeployRunState['steps'][number];
+        this.report({ type: 'step.started', step: state.step + 1, machines: step.machines });
+        const machines = step.machines.map((name) => state.machines[name] as Machine);
+        for (const machine of machines) await this.approve(machine);
+        if (step.strategy === 'recreate') await this.deployTogether(machines, signal);
+        else {
+          const stops = await Promise.all(
+            machines.map((machine) => settle(() => this.deployOne(machine, step.strategy, signal))),
+          );
+          const stop = stops.find((error) => error !== null);
+          if (stop) throw stop;
+        }
+        const failed = step.machines.find((name) => this.progress(name).phase === 'failed');
+        if (failed) {
+          this.report({ type: 'step.finished', step: state.step + 1, ok: false });
+          const error = this.progress(failed).error ?? { phase: 'activation' as const, reason: 'failed' };
+          return await this.halted({ machine: failed, ...error });
+        }
+        throwIfStopped(signal);
+        this.report({ type: 'step.finished', step: state.step + 1, ok: true });
+        state.step += 1;
+        await this.save();
       }
-      state.step += 1;
-      await this.save();
+      await this.findRebootsNeeded();
+      return await this.finish('succeeded', null);
+    } catch (error) {
+      if (error instanceof RunCancelled) return await this.finish('cancelled', null, error.reason);
+      if (error instanceof RunParked) await this.save();
+      throw error;
     }
-    await this.findRebootsNeeded();
-    return this.finish('succeeded', null);
+  }
+
+  /** An operator's answer to a halt: retry (from the start, the machine was rolled back), skip, abort. */
+  async decide(decision: Decision, by: string): Promise<void> {
+    const { state } = this;
+    const { halt } = state;
+    if (state.status !== 'halted' || !halt) return;
+    this.report({ type: 'run.decided', decision, by });
+    if (decision === 'abort' || (decision === 'skip' && halt.machine === null)) {
+      state.halt = null;
+      const { machine, phase, reason } = halt;
+      await this.finish('failed', { machine, phase: phase as DeployPhase, reason });
+      return;
+    }
+    if (halt.machine === null) state.systems = null; // the build failed: build again
+    for (const name of state.steps[state.step]?.machines ?? []) {
+      const progress = this.progress(name);
+      if (progress.phase !== 'failed' || !progress.error) continue;
+      if (decision === 'skip') {
+        progress.phase = 'skipped';
+        progress.skipReason = `skipped by ${by} after failing at ${progress.error.phase}: ${progress.error.reason}`;
+        this.report({ type: 'machine.skipped', machine: name, reason: progress.skipReason });
+      } else {
+        state.progress[name] = { ...newDeployProgress(), approvals: progress.approvals };
+      }
+    }
+    state.halt = null;
+    state.status = 'running';
+    await this.save();
+  }
+
+  /** Finishes the run now (a halt expired, or it was cancelled while parked). */
+  async end(status: 'failed' | 'cancelled', reason: string): Promise<DeployRunState> {
+    if (isRunDone(this.state.status)) return this.state;
+    const halt = this.state.halt;
+    this.state.halt = null;
+    const failure = halt ? { machine: halt.machine, phase: halt.phase as DeployPhase, reason: halt.reason } : null;
+    return this.finish(status, failure, reason);
+  }
+
+  report(event: RunEventInput): void {
+    const stamped = stampEvent(event, this.state.id, this.state.startedAt);
+    for (const listener of this.listeners) listener(stamped);
+  }
+
+  /** A machine whose criticality needs it is approved before anything of it is touched. */
+  private async approve(machine: Machine): Promise<void> {
+    const progress = this.progress(machine.name);
+    if (progress.phase !== 'pending' || progress.approvals !== null) return;
+    if (!this.state.settings.confirmLevels.includes(machine.criticalityLevel) || !this.ports.confirm) return;
+    const outcome = await this.ports.confirm(machine);
+    if (!outcome.approved) throw new RunCancelled(outcome.reason);
+    progress.approvals = [...outcome.approvals];
+    this.report({ type: 'machine.confirmed', machine: machine.name, approvals: outcome.approvals });
+    await this.save();
   }
 
   /** One rolling or blue-green machine. */
   private async deployOne(machine: Machine, strategy: DeployStrategy, signal?: AbortSignal): Promise<void> {
     const progress = this.progress(machine.name);
-    if (progress.phase === 'succeeded' || progress.phase === 'failed') return;
+    if (settled(progress.phase)) return;
     progress.startedAt ??= Date.now();
     try {
-      await this.prepare(machine);
+      await this.prepare(machine, signal);
       const system = this.system(machine.name);
       if (strategy === 'blue-green') {
         await this.activate(machine, system, 'test');
@@ -187,25 +301,26 @@ export class DeployRun {
       }
       await this.succeed(machine);
     } catch (error) {
+      if (error instanceof RunParked || error instanceof RunCancelled) throw error;
       await this.fail(machine, strategy, error, signal);
     }
   }
 
   /** A stage's recreate machines: all switch at once, then are checked together. */
   private async deployTogether(machines: readonly Machine[], signal?: AbortSignal): Promise<void> {
-    const pending = machines.filter(
-      (machine) => !['succeeded', 'failed'].includes(this.progress(machine.name).phase),
-    );
+    const pending = machines.filter((machine) => !settled(this.progress(machine.name).phase));
     for (const machine of pending) this.progress(machine.name).startedAt ??= Date.now();
     const errors = await Promise.all(
       pending.map((machine) =>
         settle(async () => {
-          await this.prepare(machine);
+          await this.prepare(machine, signal);
           await this.commit(machine, this.system(machine.name));
           await this.gate(machine, signal);
         }),
       ),
     );
+    const stop = errors.find((error) => error instanceof RunParked || error instanceof RunCancelled);
+    if (stop) throw stop;
     if (errors.every((error) => error === null)) {
       for (const machine of pending) await this.succeed(machine);
       return;
@@ -224,15 +339,17 @@ export class DeployRun {
   }
 
   /** Reads what runs now (for rollback) and copies the new system over. */
-  private async prepare(machine: Machine): Promise<void> {
+  private async prepare(machine: Machine, signal?: AbortSignal): Promise<void> {
     const progress = this.progress(machine.name);
     const system = this.system(machine.name);
     if (progress.phase === 'pending') {
+      throwIfStopped(signal);
       progress.previous ??= await phase('copy', this.ports.host.systems(machine));
       await this.checkpoint(machine, 'copying');
     }
     if (progress.phase === 'copying') {
-      this.emit({ type: 'machine.copying', machine: machine.name, system });
+      throwIfStopped(signal);
+      this.report({ type: 'machine.copying', machine: machine.name, system });
       await phase('copy', this.ports.host.copy(machine, system));
       await this.checkpoint(machine, 'activating');
     }
@@ -240,8 +357,10 @@ export class DeployRun {
 
   private async activate(machine: Machine, system: string, action: 'switch' | 'test'): Promise<void> {
     if (this.progress(machine.name).phase !== 'activating') return;
-    this.emit({ type: 'machine.activating', machine: machine.name, action, system });
-    await phase('activation', this.ports.host.switchTo(machine, system, action));
+    if (!(this.resumed && (await this.runs(machine, system)).current)) {
+      this.report({ type: 'machine.activating', machine: machine.name, action, system });
+      await phase('activation', this.ports.host.switchTo(machine, system, action));
+    }
     await this.checkpoint(machine, 'health');
   }
 
@@ -250,17 +369,27 @@ export class DeployRun {
     const progress = this.progress(machine.name);
     if (progress.phase !== 'activating' && progress.phase !== 'committing') return;
     const where: DeployPhase = progress.phase === 'committing' ? 'commit' : 'activation';
-    this.emit({ type: 'machine.activating', machine: machine.name, action: 'switch', system });
-    await phase(where, this.ports.host.setProfile(machine, system));
+    // A resumed run may have been stopped half-way: do only what is not done yet.
+    const done = this.resumed ? await this.runs(machine, system) : { current: false, profile: false };
+    if (!done.current || !done.profile)
+      this.report({ type: 'machine.activating', machine: machine.name, action: 'switch', system });
+    if (!done.profile) await phase(where, this.ports.host.setProfile(machine, system));
     progress.profileSet = true;
     await this.save();
-    await phase(where, this.ports.host.switchTo(machine, system, 'switch'));
+    if (!done.current) await phase(where, this.ports.host.switchTo(machine, system, 'switch'));
     await this.checkpoint(machine, where === 'commit' ? 'succeeded' : 'health');
+  }
+
+  /** Whether the system already runs on the machine and is its profile. */
+  private async runs(machine: Machine, system: string): Promise<{ current: boolean; profile: boolean }> {
+    const now = await phase('activation', this.ports.host.systems(machine));
+    return { current: now.current === system, profile: now.profile === system };
   }
 
   private async gate(machine: Machine, signal?: AbortSignal): Promise<void> {
     if (this.progress(machine.name).phase !== 'health') return;
     const health = await this.waitHealthy(machine, signal);
+    if (!health.ok && signal?.aborted) throw stopFor(signal);
     if (!health.ok)
       throw new DeployFailure('health', describeUnhealthy(health, this.state.settings.healthTimeout));
   }
@@ -268,7 +397,7 @@ export class DeployRun {
   private async succeed(machine: Machine): Promise<void> {
     const progress = this.progress(machine.name);
     progress.phase = 'succeeded';
-    this.emit({
+    this.report({
       type: 'machine.succeeded',
       machine: machine.name,
       what: 'deployed',
@@ -288,7 +417,7 @@ export class DeployRun {
     const failedIn: DeployPhase = error instanceof DeployFailure ? error.phase : 'activation';
     progress.error = { phase: failedIn, reason: (error as Error).message };
     progress.phase = 'failed';
-    this.emit({
+    this.report({
       type: 'machine.failed',
       machine: machine.name,
       phase: failedIn,
@@ -296,7 +425,7 @@ export class DeployRun {
     });
     await this.save();
     if (failedIn === 'copy' || progress.previous?.current == null) return; // nothing was activated
-    this.emit({ type: 'machine.rolling-back', machine: machine.name, to: progress.previous.current });
+    this.report({ type: 'machine.rolling-back', machine: machine.name, to: progress.previous.current });
     try {
       if (progress.profileSet) {
         await this.ports.host.rollbackProfile(machine);
@@ -315,20 +444,20 @@ export class DeployRun {
     } catch (rollbackError) {
       progress.rollback = { ok: false, reason: (rollbackError as Error).message };
     }
-    this.emit({ type: 'machine.rolled-back', machine: machine.name, ...progress.rollback });
+    this.report({ type: 'machine.rolled-back', machine: machine.name, ...progress.rollback });
     await this.save();
   }
 
   private async findRebootsNeeded(): Promise<void> {
     const deployed = Object.keys(this.state.progress).filter(
-      (name) => this.progress(name).phase === 'succeeded',
+      (name) => this.progress(name).phase === 'succeeded' && !this.state.needsReboot.includes(name),
     );
     for (const name of deployed) {
       try {
         const facts = await this.ports.host.facts(this.state.machines[name] as Machine);
         if (facts.needsReboot) {
           this.state.needsReboot.push(name);
-          this.emit({ type: 'machine.needs-reboot', machine: name, changed: facts.changed });
+          this.report({ type: 'machine.needs-reboot', machine: name, changed: facts.changed });
         }
       } catch {
         // Not knowing is reported as not needing; the deploy itself succeeded.
@@ -342,28 +471,56 @@ export class DeployRun {
       deadline: Date.now() + this.state.settings.healthTimeout * 1000,
       intervalMs: this.ports.healthIntervalMs,
       signal,
-      onChange: (health, attempt) =>
-        this.emit({
+      onChange: (health, attempt) => {
+        this.progress(machine.name).lastChecks = [...health.checks];
+        this.report({
           type: 'machine.health',
           machine: machine.name,
           ok: health.ok,
           attempt,
           checks: health.checks,
-        }),
+        });
+      },
     });
+  }
+
+  /** A failure: finish the run as failed, or halt it for an operator's decision. */
+  private async halted(failure: {
+    machine: string | null;
+    phase: DeployPhase;
+    reason: string;
+  }): Promise<DeployRunState> {
+    const { state } = this;
+    if (this.ports.haltForMs === undefined) return this.finish('failed', failure);
+    const now = Date.now();
+    const lastChecks = failure.machine ? (this.progress(failure.machine).lastChecks ?? []) : [];
+    const checks = failure.phase === 'health' ? lastChecks.filter((check) => !check.ok) : [];
+    state.status = 'halted';
+    state.halt = { ...failure, checks, at: now, expiresAt: now + this.ports.haltForMs };
+    this.report({
+      type: 'run.halted',
+      ...failure,
+      checks,
+      decisions: failure.machine === null ? ['retry', 'abort'] : ['retry', 'skip', 'abort'],
+      expiresAt: new Date(state.halt.expiresAt).toISOString(),
+    });
+    await this.save();
+    return state;
   }
 
   private async finish(
     status: 'succeeded' | 'failed' | 'cancelled',
     failure: { machine: string | null; phase: DeployPhase; reason: string } | null,
+    reason: string | null = null,
   ): Promise<DeployRunState> {
     const { state } = this;
     state.status = status;
     state.finishedAt = Date.now();
+    if (status === 'cancelled') state.cancelReason = reason;
     const pending = state.steps
       .flatMap((step) => step.machines)
-      .filter((name) => this.progress(name).phase === 'pending');
-    this.emit({ type: 'run.finished', status, failure, pending });
+      .filter((name) => !settled(this.progress(name).phase));
+    this.report({ type: 'run.finished', status, failure, pending, reason });
     await this.save();
     return state;
   }
@@ -385,11 +542,6 @@ export class DeployRun {
 
   private save(): Promise<void> {
     return Promise.resolve(this.ports.checkpoint?.(this.state));
-  }
-
-  private emit(event: RunEventInput): void {
-    const stamped = stampEvent(event, this.state.id, this.state.startedAt);
-    for (const listener of this.listeners) listener(stamped);
   }
 }
 

@@ -1,19 +1,51 @@
 import { waitUntilHealthy } from '../domain/health/check-machine.js';
 import { describeUnhealthy, type MachineHealth } from '../domain/health/check-result.js';
 import type { Machine } from '../domain/inventory/schema.js';
+import { RebootTimeoutError } from '../domain/reboot/errors.js';
 import type { RebootHost } from '../domain/reboot/reboot-host.js';
 import { pause } from '../util/pause.js';
 import { type RebootPhase, type RunEventInput, type RunEventListener, stampEvent } from './run-events.js';
-import { isFinished, type MachineProgress, type RebootRunState } from './run-state.js';
+import {
+  type ApprovalOutcome,
+  type Decision,
+  RunCancelled,
+  RunParked,
+  stopFor,
+  throwIfStopped,
+} from './run-flow.js';
+import { isFinished, isRunDone, type MachineProgress, type RebootRunState } from './run-state.js';
+
+export interface RunWaiting {
+  /**
+   * Waits until `until` (epoch ms). In-process this is a pause; a queue driver parks the job
+   * instead (throws RunParked) when the wait is long.
+   */
+  readonly until?: (until: number, why: string, signal?: AbortSignal) => Promise<void>;
+  /**
+   * How long to poll actively for a machine to come back before parking the run (throwing
+   * RunParked for `parkPollMs`). Unset: wait actively until the reboot deadline.
+   */
+  readonly activeMs?: number;
+  readonly parkPollMs?: number;
+}
 
 export interface RebootRunPorts {
   readonly host: RebootHost;
-  /** Asks whether a machine may reboot (criticality needs it); false cancels the run. */
-  readonly confirm: (machine: Machine) => Promise<boolean>;
+  /**
+   * Asks whether a machine may reboot (its criticality needs it). Not approved cancels the run;
+   * a queue driver may throw RunParked while it waits for approvers.
+   */
+  readonly confirm: (machine: Machine) => Promise<ApprovalOutcome>;
   /** Called after every change of the state, e.g. to persist it. */
   readonly checkpoint?: (state: RebootRunState) => void | Promise<void>;
   /** How long to wait between health attempts (default 500 ms). */
   readonly healthIntervalMs?: number;
+  readonly waiting?: RunWaiting;
+  /**
+   * When set, a failed step halts the run (an alert; the operator retries, skips or aborts)
+   * for at most this long instead of finishing it as failed.
+   */
+  readonly haltForMs?: number;
 }
 
 /** Thrown inside a machine's procedure: the phase and reason recorded for it. */
@@ -26,14 +58,13 @@ class PhaseFailure extends Error {
   }
 }
 
-class Cancelled extends Error {}
-
 /**
  * Carries out a reboot run: step after step, the machines of a step together, each through
  * delay → confirmation → reboot command → coming back (new boot id) → health → stability.
  * A failure halts the run before the next step; an abort stops between phases. The state is
  * advanced in place and checkpointed after every change, so `run` also resumes a state that
- * was interrupted: finished phases are not repeated.
+ * was interrupted: finished phases are not repeated, and a reboot command that may have been
+ * sent is reconciled with the machine's boot id instead of being sent twice.
  */
 export class RebootRun {
   private readonly listeners: RunEventListener[] = [];
@@ -48,66 +79,121 @@ export class RebootRun {
     return this;
   }
 
+  /**
+   * Runs (or resumes) to the end. Resolves with the state once it is finished or halted;
+   * rejects with RunParked when it must wait and is parked (the state is saved).
+   */
   async run(signal?: AbortSignal): Promise<RebootRunState> {
     const { state } = this;
-    if (state.status === 'succeeded' || state.status === 'failed' || state.status === 'cancelled')
-      return state;
+    if (isRunDone(state.status) || state.status === 'halted') return state;
     if (state.status === 'pending') {
       state.status = 'running';
       state.startedAt = Date.now();
-      this.emit({ type: 'run.started', kind: 'reboot', steps: state.steps });
+      this.report({ type: 'run.started', kind: 'reboot', steps: state.steps });
       await this.save();
     }
     try {
       while (state.step < state.steps.length) {
-        if (signal?.aborted) throw new Cancelled();
+        throwIfStopped(signal);
         const names = state.steps[state.step] as readonly string[];
-        this.emit({ type: 'step.started', step: state.step + 1, machines: names });
-        await Promise.all(names.map((name) => this.rebootMachine(name, signal)));
-        const ok = names.every((name) => this.progress(name).phase !== 'failed');
-        this.emit({ type: 'step.finished', step: state.step + 1, ok });
-        if (!ok) return await this.finish('failed');
-        if (names.some((name) => !isFinished(this.progress(name).phase))) throw new Cancelled();
+        this.report({ type: 'step.started', step: state.step + 1, machines: names });
+        const stops = await Promise.all(names.map((name) => this.rebootMachine(name, signal)));
+        const failed = names.find((name) => this.progress(name).phase === 'failed');
+        if (failed) {
+          this.report({ type: 'step.finished', step: state.step + 1, ok: false });
+          return await this.stepFailed(failed);
+        }
+        const stop = firstStop(stops);
+        if (stop) throw stop;
+        this.report({ type: 'step.finished', step: state.step + 1, ok: true });
         state.step += 1;
         await this.save();
       }
       return await this.finish('succeeded');
     } catch (error) {
-      if (error instanceof Cancelled) return await this.finish('cancelled');
+      if (error instanceof RunCancelled) return await this.finish('cancelled', error.reason);
+      if (error instanceof RunParked) await this.save();
       throw error;
     }
   }
 
-  private async rebootMachine(name: string, signal?: AbortSignal): Promise<void> {
+  /** An operator's answer to a halt: retry the failed machines, skip them, or abort the run. */
+  async decide(decision: Decision, by: string): Promise<void> {
+    const { state } = this;
+    if (state.status !== 'halted' || !state.halt) return;
+    this.report({ type: 'run.decided', decision, by });
+    if (decision === 'abort') {
+      const { halt } = state;
+      state.halt = null;
+      await this.finish('failed', `aborted by ${by} after ${halt.machine ?? 'the run'} failed`);
+      return;
+    }
+    for (const name of state.steps[state.step] ?? []) {
+      const progress = this.progress(name);
+      if (progress.phase !== 'failed' || !progress.error) continue;
+      if (decision === 'skip') {
+        progress.phase = 'skipped';
+        progress.skipReason = `skipped by ${by} after failing at ${progress.error.phase}: ${progress.error.reason}`;
+      } else {
+        progress.phase = retryPhase(progress.error.phase);
+        if (progress.phase === 'rebooting') progress.bootIdBefore = null;
+        if (progress.phase === 'rebooting' || progress.phase === 'coming-back')
+          progress.rebootSentAt = progress.phase === 'coming-back' ? Date.now() : null;
+        progress.error = null;
+        progress.finishedAt = null;
+      }
+    }
+    state.halt = null;
+    state.status = 'running';
+    await this.save();
+  }
+
+  /** Finishes the run now, e.g. when a halt expired or the run was cancelled while parked. */
+  async end(status: 'failed' | 'cancelled', reason: string): Promise<RebootRunState> {
+    if (isRunDone(this.state.status)) return this.state;
+    this.state.halt = null;
+    return this.finish(status, reason);
+  }
+
+  /** Emits an event for this run (the engine's, or a driver's such as approval requests). */
+  report(event: RunEventInput): void {
+    const stamped = stampEvent(event, this.state.id, this.state.startedAt);
+    for (const listener of this.listeners) listener(stamped);
+  }
+
+  /** Returns the stop that ended the machine's procedure early, if one did. */
+  private async rebootMachine(name: string, signal?: AbortSignal): Promise<RunParked | RunCancelled | null> {
     const progress = this.progress(name);
     const machine = this.state.machines[name] as Machine;
     if (isFinished(progress.phase)) {
       if (progress.phase === 'skipped')
-        this.emit({ type: 'machine.skipped', machine: name, reason: progress.skipReason ?? 'skipped' });
-      return;
+        this.report({ type: 'machine.skipped', machine: name, reason: progress.skipReason ?? 'skipped' });
+      return null;
     }
     progress.startedAt ??= Date.now();
     try {
       await this.phases(machine, progress, signal);
       progress.phase = 'succeeded';
       progress.finishedAt = Date.now();
-      this.emit({
+      this.report({
         type: 'machine.succeeded',
         machine: name,
         what: 'rebooted',
         durationMs: progress.finishedAt - progress.startedAt,
       });
       await this.save();
+      return null;
     } catch (error) {
-      if (error instanceof Cancelled) return; // the run reports where it stopped
-      if (signal?.aborted && !(error instanceof PhaseFailure)) return;
+      if (error instanceof RunParked || error instanceof RunCancelled) return error;
+      if (signal?.aborted && !(error instanceof PhaseFailure)) return stopFor(signal);
       const phase = error instanceof PhaseFailure ? error.phase : phaseName(progress.phase);
       const reason = (error as Error).message;
       progress.phase = 'failed';
       progress.error = { phase, reason };
       progress.finishedAt = Date.now();
-      this.emit({ type: 'machine.failed', machine: name, phase, reason });
+      this.report({ type: 'machine.failed', machine: name, phase, reason });
       await this.save();
+      return null;
     }
   }
 
@@ -125,51 +211,70 @@ export class RebootRun {
       await checkpoint('delay');
     }
     if (progress.phase === 'delay') {
-      const left = (progress.delayUntil ?? 0) - Date.now();
-      if (left > 0) {
-        this.emit({
+      const until = progress.delayUntil ?? 0;
+      if (until > Date.now()) {
+        this.report({
           type: 'machine.waiting',
           machine: machine.name,
           reason: 'delay',
-          seconds: Math.ceil(left / 1000),
+          seconds: Math.ceil((until - Date.now()) / 1000),
         });
-        await pause(left, signal);
+        await this.waitUntil(until, `rebootDelay of ${machine.name}`, signal);
       }
-      if (signal?.aborted) throw new Cancelled();
+      throwIfStopped(signal);
       await checkpoint('confirmation');
     }
     if (progress.phase === 'confirmation') {
       if (settings.confirmLevels.includes(machine.criticalityLevel) && !progress.confirmed) {
-        this.emit({ type: 'machine.waiting', machine: machine.name, reason: 'confirmation' });
-        if (!(await this.ports.confirm(machine))) throw new Cancelled();
+        const outcome = await this.ports.confirm(machine);
+        if (!outcome.approved) throw new RunCancelled(outcome.reason);
         progress.confirmed = true;
-        this.emit({ type: 'machine.confirmed', machine: machine.name });
+        progress.approvals = [...outcome.approvals];
+        this.report({ type: 'machine.confirmed', machine: machine.name, approvals: outcome.approvals });
       }
-      if (signal?.aborted) throw new Cancelled();
+      throwIfStopped(signal);
       await checkpoint('rebooting');
     }
     if (progress.phase === 'rebooting') {
       if (progress.rebootSentAt === null) {
-        progress.bootIdBefore ??= await failAs('reboot command', host.bootId(machine));
-        await this.save();
-        this.emit({ type: 'machine.rebooting', machine: machine.name, bootId: progress.bootIdBefore });
-        await failAs('reboot command', host.sendReboot(machine, settings.rebootCommand));
+        // A bootIdBefore without rebootSentAt: interrupted around the reboot command.
+        const sent = progress.bootIdBefore !== null && (await this.rebootedSince(machine, progress.bootIdBefore));
+        if (!sent) {
+          progress.bootIdBefore ??= await failAs('reboot command', host.bootId(machine));
+          await this.save();
+          this.report({ type: 'machine.rebooting', machine: machine.name, bootId: progress.bootIdBefore });
+          await failAs('reboot command', host.sendReboot(machine, settings.rebootCommand));
+        }
         progress.rebootSentAt = Date.now();
       }
       await checkpoint('coming-back');
     }
     if (progress.phase === 'coming-back') {
       const previous = progress.bootIdBefore as string;
-      const { bootId, downMs } = await failAs(
-        'coming back',
-        host.waitForNewBoot(machine, previous, {
-          deadline: (progress.rebootSentAt ?? Date.now()) + settings.rebootTimeout * 1000,
+      const deadline = (progress.rebootSentAt ?? Date.now()) + settings.rebootTimeout * 1000;
+      const { activeMs, parkPollMs = 5_000 } = this.ports.waiting ?? {};
+      const activeUntil = activeMs === undefined ? deadline : Math.min(deadline, Date.now() + activeMs);
+      let back: { bootId: string; downMs: number };
+      try {
+        back = await host.waitForNewBoot(machine, previous, {
+          deadline: activeUntil,
           signal,
-          onDown: () => this.emit({ type: 'machine.down', machine: machine.name }),
-        }),
-      );
-      progress.bootIdAfter = bootId;
-      this.emit({ type: 'machine.up', machine: machine.name, bootId, previousBootId: previous, downMs });
+          onDown: () => this.report({ type: 'machine.down', machine: machine.name }),
+        });
+      } catch (error) {
+        if (error instanceof RebootTimeoutError && activeUntil < deadline)
+          throw new RunParked(Math.min(deadline, Date.now() + parkPollMs), `${machine.name} to come back`);
+        throw new PhaseFailure('coming back', (error as Error).message);
+      }
+      throwIfStopped(signal);
+      progress.bootIdAfter = back.bootId;
+      this.report({
+        type: 'machine.up',
+        machine: machine.name,
+        bootId: back.bootId,
+        previousBootId: previous,
+        downMs: back.downMs,
+      });
       await checkpoint('health');
     }
     if (progress.phase === 'health') {
@@ -181,10 +286,10 @@ export class RebootRun {
       const until = Date.now() + settings.stabilityWindow * 1000;
       while (Date.now() < until) {
         await pause(Math.min(this.ports.healthIntervalMs ?? 1000, until - Date.now()), signal);
-        if (signal?.aborted) throw new Cancelled();
+        throwIfStopped(signal);
         const health = await this.ports.host.checkHealth(machine);
         if (!health.ok) {
-          this.emitHealth(machine.name, health, 0);
+          this.reportHealth(machine.name, health, 0);
           throw new PhaseFailure(
             'stability',
             `${describeUnhealthy(health)} during the ${settings.stabilityWindow} s stability window`,
@@ -194,29 +299,71 @@ export class RebootRun {
     }
   }
 
+  /** Whether the machine is down or runs another boot than `bootId`: the reboot was sent. */
+  private async rebootedSince(machine: Machine, bootId: string): Promise<boolean> {
+    try {
+      return (await this.ports.host.bootId(machine)) !== bootId;
+    } catch {
+      return true;
+    }
+  }
+
+  private waitUntil(until: number, why: string, signal?: AbortSignal): Promise<void> {
+    const wait = this.ports.waiting?.until;
+    return wait ? wait(until, why, signal) : pause(until - Date.now(), signal);
+  }
+
   private async waitHealthy(machine: Machine, timeout: number, signal?: AbortSignal): Promise<MachineHealth> {
     const health = await waitUntilHealthy(() => this.ports.host.checkHealth(machine), {
       deadline: Date.now() + timeout * 1000,
       intervalMs: this.ports.healthIntervalMs,
       signal,
-      onChange: (result, attempt) => this.emitHealth(machine.name, result, attempt),
+      onChange: (result, attempt) => this.reportHealth(machine.name, result, attempt),
     });
-    if (signal?.aborted && !health.ok) throw new Cancelled();
+    if (signal?.aborted && !health.ok) throw stopFor(signal);
     return health;
   }
 
-  private emitHealth(machine: string, health: MachineHealth, attempt: number): void {
-    this.emit({ type: 'machine.health', machine, ok: health.ok, attempt, checks: health.checks });
+  private reportHealth(machine: string, health: MachineHealth, attempt: number): void {
+    this.progress(machine).lastChecks = [...health.checks];
+    this.report({ type: 'machine.health', machine, ok: health.ok, attempt, checks: health.checks });
   }
 
-  private async finish(status: 'succeeded' | 'failed' | 'cancelled'): Promise<RebootRunState> {
+  /** A step failed: finish the run as failed, or halt it for an operator's decision. */
+  private async stepFailed(name: string): Promise<RebootRunState> {
+    const { state } = this;
+    const progress = this.progress(name);
+    if (this.ports.haltForMs === undefined || !progress.error) return this.finish('failed');
+    const now = Date.now();
+    const checks = progress.error.phase === 'health' || progress.error.phase === 'stability'
+      ? (progress.lastChecks ?? []).filter((check) => !check.ok)
+      : [];
+    state.status = 'halted';
+    state.halt = { machine: name, ...progress.error, checks, at: now, expiresAt: now + this.ports.haltForMs };
+    this.report({
+      type: 'run.halted',
+      machine: name,
+      ...progress.error,
+      checks,
+      decisions: ['retry', 'skip', 'abort'],
+      expiresAt: new Date(state.halt.expiresAt).toISOString(),
+    });
+    await this.save();
+    return state;
+  }
+
+  private async finish(
+    status: 'succeeded' | 'failed' | 'cancelled',
+    reason: string | null = null,
+  ): Promise<RebootRunState> {
     const { state } = this;
     state.status = status;
     state.finishedAt = Date.now();
+    if (status === 'cancelled') state.cancelReason = reason;
     const failed = Object.entries(state.progress).find(([, progress]) => progress.phase === 'failed');
     const failure = failed?.[1].error ? { machine: failed[0], ...failed[1].error } : null;
     const pending = state.steps.flat().filter((name) => !isFinished(this.progress(name).phase));
-    this.emit({ type: 'run.finished', status, failure, pending });
+    this.report({ type: 'run.finished', status, failure, pending, reason });
     await this.save();
     return state;
   }
@@ -228,11 +375,14 @@ export class RebootRun {
   private save(): Promise<void> {
     return Promise.resolve(this.ports.checkpoint?.(this.state));
   }
+}
 
-  private emit(event: RunEventInput): void {
-    const stamped = stampEvent(event, this.state.id, this.state.startedAt);
-    for (const listener of this.listeners) listener(stamped);
-  }
+/** Of the machines' stops, a cancel wins; else the earliest park. */
+function firstStop(stops: readonly (RunParked | RunCancelled | null)[]): RunParked | RunCancelled | null {
+  const cancel = stops.find((stop) => stop instanceof RunCancelled);
+  if (cancel) return cancel;
+  const parks = stops.filter((stop): stop is RunParked => stop instanceof RunParked);
+  return parks.sort((a, b) => a.until - b.until)[0] ?? null;
 }
 
 async function failAs<T>(phase: RebootPhase, promise: Promise<T>): Promise<T> {
@@ -258,5 +408,23 @@ function phaseName(phase: MachineProgress['phase']): RebootPhase {
       return 'stability';
     default:
       return 'health';
+  }
+}
+
+/** Where a retry of a machine that failed in `phase` starts. */
+function retryPhase(phase: RebootPhase): MachineProgress['phase'] {
+  switch (phase) {
+    case 'delay':
+      return 'delay';
+    case 'confirmation':
+      return 'confirmation';
+    case 'reboot command':
+      return 'rebooting';
+    case 'coming back':
+      return 'coming-back';
+    case 'health':
+      return 'health';
+    case 'stability':
+      return 'stability';
   }
 }

@@ -1,4 +1,5 @@
 import type { CheckResult } from '../domain/health/check-result.js';
+import type { Approval, Decision } from './run-flow.js';
 
 /** Where a machine's reboot failed, in words an operator reads. */
 export type RebootPhase =
@@ -58,7 +59,17 @@ export type RunEvent = EventBase &
         readonly seconds: number;
       }
     | { readonly type: 'machine.waiting'; readonly machine: string; readonly reason: 'confirmation' }
-    | { readonly type: 'machine.confirmed'; readonly machine: string }
+    | {
+        readonly type: 'machine.waiting';
+        readonly machine: string;
+        readonly reason: 'approval';
+        /** Distinct approvers needed, and the approvals so far. */
+        readonly required: number;
+        readonly approvals: readonly Approval[];
+        /** ISO time at which the request expires and the run is cancelled. */
+        readonly expiresAt: string;
+      }
+    | { readonly type: 'machine.confirmed'; readonly machine: string; readonly approvals: readonly Approval[] }
     | { readonly type: 'machine.rebooting'; readonly machine: string; readonly bootId: string }
     | { readonly type: 'machine.down'; readonly machine: string }
     | {
@@ -90,6 +101,19 @@ export type RunEvent = EventBase &
     | { readonly type: 'machine.skipped'; readonly machine: string; readonly reason: string }
     | { readonly type: 'step.finished'; readonly step: number; readonly ok: boolean }
     | {
+        /** A failed step halted the run: the alert. An operator retries, skips or aborts. */
+        readonly type: 'run.halted';
+        readonly machine: string | null;
+        readonly phase: Phase;
+        readonly reason: string;
+        /** The machine's failing health checks, when health failed. */
+        readonly checks: readonly CheckResult[];
+        readonly decisions: readonly Decision[];
+        /** ISO time after which the run is aborted if nobody decides. */
+        readonly expiresAt: string;
+      }
+    | { readonly type: 'run.decided'; readonly decision: Decision; readonly by: string }
+    | {
         readonly type: 'run.finished';
         readonly status: 'succeeded' | 'failed' | 'cancelled';
         /** The first failure; `machine` is null when no single machine failed (a build). */
@@ -100,6 +124,8 @@ export type RunEvent = EventBase &
         } | null;
         /** Where a cancelled run stopped: the machines that were not done. */
         readonly pending: readonly string[];
+        /** Why a run was cancelled (who cancelled, a denial, an expired approval), else null. */
+        readonly reason: string | null;
       }
   );
 

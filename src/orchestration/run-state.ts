@@ -1,7 +1,9 @@
 import { randomUUID } from 'node:crypto';
+import type { CheckResult } from '../domain/health/check-result.js';
 import type { Machine } from '../domain/inventory/schema.js';
 import type { Plan } from '../domain/planner/plan.js';
 import type { RebootPhase } from './run-events.js';
+import type { Approval, Halt } from './run-flow.js';
 
 /** Where one machine is in its reboot. Persisted after every change, so a run can resume. */
 export type MachinePhase =
@@ -21,6 +23,8 @@ export interface MachineProgress {
   /** When the rebootDelay ends (epoch ms); kept so a resumed run does not wait again. */
   delayUntil: number | null;
   confirmed: boolean;
+  /** Who approved its reboot (empty when approved at a terminal or when none was needed). */
+  approvals: Approval[];
   bootIdBefore: string | null;
   rebootSentAt: number | null;
   bootIdAfter: string | null;
@@ -29,6 +33,8 @@ export interface MachineProgress {
   error: { phase: RebootPhase; reason: string } | null;
   /** Why it was skipped (e.g. --only-needed and no reboot needed). */
   skipReason: string | null;
+  /** The last health checks seen, for alerts that name the failing check. */
+  lastChecks: CheckResult[] | null;
 }
 
 export interface RebootSettings {
@@ -52,7 +58,11 @@ export const defaultRebootSettings: RebootSettings = {
   confirmLevels: ['high', 'critical'],
 };
 
-export type RunStatus = 'pending' | 'running' | 'succeeded' | 'failed' | 'cancelled';
+/** `halted`: a step failed and the run waits for an operator to retry, skip or abort. */
+export type RunStatus = 'pending' | 'running' | 'halted' | 'succeeded' | 'failed' | 'cancelled';
+
+export const isRunDone = (status: RunStatus): boolean =>
+  status === 'succeeded' || status === 'failed' || status === 'cancelled';
 
 /**
  * A reboot run as plain, JSON-serialisable data: the plan, the metadata it was made from, and
@@ -71,6 +81,10 @@ export interface RebootRunState {
   /** Index of the step being worked on. */
   step: number;
   status: RunStatus;
+  /** Set while the run is halted after a failure. */
+  halt: Halt | null;
+  /** Why the run was cancelled, once it is. */
+  cancelReason: string | null;
   startedAt: number | null;
   finishedAt: number | null;
 }
@@ -80,6 +94,7 @@ export function newProgress(): MachineProgress {
     phase: 'pending',
     delayUntil: null,
     confirmed: false,
+    approvals: [],
     bootIdBefore: null,
     rebootSentAt: null,
     bootIdAfter: null,
@@ -87,6 +102,7 @@ export function newProgress(): MachineProgress {
     finishedAt: null,
     error: null,
     skipReason: null,
+    lastChecks: null,
   };
 }
 
@@ -114,6 +130,8 @@ export function createRebootRun(
     progress,
     step: 0,
     status: 'pending',
+    halt: null,
+    cancelReason: null,
     startedAt: null,
     finishedAt: null,
   };

@@ -75,7 +75,7 @@ function setup(settings: Partial<RebootRunState['settings']> = {}) {
     host,
     confirm: async (m) => {
       confirmed.push(m.name);
-      return true;
+      return { approved: true, approvals: [] };
     },
     checkpoint: (s) => {
       checkpoints.push(JSON.stringify(s));
@@ -104,7 +104,6 @@ describe('RebootRun', () => {
       'machine.up nas',
       'machine.health nas',
       'machine.succeeded nas',
-      'machine.waiting db',
       'machine.confirmed db',
       'machine.rebooting db',
       'machine.down db',
@@ -157,7 +156,7 @@ describe('RebootRun', () => {
   it('cancels when a confirmation is refused, touching nothing more', async () => {
     const { state, host } = setup();
     const events: RunEvent[] = [];
-    const final = await new RebootRun(state, { host, confirm: async () => false })
+    const final = await new RebootRun(state, { host, confirm: async () => ({ approved: false, reason: 'refused' }) })
       .on((e) => events.push(e))
       .run();
     expect(final.status).toBe('cancelled');
@@ -173,7 +172,7 @@ describe('RebootRun', () => {
     const { state, host } = setup();
     const controller = new AbortController();
     const events: RunEvent[] = [];
-    const run = new RebootRun(state, { host, confirm: async () => true, healthIntervalMs: 1 }).on((e) => {
+    const run = new RebootRun(state, { host, confirm: async () => ({ approved: true, approvals: [] }), healthIntervalMs: 1 }).on((e) => {
       events.push(e);
       if (e.type === 'machine.succeeded' && e.machine === 'nas') controller.abort();
     });
@@ -198,7 +197,7 @@ describe('RebootRun', () => {
     host.boots.set('nas', 1);
     host.boots.set('db', 1); // db really rebooted before the crash
     const events: RunEvent[] = [];
-    const final = await new RebootRun(resumed, { host, confirm: async () => true, healthIntervalMs: 1 })
+    const final = await new RebootRun(resumed, { host, confirm: async () => ({ approved: true, approvals: [] }), healthIntervalMs: 1 })
       .on((e) => events.push(e))
       .run();
     expect(final.status).toBe('succeeded');
@@ -224,7 +223,7 @@ describe('RebootRun', () => {
     });
     const host = new FakeHost();
     const events: RunEvent[] = [];
-    await new RebootRun(state, { host, confirm: async () => true }).on((e) => events.push(e)).run();
+    await new RebootRun(state, { host, confirm: async () => ({ approved: true, approvals: [] }) }).on((e) => events.push(e)).run();
     const order = summary(events).filter((line) => /rebooting|succeeded /.test(line));
     expect(order).toEqual([
       'machine.rebooting a',

@@ -125,12 +125,15 @@ export async function runRebootPlan(
   const prompt = terminalPrompt(io);
   return withInterrupt(io, async (signal) => {
     if (options.onlyNeeded) skipMachines(run, await machinesNotNeedingReboot(host, machines));
-    const engine = new RebootRun(run, {
+    const engine: RebootRun = new RebootRun(run, {
       host,
-      confirm: (machine: Machine) =>
-        prompt
-          ? prompt.confirm(`Reboot ${machine.name} (${machine.criticalityLevel})?`)
-          : Promise.resolve(false),
+      confirm: async (machine: Machine) => {
+        engine.report({ type: 'machine.waiting', machine: machine.name, reason: 'confirmation' });
+        const yes = await prompt?.confirm(`Reboot ${machine.name} (${machine.criticalityLevel})?`);
+        return yes
+          ? { approved: true, approvals: [] }
+          : { approved: false, reason: `the reboot of ${machine.name} was not confirmed` };
+      },
     });
     engine.on(eventPrinter(output, options.json, machines));
     return (await engine.run(signal)).status;

@@ -1,10 +1,14 @@
 import type { RunEvent } from '../../orchestration/run-events.js';
+import type { Approval } from '../../orchestration/run-flow.js';
 import { storeName } from './store-path.js';
 import type { Style } from './style.js';
 
 const seconds = (ms: number): string => `${(ms / 1000).toFixed(1)}s`;
 const plural = (count: number, noun: string): string => `${count} ${noun}${count === 1 ? '' : 's'}`;
 const shortId = (bootId: string): string => bootId.slice(0, 8);
+const approvers = (approvals: readonly Approval[]): string => approvals.map((approval) => approval.by).join(', ');
+/** HH:MM:SS of an ISO time, in local time. */
+const clock = (iso: string): string => new Date(iso).toTimeString().slice(0, 8);
 
 /**
  * One line per event, readable at a glance: elapsed time, who, what. Returns null for events
@@ -24,11 +28,21 @@ export function runEventLine(event: RunEvent, style: Style, width = 16): string 
     case 'step.started':
       return line(`step ${event.step}`, style.bold(event.machines.join(', ')));
     case 'machine.waiting':
-      return event.reason === 'delay'
-        ? line(event.machine, `waiting ${event.seconds} s (rebootDelay)`)
-        : line(event.machine, 'waiting for confirmation');
+      if (event.reason === 'delay') return line(event.machine, `waiting ${event.seconds} s (rebootDelay)`);
+      if (event.reason === 'confirmation') return line(event.machine, 'waiting for confirmation');
+      return line(
+        event.machine,
+        style.yellow(
+          `waiting for approval (${event.approvals.length} of ${event.required}` +
+            `${event.approvals.length > 0 ? `: ${approvers(event.approvals)}` : ''}), ` +
+            `expires ${clock(event.expiresAt)}: lab approve ${event.runId} ${event.machine}`,
+        ),
+      );
     case 'machine.confirmed':
-      return line(event.machine, 'confirmed');
+      return line(
+        event.machine,
+        event.approvals.length > 0 ? `approved by ${approvers(event.approvals)}` : 'confirmed',
+      );
     case 'machine.rebooting':
       return line(event.machine, `rebooting (boot ${shortId(event.bootId)})`);
     case 'machine.down':
@@ -77,10 +91,26 @@ export function runEventLine(event: RunEvent, style: Style, width = 16): string 
       return line(event.machine, style.yellow(`needs a reboot (${event.changed.join(', ')} changed)`));
     case 'step.finished':
       return null;
+    case 'run.halted': {
+      const who = event.machine ?? 'build';
+      const checks = event.checks.map((check) => `${check.name}: ${check.error}`).join('; ');
+      return line(
+        'run',
+        style.red(
+          `HALTED: ${who} failed at ${event.phase}: ${event.reason}${checks ? ` (${checks})` : ''}; ` +
+            `decide by ${clock(event.expiresAt)}: lab ${event.decisions.join('|')} ${event.runId}`,
+        ),
+      );
+    }
+    case 'run.decided':
+      return line('run', `${event.decision} (by ${event.by})`);
     case 'run.finished': {
       const untouched = event.pending.length > 0 ? `; not touched: ${event.pending.join(', ')}` : '';
       if (event.status === 'succeeded') return line('run', style.green('succeeded'));
-      if (event.status === 'cancelled') return line('run', style.yellow(`cancelled${untouched}`));
+      if (event.status === 'cancelled') {
+        const why = event.reason ? `: ${event.reason}` : '';
+        return line('run', style.yellow(`cancelled${why}${untouched}`));
+      }
       const at = event.failure
         ? ` at ${event.failure.machine} (${event.failure.phase}): ${event.failure.reason}`
         : '';
