@@ -58,3 +58,32 @@ export class FlakeNotFoundError extends LabError {}
 
 /** `nix eval` failed for the flake as a whole (not for a single host). */
 export class NixEvalError extends LabError {}
+
+/** Redis (the queue) cannot be reached. */
+export class RedisUnreachableError extends LabError {}
+
+/** No run has the id given. */
+export class RunNotFoundError extends LabError {
+  override readonly exitCode: number = ExitCode.usage;
+}
+
+/** A run would touch a machine that another active run holds. */
+export class MachineBusyError extends LabError {
+  constructor(
+    readonly machine: string,
+    readonly heldBy: { readonly runId: string; readonly requestedBy: string; readonly kind: string },
+  ) {
+    super(
+      `${machine} is busy: ${heldBy.kind} run ${heldBy.runId} started by ${heldBy.requestedBy} holds it ` +
+        `(lab status ${heldBy.runId}; lab cancel ${heldBy.runId})`,
+    );
+  }
+}
+
+/** An approval, denial or decision that the run does not accept (wrong step, self-approval, …). */
+export class RunControlError extends LabError {
+  override readonly exitCode: number = ExitCode.usage;
+}
+
+/** A queued job failed in a worker (e.g. evaluating the flake); the message is the worker's. */
+export class WorkerJobError extends LabError {}

@@ -261,7 +261,9 @@ export class DeployRun {
     if (isRunDone(this.state.status)) return this.state;
     const halt = this.state.halt;
     this.state.halt = null;
-    const failure = halt ? { machine: halt.machine, phase: halt.phase as DeployPhase, reason: halt.reason } : null;
+    const failure = halt
+      ? { machine: halt.machine, phase: halt.phase as DeployPhase, reason: halt.reason }
+      : null;
     return this.finish(status, failure, reason);
   }
 

@@ -238,7 +238,8 @@ export class RebootRun {
     if (progress.phase === 'rebooting') {
       if (progress.rebootSentAt === null) {
         // A bootIdBefore without rebootSentAt: interrupted around the reboot command.
-        const sent = progress.bootIdBefore !== null && (await this.rebootedSince(machine, progress.bootIdBefore));
+        const sent =
+          progress.bootIdBefore !== null && (await this.rebootedSince(machine, progress.bootIdBefore));
         if (!sent) {
           progress.bootIdBefore ??= await failAs('reboot command', host.bootId(machine));
           await this.save();
@@ -262,6 +263,7 @@ export class RebootRun {
           onDown: () => this.report({ type: 'machine.down', machine: machine.name }),
         });
       } catch (error) {
+        throwIfStopped(signal);
         if (error instanceof RebootTimeoutError && activeUntil < deadline)
           throw new RunParked(Math.min(deadline, Date.now() + parkPollMs), `${machine.name} to come back`);
         throw new PhaseFailure('coming back', (error as Error).message);
@@ -335,9 +337,10 @@ export class RebootRun {
     const progress = this.progress(name);
     if (this.ports.haltForMs === undefined || !progress.error) return this.finish('failed');
     const now = Date.now();
-    const checks = progress.error.phase === 'health' || progress.error.phase === 'stability'
-      ? (progress.lastChecks ?? []).filter((check) => !check.ok)
-      : [];
+    const checks =
+      progress.error.phase === 'health' || progress.error.phase === 'stability'
+        ? (progress.lastChecks ?? []).filter((check) => !check.ok)
+        : [];
     state.status = 'halted';
     state.halt = { machine: name, ...progress.error, checks, at: now, expiresAt: now + this.ports.haltForMs };
     this.report({

@@ -31,7 +31,7 @@ export type RunEvent = EventBase &
   (
     | {
         readonly type: 'run.started';
-        readonly kind: 'reboot' | 'deploy';
+        readonly kind: 'reboot' | 'deploy' | 'health';
         readonly steps: readonly (readonly string[])[];
       }
     | { readonly type: 'deploy.building'; readonly machines: readonly string[] }
@@ -69,7 +69,11 @@ export type RunEvent = EventBase &
         /** ISO time at which the request expires and the run is cancelled. */
         readonly expiresAt: string;
       }
-    | { readonly type: 'machine.confirmed'; readonly machine: string; readonly approvals: readonly Approval[] }
+    | {
+        readonly type: 'machine.confirmed';
+        readonly machine: string;
+        readonly approvals: readonly Approval[];
+      }
     | { readonly type: 'machine.rebooting'; readonly machine: string; readonly bootId: string }
     | { readonly type: 'machine.down'; readonly machine: string }
     | {

@@ -156,7 +156,10 @@ describe('RebootRun', () => {
   it('cancels when a confirmation is refused, touching nothing more', async () => {
     const { state, host } = setup();
     const events: RunEvent[] = [];
-    const final = await new RebootRun(state, { host, confirm: async () => ({ approved: false, reason: 'refused' }) })
+    const final = await new RebootRun(state, {
+      host,
+      confirm: async () => ({ approved: false, reason: 'refused' }),
+    })
       .on((e) => events.push(e))
       .run();
     expect(final.status).toBe('cancelled');
@@ -172,7 +175,11 @@ describe('RebootRun', () => {
     const { state, host } = setup();
     const controller = new AbortController();
     const events: RunEvent[] = [];
-    const run = new RebootRun(state, { host, confirm: async () => ({ approved: true, approvals: [] }), healthIntervalMs: 1 }).on((e) => {
+    const run = new RebootRun(state, {
+      host,
+      confirm: async () => ({ approved: true, approvals: [] }),
+      healthIntervalMs: 1,
+    }).on((e) => {
       events.push(e);
       if (e.type === 'machine.succeeded' && e.machine === 'nas') controller.abort();
     });
@@ -197,7 +204,11 @@ describe('RebootRun', () => {
     host.boots.set('nas', 1);
     host.boots.set('db', 1); // db really rebooted before the crash
     const events: RunEvent[] = [];
-    const final = await new RebootRun(resumed, { host, confirm: async () => ({ approved: true, approvals: [] }), healthIntervalMs: 1 })
+    const final = await new RebootRun(resumed, {
+      host,
+      confirm: async () => ({ approved: true, approvals: [] }),
+      healthIntervalMs: 1,
+    })
       .on((e) => events.push(e))
       .run();
     expect(final.status).toBe('succeeded');
@@ -223,7 +234,9 @@ describe('RebootRun', () => {
     });
     const host = new FakeHost();
     const events: RunEvent[] = [];
-    await new RebootRun(state, { host, confirm: async () => ({ approved: true, approvals: [] }) }).on((e) => events.push(e)).run();
+    await new RebootRun(state, { host, confirm: async () => ({ approved: true, approvals: [] }) })
+      .on((e) => events.push(e))
+      .run();
     const order = summary(events).filter((line) => /rebooting|succeeded /.test(line));
     expect(order).toEqual([
       'machine.rebooting a',

@@ -1,16 +1,15 @@
 import type { Command } from 'commander';
-import { buildSystems, type SystemPaths, systemPaths } from '../../domain/deploy/build-systems.js';
+import { buildOnTargets } from '../../domain/deploy/build-on-targets.js';
+import { buildSystems } from '../../domain/deploy/build-systems.js';
 import { dryRun } from '../../domain/deploy/dry-run.js';
 import { SshDeployHost } from '../../domain/deploy/ssh-deploy-host.js';
 import { loadInventory } from '../../domain/inventory/load-inventory.js';
-import type { Machine } from '../../domain/inventory/schema.js';
 import { deploySteps } from '../../domain/planner/deploy-steps.js';
 import { planSequence } from '../../domain/planner/plan.js';
 import { UsageError } from '../../errors.js';
 import { createDeployRun, DeployRun } from '../../orchestration/deploy-run.js';
 import { defaultRebootSettings } from '../../orchestration/run-state.js';
 import { loadSshCredentials } from '../../transport/ssh/ssh-credentials.js';
-import { mapConcurrent } from '../../util/map-concurrent.js';
 import { deployPlanJson, deployPlanText } from '../render/deploy-plan.js';
 import {
   eventPrinter,
@@ -19,7 +18,7 @@ import {
   terminalPrompt,
   withInterrupt,
 } from '../run-support.js';
-import { type FlakeOptions, type FlakeSettings, flakeSettings, wholeSeconds } from '../settings.js';
+import { type FlakeOptions, flakeSettings, wholeSeconds } from '../settings.js';
 import { runRebootPlan } from './reboot.js';
 import { type Context, type SshOptions, withFlakeOptions, withSshOptions } from './shared.js';
 
@@ -117,7 +116,13 @@ async function deploy(targets: string[], options: DeployOptions, context: Contex
         host,
         build: (names) =>
           options.buildOnTarget
-            ? buildOnTargets(host, settings, names, machines, signal)
+            ? buildOnTargets(
+                host,
+                settings.nix,
+                settings.flake,
+                machines.filter((machine) => names.includes(machine.name)),
+                signal,
+              )
             : buildSystems(settings.nix, settings.flake, names, { signal }),
       })
         .on(eventPrinter(output, options.json === true, machines))
@@ -143,20 +148,4 @@ async function deploy(targets: string[], options: DeployOptions, context: Contex
   } finally {
     await host.close();
   }
-}
-
-/** Every system built on its own machine (all of them before any is activated). */
-async function buildOnTargets(
-  host: SshDeployHost,
-  settings: FlakeSettings,
-  names: readonly string[],
-  machines: readonly Machine[],
-  signal: AbortSignal,
-): Promise<Map<string, string>> {
-  const paths = await systemPaths(settings.nix, settings.flake, names, signal);
-  const byName = new Map(machines.map((machine) => [machine.name, machine]));
-  await mapConcurrent(names, 4, (name) =>
-    host.buildOnTarget(byName.get(name) as Machine, paths.get(name) as SystemPaths),
-  );
-  return new Map([...paths].map(([name, path]) => [name, path.outPath]));
 }

@@ -6,7 +6,8 @@ import type { Style } from './style.js';
 const seconds = (ms: number): string => `${(ms / 1000).toFixed(1)}s`;
 const plural = (count: number, noun: string): string => `${count} ${noun}${count === 1 ? '' : 's'}`;
 const shortId = (bootId: string): string => bootId.slice(0, 8);
-const approvers = (approvals: readonly Approval[]): string => approvals.map((approval) => approval.by).join(', ');
+const approvers = (approvals: readonly Approval[]): string =>
+  approvals.map((approval) => approval.by).join(', ');
 /** HH:MM:SS of an ISO time, in local time. */
 const clock = (iso: string): string => new Date(iso).toTimeString().slice(0, 8);
 

@@ -1,0 +1,79 @@
+import type { Redis } from 'ioredis';
+import type { RunEvent } from '../run-events.js';
+import type { LabKeys } from './keys.js';
+
+/** Events kept per run (approximate; a reboot of 50 machines writes about a thousand). */
+const MAX_EVENTS = 20_000;
+
+/**
+ * A run's events in a Redis stream: workers append, anyone replays from the start and follows
+ * live, so a renderer that starts late still shows the whole run.
+ */
+export class EventLog {
+  constructor(
+    private readonly redis: Redis,
+    private readonly keys: LabKeys,
+  ) {}
+
+  async append(event: RunEvent): Promise<void> {
+    await this.redis.xadd(
+      this.keys.events(event.runId),
+      'MAXLEN',
+      '~',
+      String(MAX_EVENTS),
+      '*',
+      'event',
+      JSON.stringify(event),
+    );
+  }
+
+  /** Every event so far. */
+  async read(runId: string): Promise<RunEvent[]> {
+    const entries = await this.redis.xrange(this.keys.events(runId), '-', '+');
+    return entries.map(([, fields]) => parseEntry(fields)).filter((event) => event !== null);
+  }
+
+  /**
+   * Replays the run's events from the start, then follows new ones until `run.finished` or the
+   * signal aborts. Needs a connection of its own (XREAD BLOCK holds it).
+   */
+  async *follow(runId: string, blocking: Redis, signal?: AbortSignal): AsyncGenerator<RunEvent> {
+    const key = this.keys.events(runId);
+    let last = '0';
+    const onAbort = () => blocking.disconnect();
+    signal?.addEventListener('abort', onAbort, { once: true });
+    try {
+      while (!signal?.aborted) {
+        let reply: [string, [string, string[]][]][] | null;
+        try {
+          reply = (await blocking.xread('BLOCK', 1_000, 'STREAMS', key, last)) as typeof reply;
+        } catch (error) {
+          if (signal?.aborted) return;
+          throw error;
+        }
+        for (const [, entries] of reply ?? []) {
+          for (const [id, fields] of entries) {
+            last = id;
+            const event = parseEntry(fields);
+            if (!event) continue;
+            yield event;
+            if (event.type === 'run.finished') return;
+          }
+        }
+      }
+    } finally {
+      signal?.removeEventListener('abort', onAbort);
+    }
+  }
+}
+
+function parseEntry(fields: readonly string[]): RunEvent | null {
+  const index = fields.indexOf('event');
+  const text = index >= 0 ? fields[index + 1] : undefined;
+  if (text === undefined) return null;
+  try {
+    return JSON.parse(text) as RunEvent;
+  } catch {
+    return null;
+  }
+}

@@ -1,0 +1,63 @@
+/**
+ * lab's own Redis keys, next to BullMQ's (`bull:<queue>:…`). Everything lives under the queue
+ * name, so separate labs (and tests) can share one Redis.
+ */
+export class LabKeys {
+  constructor(readonly queue: string) {}
+
+  private get base(): string {
+    return `lab:${this.queue}`;
+  }
+
+  /** Stream of a run's events (XADD), replayable from the start. */
+  events(runId: string): string {
+    return `${this.base}:run:${runId}:events`;
+  }
+
+  /** Hash of a run's control requests: cancel, decision, denials, approval waits. */
+  control(runId: string): string {
+    return `${this.base}:run:${runId}:control`;
+  }
+
+  /** List of a machine's approvals in a run (JSON), and the set of who approved. */
+  approvals(runId: string, machine: string): string {
+    return `${this.base}:run:${runId}:approvals:${machine}`;
+  }
+
+  approvers(runId: string, machine: string): string {
+    return `${this.base}:run:${runId}:approvers:${machine}`;
+  }
+
+  /** The run a machine belongs to while it is in one. */
+  lock(machine: string): string {
+    return `${this.base}:lock:${machine}`;
+  }
+
+  /** The run started for a request, while it is active: the same request twice is one run. */
+  request(fingerprint: string): string {
+    return `${this.base}:request:${fingerprint}`;
+  }
+
+  inventory(key: string): string {
+    return `${this.base}:inventory:${key}`;
+  }
+
+  /** The last inventory read of a flake, for answers that need no evaluation (autocomplete). */
+  latestInventory(flake: string): string {
+    return `${this.base}:inventory-latest:${flake}`;
+  }
+
+  /** Pub/sub channel on which control requests are announced to workers (message: run id). */
+  get controlChannel(): string {
+    return `${this.base}:control`;
+  }
+
+  /** Every key of a run, to expire together once it is finished. */
+  runKeys(runId: string, machines: readonly string[]): string[] {
+    return [
+      this.events(runId),
+      this.control(runId),
+      ...machines.flatMap((machine) => [this.approvals(runId, machine), this.approvers(runId, machine)]),
+    ];
+  }
+}

@@ -1,0 +1,58 @@
+import { Redis } from 'ioredis';
+import { RedisUnreachableError } from '../../errors.js';
+
+/**
+ * A Redis connection for BullMQ and lab's own keys. Commands wait for a reconnect instead of
+ * failing (`maxRetriesPerRequest: null`, which BullMQ workers require).
+ */
+export function redisConnection(url: string, name: string): Redis {
+  return new Redis(url, {
+    maxRetriesPerRequest: null,
+    connectionName: name,
+    // Reconnect quickly at first, then every 2 s at most.
+    retryStrategy: (attempt) => Math.min(50 * 2 ** attempt, 2_000),
+  });
+}
+
+/**
+ * Connects and checks that Redis answers within `timeoutMs`; otherwise fails with a message that
+ * says where lab looked and what to do. Commands, unlike workers, should not wait forever.
+ */
+export async function connectRedis(url: string, name: string, timeoutMs = 5_000): Promise<Redis> {
+  const redis = redisConnection(url, name);
+  let lastError: Error | null = null;
+  const onError = (error: Error) => {
+    lastError = error;
+  };
+  redis.on('error', onError);
+  try {
+    await withTimeout(redis.ping(), timeoutMs);
+    return redis;
+  } catch (error) {
+    redis.disconnect();
+    const reason = (lastError as Error | null)?.message ?? (error as Error).message;
+    throw new RedisUnreachableError(
+      `cannot reach Redis at ${redactUrl(url)}: ${reason} (start redis-server, or set REDIS_URL)`,
+    );
+  } finally {
+    redis.off('error', onError);
+  }
+}
+
+/** The URL without its password, for messages and logs. */
+export function redactUrl(url: string): string {
+  return url.replace(
+    /\/\/([^@/]*)@/,
+    (_, auth: string) => `//${auth.includes(':') ? `${auth.split(':')[0]}:***` : '***'}@`,
+  );
+}
+
+function withTimeout<T>(promise: Promise<T>, ms: number): Promise<T> {
+  let timer: NodeJS.Timeout | undefined;
+  return Promise.race([
+    promise,
+    new Promise<never>((_, reject) => {
+      timer = setTimeout(() => reject(new Error(`no answer within ${ms / 1000} s`)), ms);
+    }),
+  ]).finally(() => clearTimeout(timer));
+}

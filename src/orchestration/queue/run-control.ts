@@ -1,0 +1,195 @@
+import type { Job } from 'bullmq';
+import { RunControlError, RunNotFoundError } from '../../errors.js';
+import type { Approval, Decision } from '../run-flow.js';
+import { isRunDone } from '../run-state.js';
+import type { RunQueue } from './run-queue.js';
+import type { Actor, RunJobData } from './run-request.js';
+
+/** A recorded request to cancel, or an operator's answer to a halt (bound to that halt). */
+export interface CancelRequest {
+  readonly by: string;
+  readonly at: string;
+}
+export interface DecisionRequest {
+  readonly decision: Decision;
+  readonly by: string;
+  readonly at: string;
+  /** The halt it answers (its `at`): a late click does not apply to a later halt. */
+  readonly haltAt: number;
+}
+
+/** Where one machine's approval stands. */
+export interface ApprovalStatus {
+  readonly machine: string;
+  readonly required: number;
+  readonly approvals: readonly Approval[];
+  readonly complete: boolean;
+}
+
+/** Everything workers read from a run's control hash. */
+export interface RunControlState {
+  readonly version: number;
+  readonly cancel: CancelRequest | null;
+  readonly decision: DecisionRequest | null;
+  /** machine → when its approval was first asked for (epoch ms). */
+  readonly waitingSince: Readonly<Record<string, number>>;
+  readonly denials: Readonly<Record<string, CancelRequest>>;
+}
+
+/**
+ * What operators do to runs, from any process: cancel, approve, deny, retry/skip/abort. Each is
+ * recorded in Redis first, then the run's parked job is woken (and workers told over pub/sub),
+ * so a decision takes effect at once and is never lost if nobody is awake to hear it.
+ */
+export class RunControl {
+  constructor(private readonly runs: RunQueue) {}
+
+  async read(runId: string): Promise<RunControlState> {
+    const hash = await this.runs.redis.hgetall(this.runs.keys.control(runId));
+    const waitingSince: Record<string, number> = {};
+    const denials: Record<string, CancelRequest> = {};
+    for (const [field, value] of Object.entries(hash)) {
+      if (field.startsWith('waiting:')) waitingSince[field.slice(8)] = Number(value);
+      if (field.startsWith('denied:')) denials[field.slice(7)] = JSON.parse(value) as CancelRequest;
+    }
+    return {
+      version: Number(hash.version ?? 0),
+      cancel: hash.cancel ? (JSON.parse(hash.cancel) as CancelRequest) : null,
+      decision: hash.decision ? (JSON.parse(hash.decision) as DecisionRequest) : null,
+      waitingSince,
+      denials,
+    };
+  }
+
+  async approvals(runId: string, machine: string): Promise<Approval[]> {
+    const list = await this.runs.redis.lrange(this.runs.keys.approvals(runId, machine), 0, -1);
+    return list.map((text) => JSON.parse(text) as Approval);
+  }
+
+  /** Marks the machine as waiting for approval (once); returns since when it waits. */
+  async markWaiting(
+    runId: string,
+    machine: string,
+    now = Date.now(),
+  ): Promise<{ since: number; first: boolean }> {
+    const key = this.runs.keys.control(runId);
+    const first = (await this.runs.redis.hsetnx(key, `waiting:${machine}`, String(now))) === 1;
+    const since = first ? now : Number(await this.runs.redis.hget(key, `waiting:${machine}`));
+    return { since, first };
+  }
+
+  async cancel(runId: string, by: Actor): Promise<void> {
+    const job = await this.activeJob(runId);
+    await this.record(job, 'cancel', { by: by.name, at: new Date().toISOString() });
+  }
+
+  /**
+   * Approves the step of `machine` in the run. Refused unless the machine waits for approval in
+   * this run and this plan, the request has not expired, the approver did not start the run (unless
+   * the policy allows it) and has not approved it already.
+   */
+  async approve(runId: string, machine: string, by: Actor, plan?: string): Promise<ApprovalStatus> {
+    const job = await this.activeJob(runId);
+    const required = await this.checkWaiting(job, machine, plan);
+    const { policy, request } = job.data;
+    if (!policy.selfApproval && by.id === request.requestedBy.id)
+      throw new RunControlError(
+        `${by.name} started run ${runId} and may not approve it; another approver must (LAB_SELF_APPROVAL)`,
+      );
+    const { redis, keys } = this.runs;
+    if ((await redis.sadd(keys.approvers(runId, machine), by.id)) === 0)
+      throw new RunControlError(
+        `${by.name} has already approved ${machine} in run ${runId}` +
+          (required > 1 ? `; it needs ${required} distinct approvers` : ''),
+      );
+    const approval: Approval = { by: by.name, at: new Date().toISOString() };
+    await redis.rpush(keys.approvals(runId, machine), JSON.stringify(approval));
+    await this.wake(job);
+    const approvals = await this.approvals(runId, machine);
+    return { machine, required, approvals, complete: approvals.length >= required };
+  }
+
+  /** Denies the step of `machine`: the run is cancelled with nothing more touched. */
+  async deny(runId: string, machine: string, by: Actor, plan?: string): Promise<void> {
+    const job = await this.activeJob(runId);
+    await this.checkWaiting(job, machine, plan);
+    await this.record(job, `denied:${machine}`, { by: by.name, at: new Date().toISOString() });
+  }
+
+  /** Retry, skip or abort a halted run. */
+  async decide(runId: string, decision: Decision, by: Actor): Promise<void> {
+    const job = await this.activeJob(runId);
+    const { state } = job.data;
+    if (state.status !== 'halted' || !state.halt)
+      throw new RunControlError(
+        `run ${runId} is ${state.status}, not halted after a failure: nothing to ${decision}`,
+      );
+    if (decision === 'skip' && state.halt.machine === null)
+      throw new RunControlError(
+        `run ${runId} failed to build: retry or abort it (there is no machine to skip)`,
+      );
+    const request: DecisionRequest = {
+      decision,
+      by: by.name,
+      at: new Date().toISOString(),
+      haltAt: state.halt.at,
+    };
+    await this.record(job, 'decision', request);
+  }
+
+  /** Removes a decision once applied. */
+  async clearDecision(runId: string): Promise<void> {
+    await this.runs.redis.hdel(this.runs.keys.control(runId), 'decision');
+  }
+
+  private async checkWaiting(job: Job<RunJobData>, machine: string, plan?: string): Promise<number> {
+    const { state, policy, planId } = job.data;
+    const runId = job.id as string;
+    if (plan !== undefined && plan !== planId)
+      throw new RunControlError(`run ${runId} has another plan than the one approved (${plan}); look again`);
+    const target = state.machines[machine];
+    if (!target) throw new RunControlError(`${machine} is not part of run ${runId}`);
+    const required = policy.required[target.criticalityLevel];
+    if (required === 0)
+      throw new RunControlError(`${machine} (${target.criticalityLevel}) needs no approval`);
+    const control = await this.read(runId);
+    const since = control.waitingSince[machine];
+    if (since === undefined)
+      throw new RunControlError(`${machine} is not waiting for approval in run ${runId} (yet, or any more)`);
+    if (Date.now() >= since + policy.timeout * 1000)
+      throw new RunControlError(`the approval request for ${machine} in run ${runId} has expired`);
+    if (control.denials[machine]) throw new RunControlError(`${machine} was denied in run ${runId}`);
+    return required;
+  }
+
+  private async activeJob(runId: string): Promise<Job<RunJobData>> {
+    const job = await this.runs.job(runId);
+    if (!job)
+      throw new RunNotFoundError(
+        `no run ${runId} in queue ${this.runs.config.queue} (lab status lists runs)`,
+      );
+    if (isRunDone(job.data.state.status) || ['completed', 'failed'].includes(await job.getState()))
+      throw new RunControlError(`run ${runId} is already ${job.data.state.status}`);
+    return job;
+  }
+
+  /** Stores the request, bumps the version, tells workers, and wakes the job if it is parked. */
+  private async record(job: Job<RunJobData>, field: string, value: unknown): Promise<void> {
+    const { redis, keys } = this.runs;
+    const runId = job.id as string;
+    await redis.hset(keys.control(runId), field, JSON.stringify(value));
+    await this.wake(job);
+  }
+
+  private async wake(job: Job<RunJobData>): Promise<void> {
+    const { redis, keys } = this.runs;
+    const runId = job.id as string;
+    await redis.hincrby(keys.control(runId), 'version', 1);
+    await redis.publish(keys.controlChannel, runId);
+    try {
+      if ((await job.getState()) === 'delayed') await job.promote();
+    } catch {
+      // Not parked any more: the worker that has it reads the new version before it parks again.
+    }
+  }
+}

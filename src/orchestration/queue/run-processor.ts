@@ -1,0 +1,367 @@
+import { DelayedError, type Job } from 'bullmq';
+import { buildOnTargets } from '../../domain/deploy/build-on-targets.js';
+import { buildSystems } from '../../domain/deploy/build-systems.js';
+import { SshDeployHost } from '../../domain/deploy/ssh-deploy-host.js';
+import { loadInventory } from '../../domain/inventory/load-inventory.js';
+import type { Inventory, Machine } from '../../domain/inventory/schema.js';
+import { SshRebootHost } from '../../domain/reboot/ssh-reboot-host.js';
+import { type NixSettings, runNix } from '../../transport/process/nix.js';
+import type { SshCredentials } from '../../transport/ssh/ssh-connection.js';
+import { mapConcurrent } from '../../util/map-concurrent.js';
+import { pause } from '../../util/pause.js';
+import { DeployRun, type DeployRunState } from '../deploy-run.js';
+import { HealthRun, type HealthRunState } from '../health-run.js';
+import { RebootRun, type RunWaiting } from '../reboot-run.js';
+import type { RunEvent } from '../run-events.js';
+import { type ApprovalOutcome, RunCancelled, RunParked } from '../run-flow.js';
+import { isRunDone, type RebootRunState, skipMachines } from '../run-state.js';
+import { RedisInventoryCache } from './redis-inventory-cache.js';
+import type { RunControl } from './run-control.js';
+import { KEEP_FINISHED_S, type RunQueue } from './run-queue.js';
+import type { RunJobData, RunRequest, RunState } from './run-request.js';
+
+/** Waits shorter than this are waited out in the worker; longer ones park the job. */
+const PARK_ABOVE_MS = 2_000;
+
+export interface ProcessorDeps {
+  readonly runs: RunQueue;
+  readonly control: RunControl;
+  readonly nix: NixSettings;
+  readonly credentials: SshCredentials;
+  /** How long to wait between health attempts (default 500 ms). */
+  readonly healthIntervalMs?: number;
+  readonly log?: (line: string) => void;
+}
+
+type Engine = RebootRun | DeployRun | HealthRun;
+
+/** What a finished run's job returns. */
+export interface RunOutcome {
+  readonly status: RunState['status'];
+  readonly followUp: string | null;
+}
+
+/**
+ * Carries out queued jobs: reads inventories and runs runs. A run resumes from its checkpointed
+ * state; every wait longer than a moment parks the job (moveToDelayed) instead of holding the
+ * worker; control requests (cancel, approvals, decisions) are read from Redis on every wake.
+ */
+export class RunProcessor {
+  private readonly active = new Map<string, AbortController>();
+
+  constructor(private readonly deps: ProcessorDeps) {}
+
+  process = async (job: Job, token?: string): Promise<unknown> => {
+    if (job.name === 'inventory') return this.readInventory((job.data as { flake: string }).flake);
+    if (job.name === 'run') return this.runJob(job as Job<RunJobData>, token);
+    if (job.name === 'pipeline') return this.pipeline(job.data as { flake: string; flakeUpdate: boolean });
+    throw new Error(`unknown job ${job.name}`);
+  };
+
+  /** Every run this worker carries out stops at its next phase boundary and is parked for another. */
+  parkAll(): void {
+    for (const controller of this.active.values())
+      controller.abort(new RunParked(Date.now(), 'the worker is shutting down'));
+  }
+
+  /** A control request was recorded for a run; if it is a cancel of a run here, stop it. */
+  async controlChanged(runId: string): Promise<void> {
+    const controller = this.active.get(runId);
+    if (!controller) return;
+    const control = await this.deps.control.read(runId);
+    if (control.cancel) controller.abort(new RunCancelled(`cancelled by ${control.cancel.by}`));
+  }
+
+  get activeRuns(): number {
+    return this.active.size;
+  }
+
+  /** The flake's inventory, evaluated once per revision for every process that asks. */
+  async readInventory(flake: string): Promise<Inventory> {
+    const { runs, nix } = this.deps;
+    const inventory = await loadInventory({
+      flake,
+      nix,
+      cache: new RedisInventoryCache(runs.redis, runs.keys),
+    });
+    await runs.redis.set(runs.keys.latestInventory(flake), JSON.stringify(inventory), 'EX', 30 * 24 * 3600);
+    return inventory;
+  }
+
+  private async runJob(job: Job<RunJobData>, token?: string): Promise<RunOutcome> {
+    const { control } = this.deps;
+    const runId = job.id as string;
+    const data = job.data;
+    const controller = new AbortController();
+    this.active.set(runId, controller);
+    const version = (await control.read(runId)).version;
+    const writer = new OrderedWrites();
+    const host = this.host(data.request);
+    const engine = this.engine(job, data, host, writer);
+    engine.on((event) => writer.push(() => this.deps.runs.events.append(event as RunEvent)));
+    try {
+      const state = await this.advance(engine, data, controller.signal);
+      await writer.flush();
+      if (!isRunDone(state.status))
+        throw new RunParked((state.halt?.expiresAt ?? Date.now()) + 50, 'a decision');
+      return await this.finished(job, state);
+    } catch (error) {
+      await writer.flush();
+      if (error instanceof RunParked) {
+        await job.moveToDelayed(Math.max(error.until, Date.now()), token);
+        // A decision recorded while the job was still active did not find it parked: wake it now.
+        if ((await control.read(runId)).version !== version) await job.promote().catch(() => {});
+        throw new DelayedError();
+      }
+      this.deps.log?.(`run ${runId}: unexpected error: ${(error as Error).stack ?? error}`);
+      const state = await engine.end('failed', `internal error in the worker: ${(error as Error).message}`);
+      await writer.flush();
+      return await this.finished(job, state);
+    } finally {
+      this.active.delete(runId);
+      await host.close();
+    }
+  }
+
+  /** Applies what operators decided since the last wake, then runs the engine on. */
+  private async advance(engine: Engine, data: RunJobData, signal: AbortSignal): Promise<RunState> {
+    const { control } = this.deps;
+    const { state } = data;
+    const runId = state.id;
+    const now = await control.read(runId);
+    if (now.cancel) return engine.end('cancelled', `cancelled by ${now.cancel.by}`);
+    if (state.status === 'halted' && state.halt && !(engine instanceof HealthRun)) {
+      const decision = now.decision?.haltAt === state.halt.at ? now.decision : null;
+      if (decision) {
+        await engine.decide(decision.decision, decision.by);
+        await control.clearDecision(runId);
+      } else if (Date.now() >= state.halt.expiresAt) {
+        return engine.end(
+          'failed',
+          `nobody retried, skipped or aborted within ${this.deps.runs.config.haltTimeout} s`,
+        );
+      } else {
+        throw new RunParked(state.halt.expiresAt + 50, 'a decision');
+      }
+    }
+    if (engine instanceof HealthRun) return engine.run();
+    if (engine instanceof RebootRun && state.status === 'pending' && data.request.onlyNeeded) {
+      skipMachines(engine.state, await this.notNeedingReboot(Object.values(engine.state.machines)));
+    }
+    return engine.run(signal);
+  }
+
+  private engine(job: Job<RunJobData>, data: RunJobData, host: SshRebootHost, writer: OrderedWrites): Engine {
+    const { runs, healthIntervalMs } = this.deps;
+    const machines = Object.keys(data.state.machines);
+    const checkpoint = (state: RunState) =>
+      writer.push(async () => {
+        data.state = state;
+        await job.updateData(data);
+        if (state.kind !== 'health') await runs.locks.refresh(state.id, machines);
+        await runs.locks.refreshKey(runs.keys.request(data.fingerprint), state.id);
+      });
+    const config = runs.config;
+    const waiting: RunWaiting = {
+      until: async (until, why, signal) => {
+        if (until - Date.now() > PARK_ABOVE_MS) throw new RunParked(until, why);
+        await pause(until - Date.now(), signal);
+      },
+      activeMs: config.activeWait * 1000,
+      parkPollMs: config.parkPoll * 1000,
+    };
+    const haltForMs = config.haltTimeout * 1000;
+    const { state } = data;
+    if (state.kind === 'health')
+      return new HealthRun(state, { checkHealth: (m) => host.checkHealth(m), checkpoint });
+    let engine: RebootRun | DeployRun;
+    const confirm = (machine: Machine) => this.approval(data, machine, engine);
+    if (state.kind === 'reboot') {
+      engine = new RebootRun(state, { host, confirm, checkpoint, healthIntervalMs, waiting, haltForMs });
+    } else {
+      const deployHost = host as SshDeployHost;
+      const { request } = data;
+      engine = new DeployRun(state, {
+        host: deployHost,
+        confirm,
+        checkpoint,
+        healthIntervalMs,
+        haltForMs,
+        build: (names) => {
+          const targets = names.map((name) => state.machines[name] as Machine);
+          return request.buildOnTarget
+            ? buildOnTargets(deployHost, this.deps.nix, state.flake, targets)
+            : buildSystems(this.deps.nix, state.flake, names);
+        },
+      });
+    }
+    return engine;
+  }
+
+  /**
+   * The approval of a machine's step: approved once enough distinct people approved; cancelled
+   * on a denial or when the request expires; otherwise the run parks until the request expires
+   * (an approval wakes it at once).
+   */
+  private async approval(
+    data: RunJobData,
+    machine: Machine,
+    engine: RebootRun | DeployRun,
+  ): Promise<ApprovalOutcome> {
+    const { control } = this.deps;
+    const runId = data.state.id;
+    const required = data.policy.required[machine.criticalityLevel];
+    if (required === 0) return { approved: true, approvals: [] };
+    const now = await control.read(runId);
+    const denial = now.denials[machine.name];
+    if (denial) return { approved: false, reason: `${machine.name} was denied by ${denial.by}` };
+    const approvals = await control.approvals(runId, machine.name);
+    if (approvals.length >= required) return { approved: true, approvals };
+    const { since, first } = await control.markWaiting(runId, machine.name);
+    const expiresAt = since + data.policy.timeout * 1000;
+    if (Date.now() >= expiresAt)
+      return {
+        approved: false,
+        reason: `the approval of ${machine.name} expired: ${approvals.length} of ${required} within ${Math.round(data.policy.timeout / 60)} min`,
+      };
+    const announced = await this.deps.runs.redis.hget(
+      this.deps.runs.keys.control(runId),
+      `announced:${machine.name}`,
+    );
+    if (first || Number(announced ?? -1) !== approvals.length) {
+      await this.deps.runs.redis.hset(
+        this.deps.runs.keys.control(runId),
+        `announced:${machine.name}`,
+        String(approvals.length),
+      );
+      engine.report({
+        type: 'machine.waiting',
+        machine: machine.name,
+        reason: 'approval',
+        required,
+        approvals,
+        expiresAt: new Date(expiresAt).toISOString(),
+      });
+    }
+    throw new RunParked(expiresAt, `approval of ${machine.name}`);
+  }
+
+  /** Frees the run's machines and request, keeps its events a week, starts any follow-up run. */
+  private async finished(job: Job<RunJobData>, state: RunState): Promise<RunOutcome> {
+    const { runs } = this.deps;
+    const data = job.data;
+    const machines = Object.keys(state.machines);
+    await runs.locks.release(state.id, machines);
+    await runs.locks.releaseKey(runs.keys.request(data.fingerprint), state.id);
+    const pipeline = runs.redis.pipeline();
+    for (const key of runs.keys.runKeys(state.id, machines)) pipeline.expire(key, KEEP_FINISHED_S);
+    await pipeline.exec();
+    let followUp: string | null = null;
+    if (state.kind === 'deploy' && state.status === 'succeeded' && data.request.rebootIfNeeded) {
+      followUp = await this.rebootAfterDeploy(data.request, state);
+    }
+    this.deps.log?.(`run ${state.id} (${state.kind}) ${state.status}`);
+    return { status: state.status, followUp };
+  }
+
+  /** After a deploy, the machines that need it are rebooted in a run of their own. */
+  private async rebootAfterDeploy(request: RunRequest, state: DeployRunState): Promise<string | null> {
+    if (state.needsReboot.length === 0) return null;
+    try {
+      const submitted = await this.deps.runs.submit(
+        {
+          kind: 'reboot',
+          flake: request.flake,
+          targets: state.needsReboot,
+          ...(request.rebootTimeout !== undefined ? { rebootTimeout: request.rebootTimeout } : {}),
+          ...(request.healthTimeout !== undefined ? { healthTimeout: request.healthTimeout } : {}),
+          requestedBy: request.requestedBy,
+          source: request.source,
+        },
+        { inventory: (flake) => this.readInventory(flake) },
+      );
+      return submitted.runId;
+    } catch (error) {
+      this.deps.log?.(
+        `run ${state.id}: could not start the reboot of ${state.needsReboot.join(', ')}: ${(error as Error).message}`,
+      );
+      return null;
+    }
+  }
+
+  /** The scheduled pipeline: optionally update the flake's inputs, then deploy all, reboot what needs it. */
+  private async pipeline(options: {
+    flake: string;
+    flakeUpdate: boolean;
+  }): Promise<{ runId: string | null }> {
+    if (options.flakeUpdate) {
+      const result = await runNix(this.deps.nix, ['flake', 'update', options.flake]);
+      if (!result.ok) throw new Error(`nix flake update ${options.flake} failed: ${result.failure.message}`);
+    }
+    const submitted = await this.deps.runs.submit(
+      {
+        kind: 'deploy',
+        flake: options.flake,
+        targets: [],
+        rebootIfNeeded: true,
+        requestedBy: { id: 'lab:schedule', name: 'the nightly schedule' },
+        source: 'schedule',
+      },
+      { inventory: (flake) => this.readInventory(flake) },
+    );
+    return { runId: submitted.runId };
+  }
+
+  private host(request: RunRequest): SshRebootHost {
+    const { credentials, nix } = this.deps;
+    return request.kind === 'deploy'
+      ? new SshDeployHost(credentials, nix, {
+          substituteOnTarget: request.substituteOnTarget,
+          buildOnTarget: request.buildOnTarget,
+        })
+      : new SshRebootHost(credentials);
+  }
+
+  private async notNeedingReboot(machines: readonly Machine[]): Promise<Map<string, string>> {
+    const host = new SshRebootHost(this.deps.credentials);
+    try {
+      const facts = await mapConcurrent(machines, 16, (machine) => host.facts(machine));
+      const skipped = new Map<string, string>();
+      machines.forEach((machine, index) => {
+        if (!facts[index]?.needsReboot)
+          skipped.set(machine.name, 'booted system is current (kernel, initrd and modules unchanged)');
+      });
+      return skipped;
+    } finally {
+      await host.close();
+    }
+  }
+}
+
+/** Writes (checkpoints, events) in the order they were made, one at a time. */
+class OrderedWrites {
+  private tail: Promise<void> = Promise.resolve();
+  private failure: unknown = null;
+
+  push(write: () => Promise<unknown>): Promise<void> {
+    this.tail = this.tail.then(async () => {
+      try {
+        await write();
+      } catch (error) {
+        this.failure ??= error;
+      }
+    });
+    return this.tail;
+  }
+
+  async flush(): Promise<void> {
+    await this.tail;
+    if (this.failure) {
+      const failure = this.failure;
+      this.failure = null;
+      throw failure;
+    }
+  }
+}
+
+export type { HealthRunState, RebootRunState };

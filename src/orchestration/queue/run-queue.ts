@@ -1,0 +1,290 @@
+import { randomBytes } from 'node:crypto';
+import { type Job, Queue, QueueEvents } from 'bullmq';
+import type { Redis } from 'ioredis';
+import type { Inventory, Machine } from '../../domain/inventory/schema.js';
+import { deploySteps } from '../../domain/planner/deploy-steps.js';
+import { planSequence } from '../../domain/planner/plan.js';
+import { MachineBusyError, RunNotFoundError, WorkerJobError } from '../../errors.js';
+import { pause } from '../../util/pause.js';
+import { createDeployRun } from '../deploy-run.js';
+import { createHealthRun } from '../health-run.js';
+import { createRebootRun, isRunDone } from '../run-state.js';
+import { EventLog } from './event-log.js';
+import { LabKeys } from './keys.js';
+import { MachineLocks } from './machine-locks.js';
+import { levelsNeedingApproval, type QueueConfig } from './queue-config.js';
+import { connectRedis, redactUrl, redisConnection } from './redis.js';
+import {
+  parseRunRequest,
+  planId,
+  type RunJobData,
+  type RunRequestInput,
+  type RunState,
+  requestFingerprint,
+} from './run-request.js';
+
+/** Job names on the queue. */
+export const JOB = { run: 'run', inventory: 'inventory', pipeline: 'pipeline' } as const;
+
+/** Locks and request claims outlive the last checkpoint of their run by this much. */
+export const LOCK_TTL_MS = 6 * 3600_000;
+/** A request's claim while its run is being planned (the inventory may need an evaluation). */
+const CLAIM_TTL_MS = 15 * 60_000;
+/** Finished runs (their jobs, events and control keys) are kept this long for `lab status`. */
+export const KEEP_FINISHED_S = 7 * 24 * 3600;
+
+export interface SubmittedRun {
+  readonly runId: string;
+  /** True when the same request was already running: this is that run, not a new one. */
+  readonly duplicate: boolean;
+  readonly data: RunJobData;
+}
+
+/** A run as `lab status` shows it: the job's data and where BullMQ has it. */
+export interface RunRecord {
+  readonly data: RunJobData;
+  readonly jobState: string;
+}
+
+/**
+ * The queue as its clients (the CLI, the bot, workers) use it: submit runs, read the inventory
+ * through a worker, list runs. One Redis connection for commands; blocking reads get their own.
+ */
+export class RunQueue {
+  readonly keys: LabKeys;
+  readonly queue: Queue;
+  readonly events: EventLog;
+  readonly locks: MachineLocks;
+  private queueEvents: QueueEvents | null = null;
+
+  private constructor(
+    readonly config: QueueConfig,
+    readonly redis: Redis,
+  ) {
+    this.keys = new LabKeys(config.queue);
+    this.queue = new Queue(config.queue, { connection: redis });
+    this.events = new EventLog(redis, this.keys);
+    this.locks = new MachineLocks(redis, this.keys, LOCK_TTL_MS);
+  }
+
+  /** Connects, failing fast with a clear message when Redis does not answer. */
+  static async connect(config: QueueConfig, name = 'lab'): Promise<RunQueue> {
+    return new RunQueue(config, await connectRedis(config.redisUrl, name));
+  }
+
+  /** A new connection to the same Redis (for blocking reads such as following events). */
+  duplicateConnection(name: string): Redis {
+    return redisConnection(this.config.redisUrl, name);
+  }
+
+  async close(): Promise<void> {
+    await this.queueEvents?.close();
+    await this.queue.close();
+    this.redis.disconnect();
+  }
+
+  /**
+   * The flake's machines, read by a worker (the caller needs no nix); cached in Redis by the
+   * flake's revision, so an unchanged flake is not evaluated again.
+   */
+  async inventory(flake: string, options: { timeoutMs?: number } = {}): Promise<Inventory> {
+    await this.requireWorker();
+    const job = await this.queue.add(
+      JOB.inventory,
+      { flake },
+      { removeOnComplete: { age: 3600, count: 50 }, removeOnFail: { age: 3600, count: 50 } },
+    );
+    this.queueEvents ??= new QueueEvents(this.config.queue, {
+      connection: this.duplicateConnection('lab-events'),
+    });
+    await this.queueEvents.waitUntilReady();
+    try {
+      return (await job.waitUntilFinished(this.queueEvents, options.timeoutMs ?? 600_000)) as Inventory;
+    } catch (error) {
+      throw new WorkerJobError(`reading ${flake} in a worker failed: ${(error as Error).message}`);
+    }
+  }
+
+  /** The last inventory a worker read for the flake, without evaluating (e.g. for autocomplete). */
+  async cachedInventory(flake: string): Promise<Inventory | null> {
+    const text = await this.redis.get(this.keys.latestInventory(flake));
+    return text ? (JSON.parse(text) as Inventory) : null;
+  }
+
+  /**
+   * Plans and enqueues a run: the request is validated, the machines read (by a worker) and
+   * planned, every machine locked for the run (or the run refused, naming who holds one), and
+   * the job added. The same request while its run is active returns that run.
+   */
+  async submit(
+    input: RunRequestInput,
+    options: { inventory?: (flake: string) => Promise<Inventory> } = {},
+  ): Promise<SubmittedRun> {
+    const request = parseRunRequest(input);
+    const fingerprint = requestFingerprint(request);
+    const runId = randomBytes(5).toString('hex');
+    const claim = this.keys.request(fingerprint);
+    const existing = await this.claim(claim, runId);
+    if (existing) return existing;
+    let locked: string[] = [];
+    try {
+      const inventory = await (options.inventory ?? ((flake) => this.inventory(flake)))(request.flake);
+      const state = this.planRun(runId, request, inventory);
+      const machines = Object.keys(state.machines);
+      if (request.kind !== 'health') {
+        await this.lockMachines(runId, machines);
+        locked = machines;
+      }
+      const data: RunJobData = {
+        request,
+        planId: planId(state),
+        fingerprint,
+        policy: this.config.approvals,
+        requestedAt: Date.now(),
+        state,
+      };
+      await this.queue.add(JOB.run, data, {
+        jobId: runId,
+        removeOnComplete: { age: KEEP_FINISHED_S },
+        removeOnFail: { age: KEEP_FINISHED_S },
+      });
+      await this.locks.refreshKey(claim, runId);
+      return { runId, duplicate: false, data };
+    } catch (error) {
+      await this.locks.release(runId, locked);
+      await this.locks.releaseKey(claim, runId);
+      throw error;
+    }
+  }
+
+  /** The run's job data and state, or RunNotFoundError. */
+  async run(runId: string): Promise<RunRecord> {
+    const job = await this.job(runId);
+    if (!job)
+      throw new RunNotFoundError(`no run ${runId} in queue ${this.config.queue} (lab status lists runs)`);
+    return { data: job.data, jobState: await job.getState() };
+  }
+
+  async job(runId: string): Promise<Job<RunJobData> | null> {
+    if (!/^[A-Za-z0-9_-]{1,64}$/.test(runId)) return null;
+    const job = (await this.queue.getJob(runId)) as Job<RunJobData> | undefined;
+    return job && job.name === JOB.run ? job : null;
+  }
+
+  /** Active runs first, then the most recent finished ones. */
+  async runs(limit = 20): Promise<RunRecord[]> {
+    const states = ['active', 'delayed', 'waiting', 'prioritized', 'completed', 'failed'] as const;
+    const records: RunRecord[] = [];
+    for (const jobState of states) {
+      const jobs = (await this.queue.getJobs([jobState], 0, limit * 2)) as Job<RunJobData>[];
+      for (const job of jobs) {
+        if (job?.name === JOB.run && job.data?.state) records.push({ data: job.data, jobState });
+      }
+    }
+    const active = records.filter((record) => !isRunDone(record.data.state.status));
+    const done = records
+      .filter((record) => isRunDone(record.data.state.status))
+      .sort((a, b) => (b.data.state.finishedAt ?? 0) - (a.data.state.finishedAt ?? 0));
+    return [...active.sort((a, b) => a.data.requestedAt - b.data.requestedAt), ...done].slice(0, limit);
+  }
+
+  /** Fails fast when no worker listens: nothing would carry the request out. */
+  async requireWorker(): Promise<void> {
+    if ((await this.queue.getWorkersCount()) > 0) return;
+    throw new WorkerJobError(
+      `no lab worker is connected to queue ${this.config.queue} at ${redactUrl(this.config.redisUrl)}: ` +
+        'start one with `lab worker` (or `lab serve`)',
+    );
+  }
+
+  private planRun(
+    runId: string,
+    request: ReturnType<typeof parseRunRequest>,
+    inventory: Inventory,
+  ): RunState {
+    const plan = planSequence(inventory, { targets: request.targets, parallel: request.parallel });
+    if (request.kind === 'health') {
+      return createHealthRun(
+        plan.steps.flatMap((step) => step.machines),
+        { flake: request.flake, id: runId },
+      );
+    }
+    const confirmLevels = levelsNeedingApproval(this.config.approvals);
+    if (request.kind === 'reboot') {
+      return createRebootRun(plan, {
+        flake: request.flake,
+        id: runId,
+        settings: {
+          confirmLevels,
+          ...(request.rebootTimeout !== undefined ? { rebootTimeout: request.rebootTimeout } : {}),
+          ...(request.healthTimeout !== undefined ? { healthTimeout: request.healthTimeout } : {}),
+          ...(request.stabilityWindow !== undefined ? { stabilityWindow: request.stabilityWindow } : {}),
+          ...(request.rebootCommand ? { rebootCommand: request.rebootCommand } : {}),
+        },
+      });
+    }
+    const { strategy } = request;
+    const deployPlan = strategy
+      ? {
+          ...plan,
+          steps: plan.steps.map((step) => ({
+            ...step,
+            machines: step.machines.map((machine): Machine => ({ ...machine, deployStrategy: strategy })),
+          })),
+        }
+      : planSequence(inventory, { targets: request.targets });
+    return createDeployRun(deploySteps(deployPlan), {
+      flake: request.flake,
+      id: runId,
+      settings: {
+        confirmLevels,
+        ...(request.healthTimeout !== undefined ? { healthTimeout: request.healthTimeout } : {}),
+      },
+    });
+  }
+
+  /**
+   * Claims the request for the new run. When the same request already has a run that is still
+   * active (or is being submitted right now), returns that run instead.
+   */
+  private async claim(key: string, runId: string): Promise<SubmittedRun | null> {
+    for (let attempt = 0; attempt < 120; attempt += 1) {
+      if (await this.redis.set(key, runId, 'PX', CLAIM_TTL_MS, 'NX')) return null;
+      const holder = await this.redis.get(key);
+      if (!holder) continue;
+      const job = await this.job(holder);
+      if (!job) {
+        await pause(250); // being submitted by someone else: its job appears, or its claim goes
+        continue;
+      }
+      if (await isActive(job)) return { runId: holder, duplicate: true, data: job.data };
+      await this.locks.releaseKey(key, holder); // its run is over: the claim is stale
+    }
+    throw new WorkerJobError('the same request is being submitted right now and is not ready yet; try again');
+  }
+
+  /** Locks every machine for the run; a lock held by a run that is over is taken over. */
+  private async lockMachines(runId: string, machines: readonly string[]): Promise<void> {
+    for (let attempt = 0; attempt < 5; attempt += 1) {
+      const conflict = await this.locks.acquire(runId, machines);
+      if (!conflict) return;
+      const holder = await this.job(conflict.heldBy);
+      if (holder && (await isActive(holder))) {
+        throw new MachineBusyError(conflict.machine, {
+          runId: conflict.heldBy,
+          kind: holder.data.request.kind,
+          requestedBy: holder.data.request.requestedBy.name,
+        });
+      }
+      await this.locks.breakStale(conflict.machine, conflict.heldBy);
+    }
+    throw new WorkerJobError('could not lock the machines (they are being claimed concurrently); try again');
+  }
+}
+
+/** Whether a run's job is still to be carried out (waiting, active, parked). */
+export async function isActive(job: Job<RunJobData>): Promise<boolean> {
+  if (isRunDone(job.data.state.status)) return false;
+  const state = await job.getState();
+  return state !== 'completed' && state !== 'failed' && state !== 'unknown';
+}

@@ -1,0 +1,94 @@
+import { createHash } from 'node:crypto';
+import { z } from 'zod';
+import { deployStrategies } from '../../domain/inventory/schema.js';
+import { UsageError } from '../../errors.js';
+import type { DeployRunState } from '../deploy-run.js';
+import type { HealthRunState } from '../health-run.js';
+import type { RebootRunState } from '../run-state.js';
+import type { ApprovalPolicy } from './queue-config.js';
+
+/** Who asked for something: a stable id (for self-approval and distinct approvers) and a name. */
+export const actorSchema = z.strictObject({
+  id: z.string().min(1).max(200),
+  name: z.string().min(1).max(200),
+});
+export type Actor = z.infer<typeof actorSchema>;
+
+const seconds = z
+  .number()
+  .int()
+  .nonnegative()
+  .max(7 * 24 * 3600);
+
+/**
+ * A request for a run, as it arrives from the CLI, Discord or the scheduler. Validated here, at
+ * the edge of the queue; nothing in it ever reaches a shell.
+ */
+export const runRequestSchema = z.strictObject({
+  kind: z.enum(['reboot', 'deploy', 'health']),
+  flake: z.string().min(1).max(1000),
+  /** Machine names and @groups; empty means every machine. */
+  targets: z.array(z.string().min(1).max(100)).max(500).default([]),
+  parallel: z.number().int().min(1).max(64).default(1),
+  /** reboot: only machines whose booted kernel, initrd or modules differ from the current system. */
+  onlyNeeded: z.boolean().default(false),
+  /** deploy: one strategy for every machine instead of each machine's own. */
+  strategy: z.enum(deployStrategies).optional(),
+  /** deploy: then reboot, in a run of its own, the machines that need it. */
+  rebootIfNeeded: z.boolean().default(false),
+  buildOnTarget: z.boolean().default(false),
+  substituteOnTarget: z.boolean().default(false),
+  rebootTimeout: seconds.optional(),
+  healthTimeout: seconds.optional(),
+  stabilityWindow: seconds.optional(),
+  rebootCommand: z.array(z.string().min(1).max(200)).min(1).max(20).optional(),
+  requestedBy: actorSchema,
+  source: z.enum(['cli', 'discord', 'schedule']),
+});
+export type RunRequest = z.infer<typeof runRequestSchema>;
+export type RunRequestInput = z.input<typeof runRequestSchema>;
+
+export function parseRunRequest(input: unknown): RunRequest {
+  const parsed = runRequestSchema.safeParse(input);
+  if (!parsed.success) {
+    const issue = parsed.error.issues[0];
+    throw new UsageError(`invalid run request: ${issue?.path.join('.') || 'request'}: ${issue?.message}`);
+  }
+  return parsed.data;
+}
+
+export type RunState = RebootRunState | DeployRunState | HealthRunState;
+
+/** What a run's BullMQ job carries: the request, the plan's id and the checkpointed state. */
+export interface RunJobData {
+  readonly request: RunRequest;
+  /** Identifies the plan that was shown; approvals name it, so they apply to nothing else. */
+  readonly planId: string;
+  readonly fingerprint: string;
+  readonly policy: ApprovalPolicy;
+  readonly requestedAt: number;
+  state: RunState;
+}
+
+/**
+ * The same request twice is the same run: kind, flake, targets and options, not who asked or
+ * when (two people asking for one reboot get one reboot).
+ */
+export function requestFingerprint(request: RunRequest): string {
+  const { requestedBy: _who, source: _from, ...what } = request;
+  const normal = { ...what, targets: [...what.targets].sort() };
+  return createHash('sha256').update(JSON.stringify(normal)).digest('hex').slice(0, 24);
+}
+
+/** A short id of the plan: its steps and what each machine is (approvals are bound to it). */
+export function planId(state: RunState): string {
+  const machines = Object.values(state.machines).map((machine) => [
+    machine.name,
+    machine.criticalityLevel,
+    machine.rebootOrder,
+  ]);
+  return createHash('sha256')
+    .update(JSON.stringify([state.kind, state.steps, machines]))
+    .digest('hex')
+    .slice(0, 12);
+}

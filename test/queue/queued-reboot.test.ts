@@ -1,0 +1,74 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { RunQueue } from '../../src/orchestration/queue/run-queue.js';
+import type { LabWorker } from '../../src/orchestration/queue/run-worker.js';
+import { type Homelab, startHomelab } from '../sim/homelab.js';
+import { followRun, queueClient, queueEnv, startWorker } from '../support/queue.js';
+
+let lab: Homelab;
+let worker: LabWorker;
+let runs: RunQueue;
+const env = queueEnv();
+const cli = { id: 'cli:alice', name: 'alice' };
+
+beforeAll(async () => {
+  lab = await startHomelab({
+    bootTimeMs: 200,
+    machines: [
+      {
+        name: 'nas',
+        lab: {
+          role: 'nas',
+          rebootOrder: 1,
+          healthChecks: [{ type: 'tcp', port: 2049 }],
+          orchestration: { rebootDelay: 0 },
+        },
+        services: [{ type: 'tcp', port: 2049 }],
+      },
+      {
+        name: 'web',
+        lab: { role: 'web', rebootOrder: 2, dependencies: ['nas'], orchestration: { rebootDelay: 3 } },
+      },
+    ],
+  });
+  worker = await startWorker(lab, env);
+  ({ runs } = await queueClient(env));
+});
+
+afterAll(async () => {
+  await runs?.close();
+  await worker?.stop();
+  await lab?.stop();
+});
+
+describe('a reboot run on the queue', () => {
+  it('is carried out by a worker, in order, each machine rebooted once; the delay parks the job', async () => {
+    const before = { nas: lab.bootLog('nas').length, web: lab.bootLog('web').length };
+    const submitted = await runs.submit({
+      kind: 'reboot',
+      flake: lab.flake,
+      targets: [],
+      requestedBy: cli,
+      source: 'cli',
+    });
+    expect(submitted.duplicate).toBe(false);
+    expect(submitted.data.state.steps).toEqual([['nas'], ['web']]);
+
+    const parked = await followRun(runs, submitted.runId, (event) => event.type === 'machine.waiting');
+    expect(parked.at(-1)).toMatchObject({ type: 'machine.waiting', machine: 'web', reason: 'delay' });
+    await expect
+      .poll(async () => (await runs.run(submitted.runId)).jobState, { timeout: 5_000 })
+      .toBe('delayed');
+
+    const events = await followRun(runs, submitted.runId);
+    expect(events.at(-1)).toMatchObject({ type: 'run.finished', status: 'succeeded' });
+    expect(lab.bootLog('nas').length).toBe(before.nas + 1);
+    expect(lab.bootLog('web').length).toBe(before.web + 1);
+    const nasUp = lab.bootLog('nas').at(-1)?.upAt ?? 0;
+    const webDown = lab.bootLog('web').at(-2)?.downAt ?? 0;
+    expect(webDown).toBeGreaterThan(nasUp);
+    await expect
+      .poll(async () => (await runs.run(submitted.runId)).jobState, { timeout: 5_000 })
+      .toBe('completed');
+    expect((await runs.run(submitted.runId)).data.state.status).toBe('succeeded');
+  });
+});

@@ -1,0 +1,87 @@
+import { mkdtemp, rm } from 'node:fs/promises';
+import { createServer } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { execa, type ResultPromise } from 'execa';
+import { Redis } from 'ioredis';
+
+export interface RedisServer {
+  readonly url: string;
+  stop(): Promise<void>;
+}
+
+/**
+ * A real redis-server for tests, on 127.0.0.1 and a free port, with no persistence and the
+ * eviction policy BullMQ needs. Tests share one and keep apart by unique queue names.
+ */
+export async function startRedisServer(): Promise<RedisServer> {
+  const dir = await mkdtemp(join(tmpdir(), 'lab-redis-'));
+  const port = await freePort();
+  const server: ResultPromise = execa(
+    'redis-server',
+    [
+      '--bind',
+      '127.0.0.1',
+      '--port',
+      String(port),
+      '--dir',
+      dir,
+      '--save',
+      '',
+      '--appendonly',
+      'no',
+      '--maxmemory-policy',
+      'noeviction',
+      '--protected-mode',
+      'yes',
+    ],
+    { stdio: 'ignore', reject: false },
+  );
+  const url = `redis://127.0.0.1:${port}`;
+  await waitForPing(url, server);
+  return {
+    url,
+    async stop() {
+      server.kill('SIGTERM');
+      await server;
+      await rm(dir, { recursive: true, force: true });
+    },
+  };
+}
+
+async function waitForPing(url: string, server: ResultPromise): Promise<void> {
+  const deadline = Date.now() + 10_000;
+  let exited = false;
+  void server.then(() => {
+    exited = true;
+  });
+  while (Date.now() < deadline && !exited) {
+    const client = new Redis(url, { lazyConnect: true, maxRetriesPerRequest: 0, retryStrategy: () => null });
+    client.on('error', () => {});
+    try {
+      await client.connect();
+      if ((await client.ping()) === 'PONG') return;
+    } catch {
+      // not up yet
+    } finally {
+      client.disconnect();
+    }
+    await new Promise((resolve) => setTimeout(resolve, 50));
+  }
+  throw new Error(
+    `redis-server did not start at ${url}${exited ? ' (it exited; is redis-server installed?)' : ''}`,
+  );
+}
+
+function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const probe = createServer();
+    probe.once('error', reject);
+    probe.listen(0, '127.0.0.1', () => {
+      const address = probe.address();
+      probe.close(() =>
+        typeof address === 'object' && address ? resolve(address.port) : reject(new Error('no port')),
+      );
+    });
+  });
+}
