@@ -4,8 +4,10 @@ import { deployCommand } from './commands/deploy.js';
 import { healthCommand } from './commands/health.js';
 import { machinesCommand } from './commands/machines.js';
 import { rebootCommand } from './commands/reboot.js';
+import { runCommands } from './commands/runs.js';
 import { sequenceCommand } from './commands/sequence.js';
 import type { Output } from './commands/shared.js';
+import { workerCommands } from './commands/worker.js';
 import { styleFor } from './render/style.js';
 import { VERSION } from './version.js';
 
@@ -41,6 +43,8 @@ export function buildProgram(io: Io, setExitCode: (code: number) => void = () =>
   healthCommand(program, context);
   rebootCommand(program, context);
   deployCommand(program, context);
+  workerCommands(program, context);
+  runCommands(program, context);
   return program;
 }
 

@@ -1,15 +1,17 @@
-import type { Command } from 'commander';
+import { type Command, Option } from 'commander';
 import { buildOnTargets } from '../../domain/deploy/build-on-targets.js';
 import { buildSystems } from '../../domain/deploy/build-systems.js';
 import { dryRun } from '../../domain/deploy/dry-run.js';
 import { SshDeployHost } from '../../domain/deploy/ssh-deploy-host.js';
 import { loadInventory } from '../../domain/inventory/load-inventory.js';
+import { deployStrategies } from '../../domain/inventory/schema.js';
 import { deploySteps } from '../../domain/planner/deploy-steps.js';
 import { planSequence } from '../../domain/planner/plan.js';
 import { UsageError } from '../../errors.js';
 import { createDeployRun, DeployRun } from '../../orchestration/deploy-run.js';
 import { defaultRebootSettings } from '../../orchestration/run-state.js';
 import { loadSshCredentials } from '../../transport/ssh/ssh-credentials.js';
+import { cliActor, submitAndFollow } from '../queue-support.js';
 import { deployPlanJson, deployPlanText } from '../render/deploy-plan.js';
 import {
   eventPrinter,
@@ -32,6 +34,9 @@ interface DeployOptions extends FlakeOptions, SshOptions {
   rebootIfNeeded?: boolean;
   substituteOnTarget?: boolean;
   buildOnTarget?: boolean;
+  strategy?: 'rolling' | 'blue-green' | 'recreate';
+  queue?: boolean;
+  as?: string;
 }
 
 export function deployCommand(program: Command, context: Context): void {
@@ -65,6 +70,14 @@ export function deployCommand(program: Command, context: Context): void {
       'let machines fetch paths from their binary caches instead of copying them',
     )
     .option('--json', 'print events as JSON lines (stable format)')
+    .addOption(
+      new Option(
+        '--strategy <strategy>',
+        "one strategy for every machine instead of each machine's own",
+      ).choices(deployStrategies),
+    )
+    .option('-q, --queue', 'enqueue the run for `lab worker`s (durable, approvals) and follow it')
+    .option('--as <name>', 'with --queue: who you are, for the record (default: $LAB_USER or user@host)')
     .action((targets: string[], options: DeployOptions) => deploy(targets, options, context));
 }
 
@@ -74,8 +87,43 @@ async function deploy(targets: string[], options: DeployOptions, context: Contex
     throw new UsageError('name the machines to deploy (names or @group), or pass --all');
   }
   const settings = flakeSettings(options, env);
+  if (options.queue) {
+    if (options.yes)
+      throw new UsageError('--yes cannot skip the approvals of a queued run (see LAB_APPROVALS_*)');
+    if (options.dryRun) throw new UsageError('--dry-run runs here and touches nothing: leave out --queue');
+    await submitAndFollow(
+      context,
+      {
+        kind: 'deploy',
+        flake: settings.flake,
+        targets: options.all ? [] : targets,
+        ...(options.strategy ? { strategy: options.strategy } : {}),
+        rebootIfNeeded: options.rebootIfNeeded === true,
+        buildOnTarget: options.buildOnTarget === true,
+        substituteOnTarget: options.substituteOnTarget === true,
+        healthTimeout: options.healthTimeout,
+        rebootTimeout: options.rebootTimeout,
+        requestedBy: cliActor(env, options.as),
+        source: 'cli',
+      },
+      options.json === true,
+    );
+    return;
+  }
   const inventory = await loadInventory(settings);
-  const steps = deploySteps(planSequence(inventory, { targets: options.all ? [] : targets }));
+  const strategy = options.strategy;
+  const plan = planSequence(inventory, { targets: options.all ? [] : targets });
+  const steps = deploySteps(
+    strategy
+      ? {
+          ...plan,
+          steps: plan.steps.map((step) => ({
+            ...step,
+            machines: step.machines.map((machine) => ({ ...machine, deployStrategy: strategy })),
+          })),
+        }
+      : plan,
+  );
   const machines = steps.flatMap((step) => step.machines);
   const credentials = await loadSshCredentials(
     { keyPath: options.sshKey, knownHostsPath: options.knownHosts },

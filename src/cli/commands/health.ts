@@ -5,6 +5,7 @@ import { selectTargets } from '../../domain/planner/select-targets.js';
 import { loadSshCredentials } from '../../transport/ssh/ssh-credentials.js';
 import { SshPool } from '../../transport/ssh/ssh-pool.js';
 import { mapConcurrent } from '../../util/map-concurrent.js';
+import { cliActor, submitAndFollow } from '../queue-support.js';
 import { healthJson, healthText } from '../render/health.js';
 import { type FlakeOptions, flakeSettings, positiveInteger } from '../settings.js';
 import { type Context, type SshOptions, withFlakeOptions, withSshOptions } from './shared.js';
@@ -12,15 +13,32 @@ import { type Context, type SshOptions, withFlakeOptions, withSshOptions } from 
 interface HealthOptions extends FlakeOptions, SshOptions {
   json?: boolean;
   concurrency: number;
+  queue?: boolean;
+  as?: string;
 }
 
-export function healthCommand(program: Command, { output, env, setExitCode }: Context): void {
+export function healthCommand(program: Command, context: Context): void {
+  const { output, env, setExitCode } = context;
   withSshOptions(withFlakeOptions(program.command('health')))
     .description("run the machines' health checks over SSH, from each machine's own point of view")
     .argument('[targets...]', 'machine names, @group or all (default: all)')
     .option('--concurrency <n>', 'machines checked at once', positiveInteger('--concurrency'), 16)
     .option('--json', 'print JSON (stable format)')
+    .option('-q, --queue', 'check from a `lab worker` (as a queued run) and follow it')
+    .option('--as <name>', 'with --queue: who you are, for the record (default: $LAB_USER or user@host)')
     .action(async (targets: string[], options: HealthOptions) => {
+      if (options.queue) {
+        const flake = flakeSettings(options, env).flake;
+        const request = {
+          kind: 'health' as const,
+          flake,
+          targets,
+          requestedBy: cliActor(env, options.as),
+          source: 'cli' as const,
+        };
+        await submitAndFollow(context, request, options.json === true);
+        return;
+      }
       const inventory = await loadInventory(flakeSettings(options, env));
       const machines = selectTargets(inventory, targets);
       const credentials = await loadSshCredentials(

@@ -13,6 +13,7 @@ import {
 } from '../../orchestration/run-state.js';
 import { loadSshCredentials } from '../../transport/ssh/ssh-credentials.js';
 import { mapConcurrent } from '../../util/map-concurrent.js';
+import { cliActor, submitAndFollow } from '../queue-support.js';
 import { sequenceText } from '../render/sequence.js';
 import {
   eventPrinter,
@@ -34,6 +35,8 @@ interface RebootOptions extends FlakeOptions, SshOptions {
   healthTimeout: number;
   stability: number;
   rebootCommand?: string;
+  queue?: boolean;
+  as?: string;
 }
 
 export function rebootCommand(program: Command, context: Context): void {
@@ -69,6 +72,8 @@ export function rebootCommand(program: Command, context: Context): void {
     .option('--stability <s>', 'seconds the checks must then stay green', wholeSeconds('--stability'), 0)
     .option('--reboot-command <command>', "command that reboots a machine (default 'systemctl reboot')")
     .option('--json', 'print events as JSON lines (stable format)')
+    .option('-q, --queue', 'enqueue the run for `lab worker`s (durable, approvals) and follow it')
+    .option('--as <name>', 'with --queue: who you are, for the record (default: $LAB_USER or user@host)')
     .action((targets: string[], options: RebootOptions) => reboot(targets, options, context));
 }
 
@@ -77,9 +82,31 @@ async function reboot(targets: string[], options: RebootOptions, context: Contex
     throw new UsageError('name the machines to reboot (names or @group), or pass --all');
   }
   const settings = flakeSettings(options, context.env);
+  const rebootCommandWords = options.rebootCommand?.trim().split(/\s+/).filter(Boolean);
+  if (options.queue) {
+    if (options.yes)
+      throw new UsageError('--yes cannot skip the approvals of a queued run (see LAB_APPROVALS_*)');
+    await submitAndFollow(
+      context,
+      {
+        kind: 'reboot',
+        flake: settings.flake,
+        targets: options.all ? [] : targets,
+        parallel: options.parallel,
+        onlyNeeded: options.onlyNeeded === true,
+        rebootTimeout: options.rebootTimeout,
+        healthTimeout: options.healthTimeout,
+        stabilityWindow: options.stability,
+        ...(rebootCommandWords?.length ? { rebootCommand: rebootCommandWords } : {}),
+        requestedBy: cliActor(context.env, options.as),
+        source: 'cli',
+      },
+      options.json === true,
+    );
+    return;
+  }
   const inventory = await loadInventory(settings);
   const plan = planSequence(inventory, { targets: options.all ? [] : targets, parallel: options.parallel });
-  const rebootCommandWords = options.rebootCommand?.trim().split(/\s+/).filter(Boolean);
   const prompt = terminalPrompt(context.io);
   const confirmLevels = options.yes ? [] : defaultRebootSettings.confirmLevels;
   requireConfirmable(

@@ -15,16 +15,54 @@ export class EventLog {
     private readonly keys: LabKeys,
   ) {}
 
+  /** Appends to the run's stream and to the queue's stream of every run's events. */
   async append(event: RunEvent): Promise<void> {
-    await this.redis.xadd(
-      this.keys.events(event.runId),
-      'MAXLEN',
-      '~',
-      String(MAX_EVENTS),
-      '*',
-      'event',
-      JSON.stringify(event),
-    );
+    const text = JSON.stringify(event);
+    await this.redis
+      .multi()
+      .xadd(this.keys.events(event.runId), 'MAXLEN', '~', String(MAX_EVENTS), '*', 'event', text)
+      .xadd(this.keys.allEvents, 'MAXLEN', '~', String(MAX_EVENTS), '*', 'event', text)
+      .exec();
+  }
+
+  /**
+   * Every run's events from now on (or from `after`), until the signal aborts: for processes that
+   * show all runs (`lab serve`, the Discord notifier). Needs a connection of its own.
+   */
+  async *all(blocking: Redis, signal?: AbortSignal, after = '$'): AsyncGenerator<RunEvent> {
+    let last = after;
+    if (last === '$') {
+      const newest = await this.redis.xrevrange(this.keys.allEvents, '+', '-', 'COUNT', 1);
+      last = newest[0]?.[0] ?? '0';
+    }
+    const onAbort = () => blocking.disconnect();
+    signal?.addEventListener('abort', onAbort, { once: true });
+    try {
+      while (!signal?.aborted) {
+        let reply: [string, [string, string[]][]][] | null;
+        try {
+          reply = (await blocking.xread(
+            'BLOCK',
+            1_000,
+            'STREAMS',
+            this.keys.allEvents,
+            last,
+          )) as typeof reply;
+        } catch (error) {
+          if (signal?.aborted) return;
+          throw error;
+        }
+        for (const [, entries] of reply ?? []) {
+          for (const [id, fields] of entries) {
+            last = id;
+            const event = parseEntry(fields);
+            if (event) yield event;
+          }
+        }
+      }
+    } finally {
+      signal?.removeEventListener('abort', onAbort);
+    }
   }
 
   /** Every event so far. */

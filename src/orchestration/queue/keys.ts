@@ -14,6 +14,11 @@ export class LabKeys {
     return `${this.base}:run:${runId}:events`;
   }
 
+  /** Stream of every run's events, for processes that show all runs. */
+  get allEvents(): string {
+    return `${this.base}:events`;
+  }
+
   /** Hash of a run's control requests: cancel, decision, denials, approval waits. */
   control(runId: string): string {
     return `${this.base}:run:${runId}:control`;

@@ -1,0 +1,109 @@
+import type { Command } from 'commander';
+import { queueConfig } from '../../orchestration/queue/queue-config.js';
+import { redactUrl } from '../../orchestration/queue/redis.js';
+import { LabWorker } from '../../orchestration/queue/run-worker.js';
+import { loadSshCredentials } from '../../transport/ssh/ssh-credentials.js';
+import { runEventLine } from '../render/run-events.js';
+import { flakeSettings, positiveInteger } from '../settings.js';
+import { type Context, type SshOptions, withSshOptions } from './shared.js';
+
+interface WorkerCommandOptions extends SshOptions {
+  concurrency?: number;
+  nix?: string;
+  json?: boolean;
+}
+
+export function workerCommands(program: Command, context: Context): void {
+  withSshOptions(program.command('worker'))
+    .description('carry out queued runs (reboots, deploys, health, inventory reads) from Redis')
+    .option(
+      '-c, --concurrency <n>',
+      'runs carried out at once (default: $LAB_WORKER_CONCURRENCY or 4)',
+      positiveInteger('--concurrency'),
+    )
+    .option('--nix <path>', 'nix binary (default: $LAB_NIX or nix)')
+    .action((options: WorkerCommandOptions) => runWorker(options, context, false));
+
+  withSshOptions(program.command('serve'))
+    .description("the usual homelab process: a worker, printing every run's events as they happen")
+    .option(
+      '-c, --concurrency <n>',
+      'runs carried out at once (default: $LAB_WORKER_CONCURRENCY or 4)',
+      positiveInteger('--concurrency'),
+    )
+    .option('--nix <path>', 'nix binary (default: $LAB_NIX or nix)')
+    .option('--json', 'print events as JSON lines')
+    .action((options: WorkerCommandOptions) => runWorker(options, context, true));
+}
+
+/** Runs until SIGTERM or SIGINT: then stops taking work, parks running runs, and exits 0. */
+async function runWorker(
+  options: WorkerCommandOptions,
+  context: Context,
+  printEvents: boolean,
+): Promise<void> {
+  const { env, io } = context;
+  const config = queueConfig(env);
+  const nix = flakeSettings({ nix: options.nix }, env).nix;
+  const credentials = await loadSshCredentials(
+    { keyPath: options.sshKey, knownHostsPath: options.knownHosts },
+    env,
+  );
+  const log = (line: string) => io.stderr.write(`lab worker: ${line}\n`);
+  const worker = await LabWorker.start(config, {
+    nix,
+    credentials,
+    concurrency: options.concurrency,
+    name: `${process.pid}`,
+    log,
+  });
+  log(
+    `ready: queue ${config.queue} at ${redactUrl(config.redisUrl)}, ${options.concurrency ?? config.concurrency} at once` +
+      (config.schedule ? `, nightly pipeline "${config.schedule.cron}" for ${config.schedule.flake}` : ''),
+  );
+  const stopping = new AbortController();
+  const printing = printEvents
+    ? printAllEvents(worker, context, options.json === true, stopping.signal)
+    : null;
+  await new Promise<void>((resolve) => {
+    const stop = (signal: string) => {
+      log(`${signal}: parking running runs and stopping`);
+      process.off('SIGTERM', onTerm);
+      process.off('SIGINT', onInt);
+      resolve();
+    };
+    const onTerm = () => stop('SIGTERM');
+    const onInt = () => stop('SIGINT');
+    process.on('SIGTERM', onTerm);
+    process.on('SIGINT', onInt);
+  });
+  stopping.abort();
+  await printing;
+  await worker.stop();
+  log('stopped');
+}
+
+/** Every run's events as they happen: JSON lines, or one readable line each, prefixed by the run. */
+async function printAllEvents(
+  worker: LabWorker,
+  context: Context,
+  json: boolean,
+  signal: AbortSignal,
+): Promise<void> {
+  const { output } = context;
+  const blocking = worker.runs.duplicateConnection('lab-serve-events');
+  try {
+    for await (const event of worker.runs.events.all(blocking, signal)) {
+      if (json) output.jsonLine(event);
+      else {
+        const line = runEventLine(event, output.style, 12);
+        if (line !== null) output.lines([`${output.style.dim(event.runId)} ${line}`]);
+      }
+    }
+  } catch (error) {
+    if (!signal.aborted)
+      context.io.stderr.write(`lab serve: following events failed: ${(error as Error).message}\n`);
+  } finally {
+    blocking.disconnect();
+  }
+}

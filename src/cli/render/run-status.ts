@@ -1,0 +1,147 @@
+import type { RunRecord } from '../../orchestration/queue/run-queue.js';
+import type { RunState } from '../../orchestration/queue/run-request.js';
+import { type Style, table } from './style.js';
+
+const ago = (ms: number): string => {
+  const s = Math.max(0, Math.round(ms / 1000));
+  if (s < 90) return `${s}s`;
+  if (s < 5400) return `${Math.round(s / 60)}m`;
+  if (s < 129600) return `${Math.round(s / 3600)}h`;
+  return `${Math.round(s / 86400)}d`;
+};
+
+/** The machines of each step, whatever the kind of run. */
+export function runSteps(state: RunState): string[][] {
+  return state.kind === 'deploy'
+    ? state.steps.map((step) => [...step.machines])
+    : state.steps.map((step) => [...step]);
+}
+
+function phaseOf(state: RunState, machine: string): string {
+  if (state.kind === 'health') {
+    const result = state.results[machine];
+    return result ? (result.ok ? 'healthy' : 'unhealthy') : 'pending';
+  }
+  return state.progress[machine]?.phase ?? 'pending';
+}
+
+/** Each machine's phase, in run order. */
+export function machinePhases(state: RunState): { machine: string; phase: string }[] {
+  return runSteps(state)
+    .flat()
+    .map((machine) => ({ machine, phase: phaseOf(state, machine) }));
+}
+
+/** What a run is doing, in a few words. */
+export function runSituation(record: RunRecord): string {
+  const { state } = record.data;
+  if (state.status === 'halted' && state.halt)
+    return `halted: ${state.halt.machine ?? 'build'} failed at ${state.halt.phase}`;
+  if (state.status === 'cancelled') return `cancelled${state.cancelReason ? `: ${state.cancelReason}` : ''}`;
+  if (state.status === 'running' || state.status === 'pending') {
+    const waiting =
+      record.jobState === 'delayed' ? ', parked' : record.jobState === 'waiting' ? ', queued' : '';
+    return `${state.status} (step ${Math.min(state.step + 1, state.steps.length)}/${state.steps.length}${waiting})`;
+  }
+  return state.status;
+}
+
+/** The stable `lab status --json` document of a run. */
+export function runJson(record: RunRecord) {
+  const { data, jobState } = record;
+  const { state } = data;
+  return {
+    runId: state.id,
+    kind: state.kind,
+    status: state.status,
+    job: jobState,
+    flake: state.flake,
+    plan: data.planId,
+    requestedBy: data.request.requestedBy.name,
+    source: data.request.source,
+    requestedAt: new Date(data.requestedAt).toISOString(),
+    startedAt: state.startedAt === null ? null : new Date(state.startedAt).toISOString(),
+    finishedAt: state.finishedAt === null ? null : new Date(state.finishedAt).toISOString(),
+    step: state.step,
+    steps: runSteps(state),
+    machines: machinePhases(state).map(({ machine, phase }) => {
+      const progress = state.kind === 'health' ? null : state.progress[machine];
+      return {
+        name: machine,
+        phase,
+        error: progress?.error ?? null,
+        approvals: progress && 'approvals' in progress ? (progress.approvals ?? []) : [],
+      };
+    }),
+    halt: state.halt,
+    cancelReason: state.cancelReason,
+  };
+}
+
+export function runsText(records: readonly RunRecord[], style: Style, now = Date.now()): string[] {
+  if (records.length === 0) return ['No runs.'];
+  const rows = records.map((record) => {
+    const { data } = record;
+    const marks = machinePhases(data.state).map(({ machine, phase }) => `${machine}${phaseMark(phase)}`);
+    return [
+      data.state.id,
+      data.state.kind,
+      runSituation(record),
+      data.request.requestedBy.name,
+      ago(now - data.requestedAt),
+      marks.join(' '),
+    ];
+  });
+  const lines = table([['RUN', 'KIND', 'STATUS', 'STARTED BY', 'AGE', 'MACHINES'], ...rows]);
+  return [style.bold(lines[0] ?? ''), ...lines.slice(1)];
+}
+
+export function runText(record: RunRecord, style: Style): string[] {
+  const { data } = record;
+  const { state } = data;
+  const lines = [
+    `${style.bold(`${state.kind} run ${state.id}`)}: ${runSituation(record)}`,
+    `  flake ${state.flake}, plan ${data.planId}, started by ${data.request.requestedBy.name} (${data.request.source}) ` +
+      `at ${new Date(data.requestedAt).toISOString()}`,
+  ];
+  runSteps(state).forEach((step, index) => {
+    lines.push(
+      `  step ${index + 1}${index === state.step && state.status === 'running' ? ' (current)' : ''}:`,
+    );
+    for (const machine of step) {
+      const phase = phaseOf(state, machine);
+      const progress = state.kind === 'health' ? null : state.progress[machine];
+      const approvals = progress && 'approvals' in progress ? (progress.approvals ?? []) : [];
+      const extra = [
+        approvals.length > 0 ? `approved by ${approvals.map((a) => `${a.by} at ${a.at}`).join(', ')}` : '',
+        progress?.error ? style.red(`failed at ${progress.error.phase}: ${progress.error.reason}`) : '',
+        progress && 'skipReason' in progress && progress.skipReason ? style.dim(progress.skipReason) : '',
+      ].filter(Boolean);
+      lines.push(`    ${machine.padEnd(16)} ${phase}${extra.length > 0 ? `  ${extra.join('; ')}` : ''}`);
+    }
+  });
+  if (state.halt) {
+    lines.push(
+      style.red(`  halted: ${state.halt.reason}`),
+      `  decide by ${new Date(state.halt.expiresAt).toISOString()}: lab retry|skip|abort ${state.id}`,
+    );
+  }
+  return lines;
+}
+
+function phaseMark(phase: string): string {
+  switch (phase) {
+    case 'succeeded':
+    case 'healthy':
+      return '✓';
+    case 'failed':
+    case 'unhealthy':
+      return '✗';
+    case 'skipped':
+      return '-';
+    case 'pending':
+      return '·';
+    default:
+      return '…';
+  }
+}
