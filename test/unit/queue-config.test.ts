@@ -1,0 +1,90 @@
+import { describe, expect, it } from 'vitest';
+import { ConfigurationError } from '../../src/errors.js';
+import { levelsNeedingApproval, queueConfig } from '../../src/orchestration/queue/queue-config.js';
+import { parseRunRequest, requestFingerprint } from '../../src/orchestration/queue/run-request.js';
+
+describe('queue configuration from the environment', () => {
+  it('has the documented defaults', () => {
+    const config = queueConfig({});
+    expect(config).toMatchObject({
+      redisUrl: 'redis://127.0.0.1:6379',
+      queue: 'lab',
+      concurrency: 4,
+      lockDurationMs: 30_000,
+      haltTimeout: 3600,
+      schedule: null,
+      approvals: {
+        required: { low: 0, medium: 0, high: 1, critical: 2 },
+        selfApproval: false,
+        timeout: 1800,
+      },
+    });
+    expect(levelsNeedingApproval(config.approvals)).toEqual(['high', 'critical']);
+  });
+
+  it('reads the approval policy and the schedule', () => {
+    const config = queueConfig({
+      LAB_APPROVALS_MEDIUM: '1',
+      LAB_APPROVALS_CRITICAL: '3',
+      LAB_SELF_APPROVAL: 'true',
+      LAB_APPROVAL_TIMEOUT: '600',
+      LAB_SCHEDULE: '0 3 * * *',
+      LAB_SCHEDULE_TZ: 'Europe/Berlin',
+      LAB_FLAKE: '/etc/homelab',
+    });
+    expect(config.approvals).toEqual({
+      required: { low: 0, medium: 1, high: 1, critical: 3 },
+      selfApproval: true,
+      timeout: 600,
+    });
+    expect(config.schedule).toEqual({
+      cron: '0 3 * * *',
+      tz: 'Europe/Berlin',
+      flake: '/etc/homelab',
+      flakeUpdate: false,
+    });
+  });
+
+  it('names the variable and what is wrong with it', () => {
+    expect(() => queueConfig({ REDIS_URL: 'localhost:6379' })).toThrow(
+      /REDIS_URL: must start with redis:\/\/ or rediss:\/\//,
+    );
+    expect(() => queueConfig({ LAB_APPROVALS_HIGH: 'one' })).toThrow(/LAB_APPROVALS_HIGH/);
+    expect(() => queueConfig({ LAB_QUEUE: 'a b' })).toThrow(/LAB_QUEUE: letters, digits/);
+    expect(() => queueConfig({ LAB_SCHEDULE: 'nightly' })).toThrow(/LAB_SCHEDULE: a cron expression/);
+    expect(() => queueConfig({ LAB_SCHEDULE: '0 3 * * *' })).toThrow(ConfigurationError);
+    expect(() => queueConfig({ LAB_SCHEDULE: '0 3 * * *' })).toThrow(/LAB_SCHEDULE needs LAB_FLAKE/);
+  });
+});
+
+describe('run requests', () => {
+  const base = {
+    kind: 'reboot',
+    flake: '/etc/homelab',
+    targets: ['web', 'db'],
+    requestedBy: { id: 'discord:1', name: 'alice' },
+    source: 'discord',
+  } as const;
+
+  it('fills defaults and refuses unknown fields, naming them', () => {
+    expect(parseRunRequest(base)).toMatchObject({ parallel: 1, onlyNeeded: false, rebootIfNeeded: false });
+    expect(() => parseRunRequest({ ...base, command: 'rm -rf /' })).toThrow(/invalid run request/);
+    expect(() => parseRunRequest({ ...base, kind: 'format' })).toThrow(/kind/);
+    expect(() => parseRunRequest({ ...base, parallel: 0 })).toThrow(/parallel/);
+  });
+
+  it('fingerprints what is asked, not who asks or in which order the targets come', () => {
+    const a = requestFingerprint(parseRunRequest(base));
+    const b = requestFingerprint(
+      parseRunRequest({
+        ...base,
+        targets: ['db', 'web'],
+        requestedBy: { id: 'cli:bob', name: 'bob' },
+        source: 'cli',
+      }),
+    );
+    const c = requestFingerprint(parseRunRequest({ ...base, targets: ['web'] }));
+    expect(a).toBe(b);
+    expect(a).not.toBe(c);
+  });
+});
