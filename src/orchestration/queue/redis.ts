@@ -21,12 +21,19 @@ export function redisConnection(url: string, name: string): Redis {
 export async function connectRedis(url: string, name: string, timeoutMs = 5_000): Promise<Redis> {
   const redis = redisConnection(url, name);
   let lastError: Error | null = null;
-  const onError = (error: Error) => {
+  let refused: (error: Error) => void = () => {};
+  const refusal = new Promise<never>((_, reject) => {
+    refused = reject;
+  });
+  refusal.catch(() => {});
+  const onError = (error: Error & { code?: string }) => {
     lastError = error;
+    // Nothing listens there (or no such host): retrying for the whole timeout would not help.
+    if (error.code && ['ECONNREFUSED', 'ENOTFOUND', 'EHOSTUNREACH'].includes(error.code)) refused(error);
   };
   redis.on('error', onError);
   try {
-    await withTimeout(redis.ping(), timeoutMs);
+    await withTimeout(Promise.race([redis.ping(), refusal]), timeoutMs);
     return redis;
   } catch (error) {
     redis.disconnect();
