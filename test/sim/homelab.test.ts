@@ -24,6 +24,7 @@ beforeAll(async () => {
         ],
       },
       { name: 'beta', lab: { role: 'db', rebootOrder: 2 }, services: [{ type: 'http', port: 80 }] },
+      { name: 'gamma', lab: { role: 'cache', rebootOrder: 3 }, services: [{ type: 'tcp', port: 6379 }] },
     ],
   });
 });
@@ -77,6 +78,63 @@ describe('simulated homelab', () => {
     expect(after.stdout.trim()).toBe(second?.bootId);
     expect(second?.bootId).not.toBe(first?.bootId);
     expect(lab.bootLog('beta')).toHaveLength(1);
+  });
+
+  it('records every activation; a slow one abandoned by its SSH client dies half-way', async () => {
+    const gamma = lab.machine('gamma');
+    const system = (await ssh(lab, 'gamma', 'readlink -f /run/current-system')).stdout.trim();
+    gamma.setDelays({ activationMs: 600 });
+    const started = Date.now();
+    expect((await ssh(lab, 'gamma', `${system}/bin/switch-to-configuration`, 'test')).exitCode).toBe(0);
+    expect(Date.now() - started).toBeGreaterThanOrEqual(600);
+    expect(lab.activations('gamma').map((record) => [record.event, record.action, record.system])).toEqual([
+      ['start', 'test', system],
+      ['done', 'test', system],
+    ]);
+
+    const abandoned = execa(
+      'ssh',
+      [...sshArgs(lab.keyPath, lab.knownHostsPath, gamma), `${system}/bin/switch-to-configuration`, 'switch'],
+      { reject: false },
+    );
+    await expect.poll(() => lab.activations('gamma').length, { timeout: 10_000, interval: 20 }).toBe(3);
+    abandoned.kill('SIGKILL');
+    await abandoned;
+    // Well past its delay: it died at its next line of progress, without getting to the end.
+    await expect
+      .poll(async () => (await ssh(lab, 'gamma', 'pgrep -f "[l]ab-sim-activate" || true')).stdout, {
+        timeout: 10_000,
+      })
+      .toBe('');
+    expect(lab.activations('gamma').map((record) => record.event)).toEqual(['start', 'done', 'start']);
+    gamma.setDelays({ activationMs: 0 });
+  });
+
+  it('records reboot requests; a slow shutdown says "stopping"; late services fail health at first', async () => {
+    const gamma = lab.machine('gamma');
+    const boots = lab.bootLog('gamma').length;
+    const bootId = lab.bootLog('gamma').at(-1)?.bootId;
+    gamma.setDelays({ shutdownMs: 1000, servicesMs: 800 });
+    expect((await ssh(lab, 'gamma', 'systemctl is-system-running')).stdout).toBe('running');
+    expect((await ssh(lab, 'gamma', 'systemctl', 'reboot')).exitCode).toBe(0);
+    const stopping = await ssh(
+      lab,
+      'gamma',
+      'systemctl is-system-running; cat /proc/sys/kernel/random/boot_id',
+    );
+    expect(stopping.stdout.split('\n')).toEqual(['stopping', bootId]);
+    expect(lab.rebootRequests('gamma')).toEqual([{ command: 'reboot', bootId, at: expect.any(Number) }]);
+    await expect.poll(() => lab.bootLog('gamma').length, { timeout: 10_000, interval: 50 }).toBe(boots + 1);
+    const [down, up] = lab.bootLog('gamma').slice(-2);
+    expect((down?.downAt ?? 0) - (lab.rebootRequests('gamma')[0]?.at ?? 0)).toBeGreaterThanOrEqual(1000);
+    const probe =
+      'systemctl is-system-running; (exec 3<>/dev/tcp/localhost/6379) 2>/dev/null && echo open || echo closed';
+    expect((await ssh(lab, 'gamma', probe)).stdout).toBe('running\nclosed');
+    await expect
+      .poll(async () => (await ssh(lab, 'gamma', probe)).stdout, { timeout: 10_000, interval: 100 })
+      .toBe('running\nopen');
+    expect(Date.now() - (up?.upAt ?? 0)).toBeGreaterThanOrEqual(800);
+    gamma.setDelays({ shutdownMs: 0, servicesMs: 0 });
   });
 
   it('injects faults: health fails after boot, host key changes', async () => {

@@ -3,15 +3,18 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { execa } from 'execa';
 import {
+  type ActivationRecord,
   type BootRecord,
   type Fault,
   newHostKey,
+  type RebootRequest,
+  type SimDelays,
   SimMachine,
   type SimService,
   servicesScript,
 } from './sim-machine.js';
 
-export type { BootRecord, Fault, SimService };
+export type { ActivationRecord, BootRecord, Fault, RebootRequest, SimDelays, SimService };
 
 /** Prefix of every homelab's state directory; `npm run lab:clean` removes what carries it. */
 export const SIM_PREFIX = 'lab-sim-';
@@ -49,6 +52,10 @@ export interface Homelab {
    */
   configure(name: string, change: Partial<Omit<FlakeSystem, 'generation'>>): Promise<void>;
   bootLog(name: string): BootRecord[];
+  /** Every run of switch-to-configuration on the machine: its start and, if it got there, its end. */
+  activations(name: string): ActivationRecord[];
+  /** Every reboot command the machine received (`systemctl reboot`, `reboot`, ...). */
+  rebootRequests(name: string): RebootRequest[];
   stop(): Promise<void>;
 }
 
@@ -149,6 +156,8 @@ export async function startHomelab(options: HomelabOptions): Promise<Homelab> {
         await writeFlake();
       },
       bootLog: (name) => lab.machine(name).bootLog(),
+      activations: (name) => lab.machine(name).activations(),
+      rebootRequests: (name) => lab.machine(name).rebootRequests(),
       stop: async () => {
         await Promise.all([...machines.values()].map((machine) => machine.stop()));
         await rm(root, { recursive: true, force: true });
@@ -184,7 +193,7 @@ async function prepareMachine(
   await addGeneration(dir, await makeSystem(dir, 'linux-1', spec.services ?? []));
   const activate = ACTIVATE.replaceAll('@state@', dir).replaceAll('@services@', servicesScript);
   for (const [name, text] of Object.entries({
-    systemctl: SYSTEMCTL,
+    systemctl: SYSTEMCTL.replaceAll('@state@', dir),
     reboot: REBOOT,
     'lab-sim-activate': activate,
   })) {
@@ -277,13 +286,23 @@ async function writeKnownHosts(path: string, machines: readonly SimMachine[]) {
   await writeFile(path, `${lines.join('\n')}\n`);
 }
 
-/** systemctl of a simulated machine: reboot/poweroff take it down; is-active says active. */
+/**
+ * systemctl of a simulated machine. reboot/poweroff record the request, mark the machine as
+ * shutting down (is-system-running says "stopping", as systemd does once a shutdown job is
+ * queued) and take it down after its shutdown delay (0.1 s unless set); is-active says active.
+ */
 const SYSTEMCTL = `#!/bin/sh
 case "$1" in
   reboot|poweroff|halt|kexec)
-    setsid sh -c 'sleep 0.1; kill -TERM 1' </dev/null >/dev/null 2>&1 &
+    echo "$1 $(cat /proc/sys/kernel/random/boot_id) $(date +%s%3N)" >> '@state@/reboot-requests.log'
+    touch /run/lab-sim-stopping
+    delay=$(cat '@state@/shutdown-delay' 2>/dev/null || echo 0.1)
+    setsid sh -c "sleep $delay; kill -TERM 1" </dev/null >/dev/null 2>&1 &
     exit 0 ;;
   is-active) echo active; exit 0 ;;
+  is-system-running)
+    if [ -e /run/lab-sim-stopping ]; then echo stopping; exit 1; fi
+    echo running; exit 0 ;;
   *) exit 0 ;;
 esac
 `;
@@ -291,18 +310,27 @@ esac
 /**
  * What switch-to-configuration does on a simulated machine (the fixture systems' script calls
  * it): switch and test make the system current and restart its services; boot changes nothing
- * running (lab sets the profile).
+ * running (lab sets the profile). Like the real one it reports progress on stderr as it goes,
+ * so it dies half-way (SIGPIPE) when whoever started it over SSH is gone; it takes the
+ * machine's activation delay between making the system current and restarting the services.
+ * Every run is recorded in activations.log: "start", and "done" if it got to the end.
  */
 const ACTIVATE = `#!/bin/sh
 set -eu
 action=$1
 system=$2
+record() { echo "$1 $action $system $(date +%s%3N)" >> '@state@/activations.log'; }
 case "$action" in
   switch|test)
+    record start
+    echo "activating the configuration..." >&2
     ln -sfn "$system" /run/current-system
+    sleep "$(cat '@state@/activation-delay' 2>/dev/null || echo 0)"
+    echo "restarting services..." >&2
     pkill -f '^node @services@' || true
     while pgrep -f '^node @services@' >/dev/null; do sleep 0.05; done
     setsid node '@services@' '@state@/services.json' "$system/services.json" </dev/null >/dev/null 2>&1 &
+    record done
     ;;
   boot) ;;
   dry-activate) echo "would restart the services of $system" ;;

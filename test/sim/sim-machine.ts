@@ -1,6 +1,6 @@
 import { type ChildProcess, spawn } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
-import { appendFileSync, openSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { appendFileSync, openSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { connect } from 'node:net';
 import { join } from 'node:path';
 import { execa } from 'execa';
@@ -18,6 +18,40 @@ export interface BootRecord {
   /** When the machine went down, if it did. */
   readonly downAt: number | null;
 }
+
+/** One run of switch-to-configuration: recorded when it starts and when it gets to the end. */
+export interface ActivationRecord {
+  readonly event: 'start' | 'done';
+  readonly action: string;
+  readonly system: string;
+  readonly at: number;
+}
+
+/** A reboot command the machine received, and the boot it was received in. */
+export interface RebootRequest {
+  readonly command: string;
+  readonly bootId: string;
+  readonly at: number;
+}
+
+/**
+ * How slow a machine is, so that a test can act in the middle of something. All in ms; 0 (or
+ * unset) is the default behaviour.
+ */
+export interface SimDelays {
+  /** switch-to-configuration takes this long between making the system current and restarting services. */
+  readonly activationMs: number;
+  /** Its services start listening this long after they are started (boot or activation): late health. */
+  readonly servicesMs: number;
+  /** A reboot command takes the machine down after this long (default 100 ms); it stays reachable meanwhile. */
+  readonly shutdownMs: number;
+}
+
+const delayFiles: Record<keyof SimDelays, string> = {
+  activationMs: 'activation-delay',
+  servicesMs: 'services-delay',
+  shutdownMs: 'shutdown-delay',
+};
 
 const initScript = join(import.meta.dirname, 'machine-init.sh');
 export const servicesScript = join(import.meta.dirname, 'services.mjs');
@@ -114,6 +148,34 @@ export class SimMachine {
     }
   }
 
+  /** Makes the machine slow (or fast again, with 0) from now on: see SimDelays. */
+  setDelays(delays: Partial<SimDelays>): void {
+    for (const [key, ms] of Object.entries(delays) as [keyof SimDelays, number][]) {
+      const file = join(this.dir, delayFiles[key]);
+      if (ms > 0) writeFileSync(file, `${ms / 1000}\n`);
+      else rmSync(file, { force: true });
+    }
+  }
+
+  activations(): ActivationRecord[] {
+    return readLines(join(this.dir, 'activations.log')).map((line) => {
+      const [event, action, system, at] = line.split(' ');
+      return {
+        event: event as ActivationRecord['event'],
+        action: action ?? '',
+        system: system ?? '',
+        at: Number(at),
+      };
+    });
+  }
+
+  rebootRequests(): RebootRequest[] {
+    return readLines(join(this.dir, 'reboot-requests.log')).map((line) => {
+      const [command, bootId, at] = line.split(' ');
+      return { command: command ?? '', bootId: bootId ?? '', at: Number(at) };
+    });
+  }
+
   bootLog(): BootRecord[] {
     let text = '';
     try {
@@ -183,6 +245,14 @@ export class SimMachine {
     if (child.exitCode === null && child.signalCode === null) {
       throw new Error(`${this.name}: sshd did not start (see ${join(this.dir, 'console.log')} and sshd.log)`);
     }
+  }
+}
+
+function readLines(path: string): string[] {
+  try {
+    return readFileSync(path, 'utf8').split('\n').filter(Boolean);
+  } catch {
+    return [];
   }
 }
 
