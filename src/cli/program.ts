@@ -1,6 +1,7 @@
 import { Command, CommanderError } from 'commander';
 import { LabError, UsageError } from '../errors.js';
 import { deployCommand } from './commands/deploy.js';
+import { discordCommands } from './commands/discord.js';
 import { healthCommand } from './commands/health.js';
 import { machinesCommand } from './commands/machines.js';
 import { rebootCommand } from './commands/reboot.js';
@@ -45,6 +46,7 @@ export function buildProgram(io: Io, setExitCode: (code: number) => void = () =>
   deployCommand(program, context);
   workerCommands(program, context);
   runCommands(program, context);
+  discordCommands(program, context);
   return program;
 }
 

@@ -53,3 +53,17 @@ export async function withInterrupt<T>(io: Io, task: (signal: AbortSignal) => Pr
 /** Exit code of a finished run. */
 export const runExitCode = (status: string): number =>
   status === 'succeeded' ? 0 : status === 'cancelled' ? 130 : 1;
+
+/** Resolves at the first SIGTERM or SIGINT (a long-running service's stop). */
+export function untilStopSignal(log: (line: string) => void): Promise<void> {
+  return new Promise<void>((resolve) => {
+    const stop = (signal: NodeJS.Signals) => {
+      log(`${signal}: stopping`);
+      process.off('SIGTERM', stop);
+      process.off('SIGINT', stop);
+      resolve();
+    };
+    process.on('SIGTERM', stop);
+    process.on('SIGINT', stop);
+  });
+}

@@ -30,6 +30,15 @@ export class EventLog {
    * show all runs (`lab serve`, the Discord notifier). Needs a connection of its own.
    */
   async *all(blocking: Redis, signal?: AbortSignal, after = '$'): AsyncGenerator<RunEvent> {
+    for await (const entry of this.entries(blocking, signal, after)) yield entry.event;
+  }
+
+  /** Like `all`, with each event's stream id (a cursor to go on from after a restart). */
+  async *entries(
+    blocking: Redis,
+    signal?: AbortSignal,
+    after = '$',
+  ): AsyncGenerator<{ id: string; event: RunEvent }> {
     let last = after;
     if (last === '$') {
       const newest = await this.redis.xrevrange(this.keys.allEvents, '+', '-', 'COUNT', 1);
@@ -56,7 +65,7 @@ export class EventLog {
           for (const [id, fields] of entries) {
             last = id;
             const event = parseEntry(fields);
-            if (event) yield event;
+            if (event) yield { id, event };
           }
         }
       }

@@ -44,6 +44,11 @@ export const runRequestSchema = z.strictObject({
   rebootCommand: z.array(z.string().min(1).max(200)).min(1).max(20).optional(),
   requestedBy: actorSchema,
   source: z.enum(['cli', 'discord', 'schedule']),
+  /** The Discord channel that shows the run (where it was asked for), else the configured one. */
+  discordChannel: z
+    .string()
+    .regex(/^\d{5,25}$/)
+    .optional(),
 });
 export type RunRequest = z.infer<typeof runRequestSchema>;
 export type RunRequestInput = z.input<typeof runRequestSchema>;
@@ -75,7 +80,7 @@ export interface RunJobData {
  * when (two people asking for one reboot get one reboot).
  */
 export function requestFingerprint(request: RunRequest): string {
-  const { requestedBy: _who, source: _from, ...what } = request;
+  const { requestedBy: _who, source: _from, discordChannel: _where, ...what } = request;
   const normal = { ...what, targets: [...what.targets].sort() };
   return createHash('sha256').update(JSON.stringify(normal)).digest('hex').slice(0, 24);
 }

@@ -1,0 +1,34 @@
+import type { Interaction } from 'discord.js';
+import type { RunControl } from '../orchestration/queue/run-control.js';
+import type { RunQueue } from '../orchestration/queue/run-queue.js';
+import type { Actor } from '../orchestration/queue/run-request.js';
+import type { DiscordConfig } from './discord-config.js';
+import type { Member } from './permissions.js';
+
+/** What the interaction handlers work with. */
+export interface BotContext {
+  readonly config: DiscordConfig;
+  readonly runs: RunQueue;
+  readonly control: RunControl;
+  readonly log: (line: string) => void;
+}
+
+/** The member behind an interaction: id, display name, role ids (from the cache or the payload). */
+export function memberOf(interaction: Interaction): Member {
+  const member = interaction.member;
+  let roles: string[] = [];
+  if (member) {
+    const raw = member.roles as unknown;
+    if (Array.isArray(raw)) roles = raw as string[];
+    else if (raw && typeof raw === 'object' && 'cache' in raw)
+      roles = [...(raw as { cache: Map<string, unknown> }).cache.keys()];
+  }
+  const name =
+    (member && 'nick' in member && typeof member.nick === 'string' && member.nick) ||
+    interaction.user.globalName ||
+    interaction.user.username;
+  return { userId: interaction.user.id, name, roles };
+}
+
+/** The member as the queue records them (requester, approver). */
+export const actorOf = (member: Member): Actor => ({ id: `discord:${member.userId}`, name: member.name });

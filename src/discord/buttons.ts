@@ -1,0 +1,85 @@
+import { type ButtonInteraction, MessageFlags } from 'discord.js';
+import { RunControlError } from '../errors.js';
+import { actorOf, type BotContext, memberOf } from './bot-context.js';
+import { decodeButton } from './custom-ids.js';
+import { allowed, refusal } from './permissions.js';
+import { rebootPlan, targetsOf } from './slash-commands.js';
+
+const ephemeral = (content: string) => ({ content, flags: MessageFlags.Ephemeral }) as const;
+
+/**
+ * A click on one of lab's buttons. Who clicked is checked here, on the server: roles first, then
+ * the run's own rules (self-approval, distinct approvers, the plan, expiry) in RunControl. The
+ * answer is ephemeral; the run message itself is updated by the notifier.
+ */
+export async function buttonClick(interaction: ButtonInteraction, context: BotContext): Promise<void> {
+  const button = decodeButton(interaction.customId);
+  if (!button) {
+    await interaction.reply(ephemeral('This button is not lab’s, or is out of date.'));
+    return;
+  }
+  const member = memberOf(interaction);
+  const needs = button.action === 'approve' || button.action === 'deny' ? 'approve' : 'operate';
+  if (!allowed(context.config, member, needs)) {
+    context.log(
+      `refused ${button.action} click by ${member.name} (${member.userId}): not allowed to ${needs}`,
+    );
+    await interaction.reply(ephemeral(refusal(needs)));
+    return;
+  }
+  await interaction.deferReply({ flags: MessageFlags.Ephemeral });
+  const actor = actorOf(member);
+  const { control, runs } = context;
+  try {
+    switch (button.action) {
+      case 'approve': {
+        const status = await control.approve(button.runId, button.machine, actor, button.plan);
+        await interaction.editReply(
+          status.complete
+            ? `Approved ${button.machine}: run ${button.runId} goes on.`
+            : `Approved ${button.machine} (${status.approvals.length} of ${status.required}); another approver is needed.`,
+        );
+        return;
+      }
+      case 'deny':
+        await control.deny(button.runId, button.machine, actor, button.plan);
+        await interaction.editReply(`Denied ${button.machine}: run ${button.runId} is cancelled.`);
+        return;
+      case 'cancel':
+        await control.cancel(button.runId, actor);
+        await interaction.editReply(`Cancelling run ${button.runId}: it stops at the next phase boundary.`);
+        return;
+      case 'decide': {
+        const record = await runs.run(button.runId);
+        if (record.data.state.halt?.at !== button.haltAt)
+          throw new RunControlError(`this alert of run ${button.runId} is out of date`);
+        await control.decide(button.runId, button.decision, actor);
+        await interaction.editReply(`${button.decision} requested for run ${button.runId}.`);
+        return;
+      }
+      case 'start': {
+        const inventory = await runs.inventory(context.config.flake);
+        if (rebootPlan(inventory, button.target, context).id !== button.plan)
+          throw new RunControlError('the plan changed since it was shown: run /lab sequence again');
+        const submitted = await runs.submit({
+          kind: 'reboot',
+          flake: context.config.flake,
+          targets: targetsOf(button.target),
+          requestedBy: actor,
+          source: 'discord',
+          ...(interaction.channelId ? { discordChannel: interaction.channelId } : {}),
+        });
+        await interaction.editReply(
+          submitted.duplicate
+            ? `This reboot is already running as run ${submitted.runId}.`
+            : `Started reboot run ${submitted.runId}.`,
+        );
+        return;
+      }
+    }
+  } catch (error) {
+    if (error instanceof RunControlError)
+      context.log(`refused ${button.action} click by ${member.name} (${member.userId}): ${error.message}`);
+    throw error;
+  }
+}

@@ -1,0 +1,67 @@
+import type { Decision } from '../orchestration/run-flow.js';
+
+/**
+ * What a button does, encoded in its custom_id (at most 100 characters): `lab:<action>:...`.
+ * Everything in it is checked again on the server when the button is clicked.
+ */
+export type ButtonAction =
+  | {
+      readonly action: 'approve' | 'deny';
+      readonly runId: string;
+      readonly machine: string;
+      readonly plan: string;
+    }
+  | { readonly action: 'cancel'; readonly runId: string }
+  | {
+      readonly action: 'decide';
+      readonly runId: string;
+      readonly decision: Decision;
+      readonly haltAt: number;
+    }
+  | { readonly action: 'start'; readonly plan: string; readonly target: string };
+
+export function encodeButton(button: ButtonAction): string {
+  const parts = (() => {
+    switch (button.action) {
+      case 'approve':
+      case 'deny':
+        return [button.action, button.runId, button.machine, button.plan];
+      case 'cancel':
+        return ['cancel', button.runId];
+      case 'decide':
+        return ['decide', button.runId, button.decision, String(button.haltAt)];
+      case 'start':
+        return ['start', button.plan, button.target];
+    }
+  })();
+  const id = ['lab', ...parts].join(':');
+  if (id.length > 100) throw new Error(`button id too long (${id.length} > 100): ${id.slice(0, 40)}…`);
+  return id;
+}
+
+/** The action of a custom_id, or null for anything lab did not make. */
+export function decodeButton(customId: string): ButtonAction | null {
+  const [prefix, action, ...rest] = customId.split(':');
+  if (prefix !== 'lab') return null;
+  switch (action) {
+    case 'approve':
+    case 'deny': {
+      const [runId, machine, plan] = rest;
+      return runId && machine && plan && rest.length === 3 ? { action, runId, machine, plan } : null;
+    }
+    case 'cancel':
+      return rest[0] && rest.length === 1 ? { action, runId: rest[0] } : null;
+    case 'decide': {
+      const [runId, decision, haltAt] = rest;
+      if (!runId || !haltAt || !/^\d+$/.test(haltAt)) return null;
+      if (decision !== 'retry' && decision !== 'skip' && decision !== 'abort') return null;
+      return { action, runId, decision, haltAt: Number(haltAt) };
+    }
+    case 'start': {
+      const [plan, ...target] = rest;
+      return plan && target.length > 0 ? { action, plan, target: target.join(':') } : null;
+    }
+    default:
+      return null;
+  }
+}

@@ -1,0 +1,98 @@
+import {
+  type ChatInputCommandInteraction,
+  Client,
+  Events,
+  GatewayIntentBits,
+  type Interaction,
+  MessageFlags,
+} from 'discord.js';
+import { LabError } from '../errors.js';
+import type { RunControl } from '../orchestration/queue/run-control.js';
+import type { RunQueue } from '../orchestration/queue/run-queue.js';
+import { autocomplete } from './autocomplete.js';
+import type { BotContext } from './bot-context.js';
+import { buttonClick } from './buttons.js';
+import type { DiscordConfig } from './discord-config.js';
+import { slashCommand } from './slash-commands.js';
+
+/**
+ * The gateway side: receives interactions, checks who may do what, enqueues runs and answers.
+ * It never carries out runs (workers do) and keeps no state of its own, so it can restart at any
+ * time. Errors reach the user as a short ephemeral message; unexpected ones are logged.
+ */
+export class LabBot {
+  private readonly client: Client;
+  private readonly context: BotContext;
+
+  constructor(config: DiscordConfig, runs: RunQueue, control: RunControl, log: (line: string) => void) {
+    this.context = { config, runs, control, log };
+    this.client = new Client({ intents: [GatewayIntentBits.Guilds], rest: { api: config.apiUrl } });
+    this.client.on(Events.InteractionCreate, (interaction) => {
+      void this.handle(interaction);
+    });
+    this.client.on(Events.Error, (error) => log(`discord client: ${error.message}`));
+  }
+
+  /** Logs in and resolves once the gateway is ready. */
+  async start(): Promise<void> {
+    const ready = new Promise<void>((resolve) => this.client.once(Events.ClientReady, () => resolve()));
+    await this.client.login(this.context.config.token);
+    await ready;
+    this.context.log(`discord: logged in as ${this.client.user?.tag ?? 'the bot'}`);
+  }
+
+  async stop(): Promise<void> {
+    await this.client.destroy();
+  }
+
+  private async handle(interaction: Interaction): Promise<void> {
+    const { config, log } = this.context;
+    const what = describe(interaction);
+    try {
+      if (!interaction.guildId || !config.guildIds.includes(interaction.guildId)) {
+        log(`ignored ${what} from guild ${interaction.guildId ?? 'none'} (not in DISCORD_GUILD_IDS)`);
+        if (interaction.isRepliable())
+          await interaction.reply({ content: 'lab is not enabled here.', flags: MessageFlags.Ephemeral });
+        return;
+      }
+      if (interaction.isAutocomplete()) await autocomplete(interaction, this.context);
+      else if (interaction.isChatInputCommand() && interaction.commandName === 'lab')
+        await slashCommand(interaction as ChatInputCommandInteraction, this.context);
+      else if (interaction.isButton()) await buttonClick(interaction, this.context);
+    } catch (error) {
+      const expected = error instanceof LabError;
+      if (!expected)
+        log(`${what} by ${interaction.user.id}: unexpected error: ${(error as Error).stack ?? error}`);
+      const message = expected ? (error as Error).message : 'Something went wrong; the error is logged.';
+      await this.answerError(interaction, message).catch((replyError: Error) =>
+        log(`${what}: could not report the error: ${replyError.message}`),
+      );
+    }
+  }
+
+  /** A short ephemeral message, whether the interaction was answered, deferred or neither. */
+  private async answerError(interaction: Interaction, message: string): Promise<void> {
+    if (interaction.isAutocomplete()) {
+      if (!interaction.responded) await interaction.respond([]);
+      return;
+    }
+    if (!interaction.isRepliable()) return;
+    const content = `⚠️ ${message}`.slice(0, 1900);
+    if (!interaction.deferred && !interaction.replied) {
+      await interaction.reply({ content, flags: MessageFlags.Ephemeral });
+    } else if (interaction.ephemeral) {
+      await interaction.editReply({ content });
+    } else {
+      await interaction.deleteReply().catch(() => {});
+      await interaction.followUp({ content, flags: MessageFlags.Ephemeral });
+    }
+  }
+}
+
+function describe(interaction: Interaction): string {
+  if (interaction.isChatInputCommand())
+    return `/lab ${interaction.options.getSubcommand(false) ?? ''}`.trim();
+  if (interaction.isButton()) return `button ${interaction.customId}`;
+  if (interaction.isAutocomplete()) return 'autocomplete';
+  return `interaction ${interaction.type}`;
+}

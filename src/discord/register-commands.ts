@@ -1,0 +1,21 @@
+import { REST, Routes } from 'discord.js';
+import { commandDefinitions } from './command-definitions.js';
+import type { DiscordConfig } from './discord-config.js';
+
+/** A REST client for Discord's API (or the tests' fake), with the bot token. */
+export function discordRest(config: DiscordConfig): REST {
+  return new REST({ api: config.apiUrl, version: '10' }).setToken(config.token);
+}
+
+/**
+ * Registers `/lab` for every configured guild (guild commands update at once, unlike global
+ * ones). Returns the guilds registered.
+ */
+export async function registerCommands(config: DiscordConfig, rest = discordRest(config)): Promise<string[]> {
+  const applicationId =
+    config.applicationId ?? ((await rest.get(Routes.currentApplication())) as { id: string }).id;
+  for (const guildId of config.guildIds) {
+    await rest.put(Routes.applicationGuildCommands(applicationId, guildId), { body: commandDefinitions });
+  }
+  return [...config.guildIds];
+}

@@ -1,0 +1,27 @@
+import type { RunStatus } from '../../orchestration/run-state.js';
+
+export const COLOR = {
+  info: 0x3b82f6,
+  ok: 0x22c55e,
+  failed: 0xef4444,
+  cancelled: 0x9ca3af,
+  halted: 0xf97316,
+  waiting: 0xeab308,
+} as const;
+
+export function statusColor(status: RunStatus, waiting: boolean): number {
+  if (status === 'succeeded') return COLOR.ok;
+  if (status === 'failed') return COLOR.failed;
+  if (status === 'cancelled') return COLOR.cancelled;
+  if (status === 'halted') return COLOR.halted;
+  return waiting ? COLOR.waiting : COLOR.info;
+}
+
+/** Discord's limits for one embed: description and field values are cut to fit. */
+export function fit(text: string, max: number): string {
+  return text.length <= max ? text : `${text.slice(0, max - 2)} …`;
+}
+
+/** A Discord timestamp that every reader sees in their own time zone. */
+export const when = (epochMs: number, style: 't' | 'T' | 'R' = 'T'): string =>
+  `<t:${Math.floor(epochMs / 1000)}:${style}>`;

@@ -1,0 +1,307 @@
+import { randomBytes } from 'node:crypto';
+import { type REST, Routes } from 'discord.js';
+import type { Redis } from 'ioredis';
+import { runEventLine } from '../cli/render/run-events.js';
+import { plainStyle } from '../cli/render/style.js';
+import { RunControl } from '../orchestration/queue/run-control.js';
+import type { RunQueue } from '../orchestration/queue/run-queue.js';
+import type { RunJobData } from '../orchestration/queue/run-request.js';
+import type { RunEvent } from '../orchestration/run-events.js';
+import type { DiscordConfig } from './discord-config.js';
+import { alertMessage } from './render/alert-message.js';
+import type { DiscordMessage } from './render/plan-message.js';
+import { type ApprovalWait, runMessage } from './render/run-message.js';
+
+/** Where a run's messages are, kept in Redis so any process (after any restart) finds them again. */
+interface RunMessages {
+  channelId: string;
+  messageId: string;
+  threadId: string | null;
+}
+
+const LEADER_TTL_MS = 10_000;
+
+/**
+ * Shows runs in Discord with REST only (no gateway): one message per run, edited in place as it
+ * progresses (edits coalesced), a thread with the per-step details, and an alert mentioning the
+ * on-call role when a step fails. Every worker may run one; a leader lock in Redis makes one of
+ * them post, and its cursor in the event stream lets the next leader go on where it stopped.
+ */
+export class RunNotifier {
+  private readonly id = randomBytes(6).toString('hex');
+  private readonly control: RunControl;
+  private readonly pending = new Map<
+    string,
+    { timer: NodeJS.Timeout | null; lines: string[]; lastEdit: number }
+  >();
+  private stopping = new AbortController();
+  private loop: Promise<void> | null = null;
+  private blocking: Redis | null = null;
+
+  constructor(
+    private readonly runs: RunQueue,
+    private readonly config: DiscordConfig,
+    private readonly rest: REST,
+    private readonly log: (line: string) => void = () => {},
+  ) {
+    this.control = new RunControl(runs);
+  }
+
+  private key(suffix: string): string {
+    return `lab:${this.runs.config.queue}:discord:${suffix}`;
+  }
+
+  start(): void {
+    this.loop ??= this.lead().catch((error: Error) => this.log(`discord notifier stopped: ${error.message}`));
+  }
+
+  async stop(): Promise<void> {
+    this.stopping.abort();
+    this.blocking?.disconnect();
+    await this.loop;
+    for (const runId of [...this.pending.keys()]) await this.flush(runId);
+    await this.runs.redis.eval(
+      "if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end return 0",
+      1,
+      this.key('leader'),
+      this.id,
+    );
+  }
+
+  /** Waits to be the leader, then shows events until stopped or the lead is lost. */
+  private async lead(): Promise<void> {
+    const { signal } = this.stopping;
+    while (!signal.aborted) {
+      if (await this.takeLead()) {
+        await this.showEvents(signal);
+      } else {
+        await sleep(LEADER_TTL_MS / 3, signal);
+      }
+    }
+  }
+
+  private async takeLead(): Promise<boolean> {
+    const redis = this.runs.redis;
+    const key = this.key('leader');
+    if (await redis.set(key, this.id, 'PX', LEADER_TTL_MS, 'NX')) return true;
+    return (await redis.get(key)) === this.id;
+  }
+
+  private async showEvents(signal: AbortSignal): Promise<void> {
+    const redis = this.runs.redis;
+    const cursorKey = this.key('cursor');
+    let cursor = (await redis.get(cursorKey)) ?? '$';
+    this.blocking = this.runs.duplicateConnection('lab-discord-notifier');
+    let renewedAt = Date.now();
+    try {
+      for await (const { id, event } of this.runs.events.entries(this.blocking, signal, cursor)) {
+        await this.show(event);
+        cursor = id;
+        await redis.set(cursorKey, cursor);
+        if (Date.now() - renewedAt > LEADER_TTL_MS / 3) {
+          if (!(await this.renewLead())) return;
+          renewedAt = Date.now();
+        }
+      }
+    } finally {
+      this.blocking.disconnect();
+      this.blocking = null;
+    }
+  }
+
+  private async renewLead(): Promise<boolean> {
+    const renewed = await this.runs.redis.eval(
+      "if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('PEXPIRE', KEYS[1], ARGV[2]) end return 0",
+      1,
+      this.key('leader'),
+      this.id,
+      String(LEADER_TTL_MS),
+    );
+    return renewed === 1;
+  }
+
+  /** One event: schedule the run message's edit, note a detail for the thread, post or update alerts. */
+  async show(event: RunEvent): Promise<void> {
+    try {
+      const record = await this.runs.run(event.runId);
+      const messages = await this.messages(record.data);
+      if (!messages) return;
+      const line = runEventLine(event, plainStyle, 12);
+      const entry = this.entry(event.runId);
+      if (line !== null && isDetail(event)) entry.lines.push(line.trim());
+      if (event.type === 'run.halted' && record.data.state.halt) await this.postAlert(record.data, messages);
+      if (event.type === 'run.decided' || event.type === 'run.finished')
+        await this.closeAlert(record.data, event);
+      if (event.type === 'run.finished') await this.flush(event.runId);
+      else this.scheduleEdit(event.runId);
+    } catch (error) {
+      this.log(`discord: showing ${event.type} of run ${event.runId} failed: ${(error as Error).message}`);
+    }
+  }
+
+  /** The run's message and thread, posted on first sight; null when the run has no channel. */
+  private async messages(data: RunJobData): Promise<RunMessages | null> {
+    const key = this.key(`run:${data.state.id}`);
+    const stored = await this.runs.redis.hgetall(key);
+    if (stored.messageId && stored.channelId)
+      return { channelId: stored.channelId, messageId: stored.messageId, threadId: stored.threadId || null };
+    const channelId = data.request.discordChannel ?? this.config.channelId;
+    if (!channelId) return null;
+    const message = (await this.rest.post(Routes.channelMessages(channelId), {
+      body: await this.render(data),
+    })) as { id: string };
+    let threadId: string | null = null;
+    try {
+      const thread = (await this.rest.post(Routes.threads(channelId, message.id), {
+        body: { name: `${data.state.kind} run ${data.state.id}`, auto_archive_duration: 1440 },
+      })) as { id: string };
+      threadId = thread.id;
+    } catch (error) {
+      this.log(`discord: no thread for run ${data.state.id}: ${(error as Error).message}`);
+    }
+    await this.runs.redis.hset(key, { channelId, messageId: message.id, threadId: threadId ?? '' });
+    await this.runs.redis.expire(key, 30 * 24 * 3600);
+    this.entry(data.state.id).lastEdit = Date.now();
+    return { channelId, messageId: message.id, threadId };
+  }
+
+  private entry(runId: string) {
+    let entry = this.pending.get(runId);
+    if (!entry) {
+      entry = { timer: null, lines: [], lastEdit: 0 };
+      this.pending.set(runId, entry);
+    }
+    return entry;
+  }
+
+  /** Edits at most once per interval; the last state always gets its edit. */
+  private scheduleEdit(runId: string): void {
+    const entry = this.entry(runId);
+    if (entry.timer) return;
+    const wait = Math.max(0, entry.lastEdit + this.config.editIntervalMs - Date.now());
+    entry.timer = setTimeout(() => {
+      entry.timer = null;
+      this.flush(runId).catch((error: Error) => this.log(`discord: editing run ${runId}: ${error.message}`));
+    }, wait);
+  }
+
+  /** Edits the run message to the run's current state and posts the collected details in its thread. */
+  async flush(runId: string): Promise<void> {
+    const entry = this.pending.get(runId);
+    if (entry?.timer) clearTimeout(entry.timer);
+    if (entry) entry.timer = null;
+    const record = await this.runs.run(runId);
+    const messages = await this.messages(record.data);
+    if (!messages) return;
+    await this.rest.patch(Routes.channelMessage(messages.channelId, messages.messageId), {
+      body: await this.render(record.data),
+    });
+    const lines = entry?.lines.splice(0) ?? [];
+    if (messages.threadId && lines.length > 0) {
+      for (const chunk of chunks(lines, 1900))
+        await this.rest.post(Routes.channelMessages(messages.threadId), {
+          body: { content: chunk, allowed_mentions: { parse: [] } },
+        });
+    }
+    if (entry) entry.lastEdit = Date.now();
+    if (isDone(record.data)) this.pending.delete(runId);
+  }
+
+  private async render(data: RunJobData): Promise<DiscordMessage> {
+    return runMessage(data, await this.approvalWaits(data));
+  }
+
+  /** The machines of the run that wait for approvers now. */
+  private async approvalWaits(data: RunJobData): Promise<ApprovalWait[]> {
+    if (isDone(data)) return [];
+    const control = await this.control.read(data.state.id);
+    const waits: ApprovalWait[] = [];
+    for (const [machine, since] of Object.entries(control.waitingSince)) {
+      const progress = data.state.kind === 'health' ? null : data.state.progress[machine];
+      const target = data.state.machines[machine];
+      if (!progress || !target || control.denials[machine]) continue;
+      const decided = 'confirmed' in progress ? progress.confirmed : progress.approvals !== null;
+      if (decided) continue;
+      waits.push({
+        machine,
+        required: data.policy.required[target.criticalityLevel],
+        approvals: await this.control.approvals(data.state.id, machine),
+        expiresAt: since + data.policy.timeout * 1000,
+      });
+    }
+    return waits;
+  }
+
+  private async postAlert(data: RunJobData, messages: RunMessages): Promise<void> {
+    const halt = data.state.halt;
+    if (!halt) return;
+    const key = this.key(`run:${data.state.id}`);
+    if (await this.runs.redis.hget(key, `alert:${halt.at}`)) return;
+    const channelId = this.config.alertChannelId ?? messages.channelId;
+    const message = (await this.rest.post(Routes.channelMessages(channelId), {
+      body: alertMessage(data, halt, this.config.oncallRoleId, null),
+    })) as { id: string };
+    await this.runs.redis.hset(key, {
+      [`alert:${halt.at}`]: `${channelId}:${message.id}`,
+      alertCurrent: JSON.stringify(halt),
+    });
+  }
+
+  /** Once decided (or the run ended), the alert says so and loses its buttons. */
+  private async closeAlert(data: RunJobData, event: RunEvent): Promise<void> {
+    const key = this.key(`run:${data.state.id}`);
+    const current = await this.runs.redis.hget(key, 'alertCurrent');
+    if (!current) return;
+    const halt = JSON.parse(current) as NonNullable<RunJobData['state']['halt']>;
+    const where = await this.runs.redis.hget(key, `alert:${halt.at}`);
+    if (!where) return;
+    const [channelId, messageId] = where.split(':') as [string, string];
+    const decided =
+      event.type === 'run.decided'
+        ? { decision: event.decision, by: event.by }
+        : { decision: `run ${event.type === 'run.finished' ? event.status : 'ended'}`, by: 'nobody in time' };
+    await this.rest.patch(Routes.channelMessage(channelId, messageId), {
+      body: alertMessage(data, halt, this.config.oncallRoleId, decided),
+    });
+    await this.runs.redis.hdel(key, 'alertCurrent');
+  }
+}
+
+/** Events worth a line in the run's thread (the run message already shows the rest). */
+function isDetail(event: RunEvent): boolean {
+  return (
+    !['step.finished', 'machine.waiting', 'deploy.building'].includes(event.type) ||
+    (event.type === 'machine.waiting' && event.reason !== 'delay')
+  );
+}
+
+const isDone = (data: RunJobData) => ['succeeded', 'failed', 'cancelled'].includes(data.state.status);
+
+function chunks(lines: readonly string[], max: number): string[] {
+  const out: string[] = [];
+  let current = '';
+  for (const line of lines) {
+    const piece = line.length > max ? `${line.slice(0, max - 2)} …` : line;
+    if (current && current.length + piece.length + 1 > max) {
+      out.push(current);
+      current = '';
+    }
+    current = current ? `${current}\n${piece}` : piece;
+  }
+  if (current) out.push(current);
+  return out;
+}
+
+function sleep(ms: number, signal: AbortSignal): Promise<void> {
+  return new Promise((resolve) => {
+    const timer = setTimeout(resolve, ms);
+    signal.addEventListener(
+      'abort',
+      () => {
+        clearTimeout(timer);
+        resolve();
+      },
+      { once: true },
+    );
+  });
+}
