@@ -48,7 +48,10 @@ export interface InteractionRecord {
 
 let snowflakeCounter = 0n;
 /** Snowflake-like ids, increasing. */
-export const snowflake = (): string => String(1_300_000_000_000_000_000n + (snowflakeCounter += 1n));
+export function snowflake(): string {
+  snowflakeCounter += 1n;
+  return String(1_300_000_000_000_000_000n + snowflakeCounter);
+}
 
 /**
  * A local stand-in for Discord: the REST API under /api/v10 (recording every call) and a gateway
@@ -189,7 +192,7 @@ export class FakeDiscord {
     const deadline = Date.now() + timeoutMs;
     for (;;) {
       const value = check();
-      if (value !== undefined && value !== false && value !== null) return value;
+      if (value !== undefined && value !== false && value !== null && value !== '') return value;
       if (Date.now() > deadline) throw new Error(`fake Discord: timed out waiting for ${what}`);
       await new Promise<void>((resolve) => {
         const timer = setTimeout(done, 100);
@@ -388,7 +391,8 @@ export class FakeDiscord {
     }
     if (method === 'GET' && path === '/applications/@me')
       return json(200, { id: this.applicationId, name: 'lab' });
-    if (method === 'PUT' && (match = route(/^\/applications\/(\d+)\/guilds\/(\d+)\/commands$/))) {
+    match = route(/^\/applications\/(\d+)\/guilds\/(\d+)\/commands$/);
+    if (method === 'PUT' && match) {
       const commands = (body as { name: string }[]).map((command) => ({
         ...command,
         id: snowflake(),
@@ -398,7 +402,8 @@ export class FakeDiscord {
       }));
       return json(200, commands);
     }
-    if (method === 'POST' && (match = route(/^\/interactions\/(\d+)\/([^/]+)\/callback$/))) {
+    match = route(/^\/interactions\/(\d+)\/([^/]+)\/callback$/);
+    if (method === 'POST' && match) {
       const record = this.interactions.get(match[2] as string);
       if (!record) return json(404, { message: 'Unknown interaction', code: 10062 });
       if (record.acknowledgedAt !== null)
@@ -406,7 +411,7 @@ export class FakeDiscord {
       const { type, data } = body as { type: number; data?: Record<string, unknown> };
       record.acknowledgedAt = Date.now();
       record.callbackType = type;
-      record.ephemeral = ((data?.flags as number | undefined) ?? 0) & 64 ? true : false;
+      record.ephemeral = (((data?.flags as number | undefined) ?? 0) & 64) !== 0;
       if (type === 8) record.choices = (data?.choices as { name: string; value: string }[]) ?? [];
       if (type === 4 || type === 5)
         record.original = this.createMessage(
@@ -420,7 +425,8 @@ export class FakeDiscord {
         });
       return json(204);
     }
-    if ((match = route(/^\/webhooks\/(\d+)\/([^/]+)\/messages\/@original$/))) {
+    match = route(/^\/webhooks\/(\d+)\/([^/]+)\/messages\/@original$/);
+    if (match) {
       const record = this.interactions.get(match[2] as string);
       if (!record?.original) return json(404, { message: 'Unknown Message', code: 10008 });
       if (method === 'PATCH') {
@@ -433,26 +439,30 @@ export class FakeDiscord {
       }
       return json(200, this.messageJson(record.original));
     }
-    if (method === 'POST' && (match = route(/^\/webhooks\/(\d+)\/([^/]+)$/))) {
+    match = route(/^\/webhooks\/(\d+)\/([^/]+)$/);
+    if (method === 'POST' && match) {
       const record = this.interactions.get(match[2] as string);
       if (!record) return json(404, { message: 'Unknown Webhook', code: 10015 });
       const message = this.createMessage(this.channelId, body as Record<string, unknown>);
       record.followUps.push(message);
       return json(200, this.messageJson(message));
     }
-    if (method === 'POST' && (match = route(/^\/channels\/(\d+)\/messages$/))) {
+    match = route(/^\/channels\/(\d+)\/messages$/);
+    if (method === 'POST' && match) {
       return json(
         200,
         this.messageJson(this.createMessage(match[1] as string, body as Record<string, unknown>)),
       );
     }
-    if (method === 'PATCH' && (match = route(/^\/channels\/(\d+)\/messages\/(\d+)$/))) {
+    match = route(/^\/channels\/(\d+)\/messages\/(\d+)$/);
+    if (method === 'PATCH' && match) {
       const message = this.messages.get(match[2] as string);
       if (!message) return json(404, { message: 'Unknown Message', code: 10008 });
       this.editMessage(message, body as Record<string, unknown>);
       return json(200, this.messageJson(message));
     }
-    if (method === 'POST' && (match = route(/^\/channels\/(\d+)\/messages\/(\d+)\/threads$/))) {
+    match = route(/^\/channels\/(\d+)\/messages\/(\d+)\/threads$/);
+    if (method === 'POST' && match) {
       const { name } = body as { name: string };
       return json(201, {
         id: snowflake(),

@@ -2,7 +2,7 @@ import { type APIButtonComponent, ButtonStyle, ComponentType } from 'discord.js'
 import type { RunJobData } from '../../orchestration/queue/run-request.js';
 import type { Halt } from '../../orchestration/run-flow.js';
 import { encodeButton } from '../custom-ids.js';
-import { COLOR, fit, when } from './colors.js';
+import { COLOR, clip, when } from './colors.js';
 import type { DiscordMessage } from './plan-message.js';
 
 /**
@@ -36,17 +36,17 @@ export function alertMessage(
     custom_id: encodeButton({ action: 'decide', runId, decision, haltAt: halt.at }),
   }));
   return {
-    content: fit(
+    content: clip(
       `${mention}**${who}** failed at **${halt.phase}** in ${data.state.kind} run \`${runId}\``,
       2000,
     ),
     embeds: [
       {
-        title: fit(`${who}: ${halt.phase} failed`, 256),
-        description: fit(halt.reason, 4000),
+        title: clip(`${who}: ${halt.phase} failed`, 256),
+        description: clip(halt.reason, 4000),
         color: decided ? COLOR.cancelled : COLOR.failed,
         fields: [
-          ...(checks ? [{ name: 'Failing checks', value: fit(checks, 1000) }] : []),
+          ...(checks ? [{ name: 'Failing checks', value: clip(checks, 1000) }] : []),
           {
             name: decided ? 'Decided' : 'Decide by',
             value: decided

@@ -18,7 +18,7 @@ export function statusColor(status: RunStatus, waiting: boolean): number {
 }
 
 /** Discord's limits for one embed: description and field values are cut to fit. */
-export function fit(text: string, max: number): string {
+export function clip(text: string, max: number): string {
   return text.length <= max ? text : `${text.slice(0, max - 2)} …`;
 }
 

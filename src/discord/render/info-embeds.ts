@@ -2,7 +2,7 @@ import type { APIEmbed } from 'discord.js';
 import type { MachineHealth } from '../../domain/health/check-result.js';
 import type { Inventory, Machine } from '../../domain/inventory/schema.js';
 import type { RunRecord } from '../../orchestration/queue/run-queue.js';
-import { COLOR, fit, when } from './colors.js';
+import { COLOR, clip, when } from './colors.js';
 
 /** `/lab machines`: one line per machine. */
 export function machinesEmbed(
@@ -19,9 +19,9 @@ export function machinesEmbed(
   const broken = inventory.broken.map((host) => `⚠️ ${host.name}: ${host.error}`);
   return {
     title: `${machines.length} machine${machines.length === 1 ? '' : 's'}${group ? ` in @${group}` : ''}`,
-    description: fit([...lines, ...broken].join('\n') || 'No managed machines.', 4000),
+    description: clip([...lines, ...broken].join('\n') || 'No managed machines.', 4000),
     color: COLOR.info,
-    footer: { text: fit(inventory.flake, 200) },
+    footer: { text: clip(inventory.flake, 200) },
   };
 }
 
@@ -36,7 +36,7 @@ export function healthEmbed(results: readonly { machine: string; health: Machine
   });
   return {
     title: `Health: ${healthy} of ${results.length} healthy`,
-    description: fit(lines.join('\n') || 'No machines.', 4000),
+    description: clip(lines.join('\n') || 'No machines.', 4000),
     color: healthy === results.length ? COLOR.ok : COLOR.failed,
   };
 }
@@ -50,7 +50,7 @@ export function statusEmbed(records: readonly RunRecord[]): APIEmbed {
   });
   return {
     title: 'Runs',
-    description: fit(lines.join('\n') || 'No runs.', 4000),
+    description: clip(lines.join('\n') || 'No runs.', 4000),
     color: COLOR.info,
   };
 }

@@ -9,7 +9,7 @@ import type { Inventory } from '../../domain/inventory/schema.js';
 import type { Plan } from '../../domain/planner/plan.js';
 import type { ApprovalPolicy } from '../../orchestration/queue/queue-config.js';
 import { encodeButton } from '../custom-ids.js';
-import { COLOR, fit } from './colors.js';
+import { COLOR, clip } from './colors.js';
 
 export interface DiscordMessage {
   content?: string;
@@ -41,20 +41,20 @@ export function planMessage(
     .map((machine) => machine.name);
   const embed: APIEmbed = {
     title: `Reboot sequence: ${count} machine${count === 1 ? '' : 's'} in ${plan.steps.length} step${plan.steps.length === 1 ? '' : 's'}`,
-    description: fit(lines.length > 0 ? lines.join('\n') : 'No machines selected.', 4000),
+    description: clip(lines.length > 0 ? lines.join('\n') : 'No machines selected.', 4000),
     color: COLOR.info,
     fields: [
       {
         name: 'Needs approval',
-        value: needing.length > 0 ? fit(needing.join(', '), 1000) : 'none',
+        value: needing.length > 0 ? clip(needing.join(', '), 1000) : 'none',
         inline: true,
       },
       { name: 'Plan', value: `\`${options.planId}\``, inline: true },
       ...(inventory.warnings.length > 0 || plan.warnings.length > 0
-        ? [{ name: 'Warnings', value: fit([...inventory.warnings, ...plan.warnings].join('\n'), 1000) }]
+        ? [{ name: 'Warnings', value: clip([...inventory.warnings, ...plan.warnings].join('\n'), 1000) }]
         : []),
     ],
-    footer: { text: fit(`${inventory.flake} · target ${options.target}`, 2000) },
+    footer: { text: clip(`${inventory.flake} · target ${options.target}`, 2000) },
   };
   const start: APIButtonComponent = {
     type: ComponentType.Button,

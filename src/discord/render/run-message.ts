@@ -3,7 +3,7 @@ import type { RunJobData } from '../../orchestration/queue/run-request.js';
 import type { Approval } from '../../orchestration/run-flow.js';
 import { isRunDone } from '../../orchestration/run-state.js';
 import { encodeButton } from '../custom-ids.js';
-import { fit, statusColor, when } from './colors.js';
+import { clip, statusColor, when } from './colors.js';
 import type { DiscordMessage } from './plan-message.js';
 
 /** A step that waits for approvers. */
@@ -41,7 +41,7 @@ export function runMessage(data: RunJobData, waits: readonly ApprovalWait[]): Di
   if (state.status === 'halted' && state.halt)
     fields.push({
       name: 'Halted',
-      value: fit(
+      value: clip(
         `${state.halt.machine ?? 'build'} failed at ${state.halt.phase}: ${state.halt.reason}`,
         1000,
       ),
@@ -50,13 +50,13 @@ export function runMessage(data: RunJobData, waits: readonly ApprovalWait[]): Di
   if (state.kind === 'deploy' && state.needsReboot.length > 0)
     fields.push({ name: 'Needs a reboot', value: state.needsReboot.join(', '), inline: false });
   if (state.status === 'cancelled' && state.cancelReason)
-    fields.push({ name: 'Cancelled', value: fit(state.cancelReason, 1000), inline: false });
+    fields.push({ name: 'Cancelled', value: clip(state.cancelReason, 1000), inline: false });
   const embed: APIEmbed = {
-    title: fit(title, 256),
-    description: fit(lines.join('\n') || 'No machines.', 4000),
+    title: clip(title, 256),
+    description: clip(lines.join('\n') || 'No machines.', 4000),
     color: statusColor(state.status, waits.length > 0),
     fields,
-    footer: { text: fit(state.flake, 200) },
+    footer: { text: clip(state.flake, 200) },
     ...(state.finishedAt ? { timestamp: new Date(state.finishedAt).toISOString() } : {}),
   };
   const buttons: APIButtonComponent[] = [];
@@ -66,7 +66,7 @@ export function runMessage(data: RunJobData, waits: readonly ApprovalWait[]): Di
         {
           type: ComponentType.Button,
           style: ButtonStyle.Success,
-          label: fit(`Approve ${wait.machine}`, 80),
+          label: clip(`Approve ${wait.machine}`, 80),
           custom_id: encodeButton({
             action: 'approve',
             runId: state.id,
@@ -77,7 +77,7 @@ export function runMessage(data: RunJobData, waits: readonly ApprovalWait[]): Di
         {
           type: ComponentType.Button,
           style: ButtonStyle.Secondary,
-          label: fit(`Deny ${wait.machine}`, 80),
+          label: clip(`Deny ${wait.machine}`, 80),
           custom_id: encodeButton({
             action: 'deny',
             runId: state.id,
@@ -110,7 +110,7 @@ function machineLine(data: RunJobData, machine: string, wait: ApprovalWait | und
       .map((check) => `${check.name}: ${check.error}`);
     return result.ok
       ? `✅ **${machine}** healthy`
-      : `❌ **${machine}** ${fit(failing.join('; ') || 'unreachable', 300)}`;
+      : `❌ **${machine}** ${clip(failing.join('; ') || 'unreachable', 300)}`;
   }
   const progress = state.progress[machine];
   if (!progress) return `▫️ ${machine}`;
@@ -124,9 +124,9 @@ function machineLine(data: RunJobData, machine: string, wait: ApprovalWait | und
     case 'pending':
       return `▫️ ${machine}`;
     case 'skipped':
-      return `⏭️ ${machine} skipped${progress.skipReason ? `: ${fit(progress.skipReason, 200)}` : ''}`;
+      return `⏭️ ${machine} skipped${progress.skipReason ? `: ${clip(progress.skipReason, 200)}` : ''}`;
     case 'failed':
-      return `❌ **${machine}** failed at ${progress.error?.phase}: ${fit(progress.error?.reason ?? '', 300)}${rollback(progress)}`;
+      return `❌ **${machine}** failed at ${progress.error?.phase}: ${clip(progress.error?.reason ?? '', 300)}${rollback(progress)}`;
     case 'succeeded': {
       const took =
         'finishedAt' in progress && progress.finishedAt && progress.startedAt
@@ -142,7 +142,7 @@ function machineLine(data: RunJobData, machine: string, wait: ApprovalWait | und
 function rollback(progress: object): string {
   if (!('rollback' in progress) || !progress.rollback) return '';
   const result = progress.rollback as { ok: boolean; reason: string | null };
-  return result.ok ? ' · rolled back, healthy' : ` · ROLLBACK FAILED: ${fit(result.reason ?? '', 200)}`;
+  return result.ok ? ' · rolled back, healthy' : ` · ROLLBACK FAILED: ${clip(result.reason ?? '', 200)}`;
 }
 
 function activeIcon(phase: string): string {

@@ -34,6 +34,9 @@ export interface QueueConfig {
   readonly parkPoll: number;
   /** Seconds a halted run waits for retry, skip or abort before it is aborted. */
   readonly haltTimeout: number;
+  /** Deadlines of queued runs whose request names none (e.g. from Discord), in seconds. */
+  readonly rebootTimeout: number;
+  readonly healthTimeout: number;
   readonly approvals: ApprovalPolicy;
   readonly schedule: ScheduleConfig | null;
 }
@@ -58,6 +61,8 @@ const envSchema = z.object({
   LAB_ACTIVE_WAIT: seconds.default(120),
   LAB_PARK_POLL: z.coerce.number().int().min(1).default(5),
   LAB_HALT_TIMEOUT: z.coerce.number().int().min(1).default(3600),
+  LAB_REBOOT_TIMEOUT: z.coerce.number().int().min(1).default(600),
+  LAB_HEALTH_TIMEOUT: z.coerce.number().int().min(1).default(300),
   LAB_APPROVALS_LOW: count.default(0),
   LAB_APPROVALS_MEDIUM: count.default(0),
   LAB_APPROVALS_HIGH: count.default(1),
@@ -92,6 +97,8 @@ export function queueConfig(env: NodeJS.ProcessEnv = process.env): QueueConfig {
     activeWait: vars.LAB_ACTIVE_WAIT,
     parkPoll: vars.LAB_PARK_POLL,
     haltTimeout: vars.LAB_HALT_TIMEOUT,
+    rebootTimeout: vars.LAB_REBOOT_TIMEOUT,
+    healthTimeout: vars.LAB_HEALTH_TIMEOUT,
     approvals: {
       required: {
         low: vars.LAB_APPROVALS_LOW,

@@ -1,0 +1,289 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { type DiscordConfig, discordConfig } from '../../src/discord/discord-config.js';
+import { LabBot } from '../../src/discord/lab-bot.js';
+import { discordRest, registerCommands } from '../../src/discord/register-commands.js';
+import { RunNotifier } from '../../src/discord/run-notifier.js';
+import { RunControl } from '../../src/orchestration/queue/run-control.js';
+import type { RunQueue } from '../../src/orchestration/queue/run-queue.js';
+import type { LabWorker } from '../../src/orchestration/queue/run-worker.js';
+import { type Homelab, startHomelab } from '../sim/homelab.js';
+import { queueClient, queueEnv, startWorker } from '../support/queue.js';
+import {
+  FakeDiscord,
+  type FakeMessage,
+  type FakeUser,
+  type InteractionRecord,
+  snowflake,
+} from './fake-discord.js';
+
+let lab: Homelab;
+let fake: FakeDiscord;
+let worker: LabWorker;
+let runs: RunQueue;
+let bot: LabBot;
+let notifier: RunNotifier;
+let config: DiscordConfig;
+const botLog: string[] = [];
+
+const role = { operator: snowflake(), approver: snowflake(), oncall: snowflake() };
+const user = (username: string, roles: string[]): FakeUser => ({ id: snowflake(), username, roles });
+const alice = user('alice', [role.operator, role.approver]);
+const bob = user('bob', [role.approver]);
+const carol = user('carol', [role.approver]);
+const mallory = user('mallory', []);
+
+beforeAll(async () => {
+  lab = await startHomelab({
+    bootTimeMs: 200,
+    machines: [
+      {
+        name: 'nas',
+        lab: {
+          role: 'nas',
+          rebootOrder: 1,
+          groups: ['storage'],
+          healthChecks: [{ type: 'tcp', port: 2049 }],
+          orchestration: { rebootDelay: 0 },
+        },
+        services: [{ type: 'tcp', port: 2049 }],
+      },
+      {
+        name: 'db',
+        lab: {
+          role: 'db',
+          rebootOrder: 2,
+          groups: ['storage'],
+          dependencies: ['nas'],
+          healthChecks: [{ type: 'tcp', port: 5432 }],
+          orchestration: { rebootDelay: 0, criticalityLevel: 'critical' },
+        },
+        services: [{ type: 'tcp', port: 5432 }],
+      },
+      {
+        name: 'web',
+        lab: {
+          role: 'web',
+          rebootOrder: 3,
+          dependencies: ['db'],
+          healthChecks: [{ type: 'http', url: 'http://localhost:80/health' }],
+          orchestration: { rebootDelay: 0 },
+        },
+        services: [{ type: 'http', port: 80 }],
+      },
+    ],
+  });
+  fake = await FakeDiscord.start({
+    roles: [
+      { id: role.operator, name: 'operator' },
+      { id: role.approver, name: 'approver' },
+      { id: role.oncall, name: 'oncall' },
+    ],
+  });
+  const env = queueEnv({ LAB_HEALTH_TIMEOUT: '2' });
+  config = discordConfig({
+    DISCORD_TOKEN: 'fake-token',
+    DISCORD_APPLICATION_ID: fake.applicationId,
+    DISCORD_GUILD_IDS: fake.guildId,
+    DISCORD_ONCALL_ROLE_ID: role.oncall,
+    DISCORD_OPERATOR_ROLE_IDS: role.operator,
+    DISCORD_APPROVER_ROLE_IDS: role.approver,
+    DISCORD_API_URL: fake.apiUrl,
+    DISCORD_EDIT_INTERVAL_MS: '100',
+    LAB_FLAKE: lab.flake,
+  });
+  worker = await startWorker(lab, env);
+  ({ runs } = await queueClient(env));
+  notifier = new RunNotifier(runs, config, discordRest(config), (line) => botLog.push(line));
+  notifier.start();
+  bot = new LabBot(config, runs, new RunControl(runs), (line) => botLog.push(line));
+  await bot.start();
+});
+
+afterAll(async () => {
+  await bot?.stop();
+  await notifier?.stop();
+  await worker?.stop();
+  await runs?.close();
+  await fake?.stop();
+  await lab?.stop();
+});
+
+/** The interaction's visible answer (deferred then edited, or replied). */
+const answer = (record: InteractionRecord, what: string) =>
+  fake.waitFor(
+    () =>
+      record.original && (record.original.content || record.original.embeds.length > 0)
+        ? record.original
+        : null,
+    30_000,
+    what,
+  );
+
+/** The run message the notifier posted for a run. */
+const runMessageOf = (runId: string) =>
+  fake.waitFor(
+    () => fake.channelMessages().find((message) => message.embeds[0]?.title?.includes(`run ${runId}`)),
+    30_000,
+    `the run message of ${runId}`,
+  );
+
+const buttonIds = (message: FakeMessage) =>
+  message.components.flatMap((row) => row.components.map((component) => component.custom_id ?? ''));
+
+describe('the Discord bot against the fake Discord API', () => {
+  it('registers /lab with its subcommands for the configured guild', async () => {
+    expect(await registerCommands(config)).toEqual([fake.guildId]);
+    const put = fake.calls.find((call) => call.method === 'PUT');
+    expect(put?.path).toBe(`/applications/${fake.applicationId}/guilds/${fake.guildId}/commands`);
+    const [lab] = put?.body as { name: string; options: { name: string }[] }[];
+    expect(lab?.name).toBe('lab');
+    expect(lab?.options.map((option) => option.name)).toEqual([
+      'machines',
+      'sequence',
+      'health',
+      'reboot',
+      'deploy',
+      'status',
+      'cancel',
+    ]);
+  });
+
+  it('/lab sequence shows the plan as an embed, with approvals and a start button', async () => {
+    const record = fake.command(mallory, 'sequence');
+    const message = await answer(record, 'the sequence embed');
+    expect(record.callbackType).toBe(5);
+    const embed = message.embeds[0];
+    expect(embed?.title).toBe('Reboot sequence: 3 machines in 3 steps');
+    const lines = embed?.description?.split('\n') ?? [];
+    expect(lines.map((line) => line.match(/\*\*(\w+)\*\*/)?.[1])).toEqual(['nas', 'db', 'web']);
+    expect(lines[1]).toContain('critical · 🔐 2 approvals');
+    expect(embed?.fields?.find((field) => field.name === 'Needs approval')?.value).toBe('db');
+    expect(buttonIds(message)[0]).toMatch(/^lab:start:[0-9a-f]{12}:all$/);
+  });
+
+  it('autocompletes targets from the cached inventory', async () => {
+    const record = fake.autocomplete(mallory, 'reboot', 'target', 'st');
+    await fake.waitFor(() => record.choices, 10_000, 'autocomplete choices');
+    expect(record.callbackType).toBe(8);
+    expect(record.choices?.map((choice) => choice.value)).toEqual(['@storage']);
+    const all = fake.autocomplete(mallory, 'health', 'target', '');
+    await fake.waitFor(() => all.choices, 10_000, 'autocomplete choices');
+    expect(all.choices?.map((choice) => choice.value)).toEqual(['all', '@storage', 'db', 'nas', 'web']);
+  });
+
+  it('refuses a reboot to someone without the operator role, ephemerally', async () => {
+    const record = fake.command(mallory, 'reboot', { target: 'db' });
+    await fake.waitFor(() => record.acknowledgedAt, 10_000, 'the refusal');
+    expect(record.callbackType).toBe(4);
+    expect(record.ephemeral).toBe(true);
+    expect(record.original?.content).toBe('You need an operator role to start or steer runs.');
+    expect(botLog.some((line) => line.includes('refused /lab reboot for mallory'))).toBe(true);
+  });
+
+  it('reboots a critical machine after two distinct approvers click Approve; the run message ends in success', async () => {
+    const bootsBefore = lab.bootLog('db').length;
+    const record = fake.command(alice, 'reboot', { target: 'db' });
+    const reply = await answer(record, 'the reboot reply');
+    const runId = reply.content.match(/run `(\w+)`/)?.[1] as string;
+    expect(reply.content).toMatch(/^Started reboot run `\w+` of 1 machine \(plan `[0-9a-f]{12}`\)\.$/);
+
+    let message = await runMessageOf(runId);
+    message = await fake.waitFor(
+      () => (buttonIds(message).some((id) => id.startsWith('lab:approve:')) ? message : null),
+      30_000,
+      'the approval buttons',
+    );
+    expect(message.embeds[0]?.description).toMatch(/🔐 \*\*db\*\* waits for approval: 0\/2/);
+    const approve = buttonIds(message).find((id) => id.startsWith(`lab:approve:${runId}:db:`)) as string;
+    expect(buttonIds(message)).toContain(`lab:cancel:${runId}`);
+
+    const refused = fake.click(mallory, message, approve);
+    await fake.waitFor(() => refused.original?.content, 10_000, 'the refusal');
+    expect(refused.ephemeral).toBe(true);
+    expect(refused.original?.content).toBe('You need an approver role to approve or deny steps.');
+
+    const own = fake.click(alice, message, approve);
+    const ownAnswer = await fake.waitFor(() => own.original?.content, 10_000, 'the self-approval refusal');
+    expect(ownAnswer).toContain('alice started run');
+    expect(ownAnswer).toContain('may not approve it');
+    expect(lab.bootLog('db')).toHaveLength(bootsBefore);
+
+    const first = fake.click(bob, message, approve);
+    expect(await fake.waitFor(() => first.original?.content, 10_000, 'the first approval')).toBe(
+      'Approved db (1 of 2); another approver is needed.',
+    );
+    const again = fake.click(bob, message, approve);
+    expect(await fake.waitFor(() => again.original?.content, 10_000, 'the repeated approval')).toContain(
+      'bob has already approved db',
+    );
+    const second = fake.click(carol, message, approve);
+    expect(await fake.waitFor(() => second.original?.content, 10_000, 'the second approval')).toBe(
+      `Approved db: run ${runId} goes on.`,
+    );
+
+    const final = await fake.waitFor(
+      () => (message.embeds[0]?.title?.includes('succeeded') ? message : null),
+      60_000,
+      'the run message to show success',
+    );
+    expect(final.embeds[0]?.title).toBe(`Reboot run ${runId} · succeeded`);
+    expect(final.embeds[0]?.description).toMatch(
+      /✅ \*\*db\*\* rebooted in [\d.]+ s · approved by bob <t:\d+:t>, carol <t:\d+:t>/,
+    );
+    expect(final.components).toEqual([]);
+    expect(lab.bootLog('db')).toHaveLength(bootsBefore + 1);
+    expect(message.edits).toBeGreaterThan(1);
+    const thread = fake.calls.find(
+      (call) =>
+        call.method === 'POST' && call.path === `/channels/${fake.channelId}/messages/${message.id}/threads`,
+    );
+    expect(thread).toBeDefined();
+  });
+
+  it('alerts the on-call role when a step fails, with Retry / Skip / Abort', async () => {
+    lab.machine('web').setFaults(['health-fails']);
+    const record = fake.command(alice, 'reboot', { target: 'web' });
+    const reply = await answer(record, 'the reboot reply');
+    const runId = reply.content.match(/run `(\w+)`/)?.[1] as string;
+    const alert = await fake.waitFor(
+      () =>
+        fake
+          .channelMessages()
+          .find(
+            (message) =>
+              message.content.includes(`run \`${runId}\``) && message.content.includes('failed at'),
+          ),
+      60_000,
+      'the alert',
+    );
+    expect(alert.embeds[0]?.description).toBe('');
+    expect(alert.content).toBe(`<@&${role.oncall}> **web** failed at **health** in reboot run \`${runId}\``);
+    expect(alert.embeds[0]?.fields?.find((field) => field.name === 'Failing checks')?.value).toMatch(/http/);
+    const post = fake.calls.find(
+      (call) => call.method === 'POST' && (call.body as { content?: string })?.content === alert.content,
+    );
+    expect((post?.body as { allowed_mentions: unknown }).allowed_mentions).toEqual({
+      parse: [],
+      roles: [role.oncall],
+    });
+    const ids = buttonIds(alert);
+    expect(ids.map((id) => id.split(':')[3])).toEqual(['retry', 'skip', 'abort']);
+
+    lab.machine('web').setFaults([]);
+    const retry = fake.click(alice, alert, ids[0] as string);
+    await fake.waitFor(() => retry.original?.content, 10_000, 'the retry answer');
+    const message = await runMessageOf(runId);
+    await fake.waitFor(() => message.embeds[0]?.title?.includes('succeeded'), 60_000, 'success after retry');
+    await fake.waitFor(() => alert.components.length === 0, 10_000, 'the alert to lose its buttons');
+    expect(alert.embeds[0]?.fields?.find((field) => field.name === 'Decided')?.value).toBe('retry by alice');
+  });
+
+  it('acknowledged every interaction within 3 seconds', () => {
+    const records = [...fake.interactions.values()];
+    expect(records.length).toBeGreaterThan(10);
+    for (const record of records) {
+      expect(record.acknowledgedAt, `interaction ${record.id}`).not.toBeNull();
+      expect((record.acknowledgedAt as number) - record.sentAt).toBeLessThan(3_000);
+    }
+  });
+});
