@@ -135,7 +135,7 @@ describe('the Discord bot against the fake Discord API', () => {
     expect(await registerCommands(config)).toEqual([fake.guildId]);
     const put = fake.calls.find((call) => call.method === 'PUT');
     expect(put?.path).toBe(`/applications/${fake.applicationId}/guilds/${fake.guildId}/commands`);
-    const [lab] = put?.body as { name: string; options: { name: string }[] }[];
+    const [lab] = (put?.body ?? []) as { name: string; options: { name: string }[] }[];
     expect(lab?.name).toBe('lab');
     expect(lab?.options.map((option) => option.name)).toEqual([
       'machines',
@@ -262,7 +262,7 @@ describe('the Discord bot against the fake Discord API', () => {
     const post = fake.calls.find(
       (call) => call.method === 'POST' && (call.body as { content?: string })?.content === alert.content,
     );
-    expect((post?.body as { allowed_mentions: unknown }).allowed_mentions).toEqual({
+    expect((post?.body as { allowed_mentions?: unknown } | undefined)?.allowed_mentions).toEqual({
       parse: [],
       roles: [role.oncall],
     });
