@@ -1,0 +1,86 @@
+import { writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { decodeButton, encodeButton } from '../../src/discord/custom-ids.js';
+import { discordConfig } from '../../src/discord/discord-config.js';
+import { allowed } from '../../src/discord/permissions.js';
+import { temporaryDir } from '../support/flake-fixtures.js';
+
+const base = {
+  DISCORD_GUILD_IDS: '111111111111111111',
+  DISCORD_OPERATOR_ROLE_IDS: '222222222222222222',
+  DISCORD_APPROVER_ROLE_IDS: '333333333333333333, 444444444444444444',
+  LAB_FLAKE: '/etc/homelab',
+};
+
+describe('Discord configuration', () => {
+  it('reads the token from DISCORD_TOKEN_FILE (e.g. a systemd credential) and lists of role ids', async () => {
+    const dir = await temporaryDir();
+    const file = join(dir, 'token');
+    writeFileSync(file, 'secret-token\n');
+    const config = discordConfig({ ...base, DISCORD_TOKEN_FILE: file });
+    expect(config.token).toBe('secret-token');
+    expect(config.approverRoleIds).toEqual(['333333333333333333', '444444444444444444']);
+    expect(config.viewerRoleIds).toEqual([]);
+    expect(config.apiUrl).toBe('https://discord.com/api');
+  });
+
+  it('names what is missing or wrong, and never shows the token', () => {
+    expect(() => discordConfig(base)).toThrow(
+      'DISCORD_TOKEN or DISCORD_TOKEN_FILE: the bot token is missing',
+    );
+    expect(() =>
+      discordConfig({ ...base, DISCORD_TOKEN: 'secret-token', DISCORD_GUILD_IDS: 'my-server' }),
+    ).toThrow(/^invalid Discord configuration: DISCORD_GUILD_IDS: a Discord id \(digits\)$/);
+    expect(() =>
+      discordConfig({ ...base, DISCORD_TOKEN: 'secret-token', DISCORD_OPERATOR_ROLE_IDS: '' }),
+    ).toThrow(/DISCORD_OPERATOR_ROLE_IDS/);
+    expect(() => discordConfig({ ...base, DISCORD_TOKEN_FILE: '/nonexistent/token' })).toThrow(
+      'DISCORD_TOKEN_FILE: cannot read /nonexistent/token: ENOENT',
+    );
+    try {
+      discordConfig({ ...base, DISCORD_TOKEN: 'secret-token', DISCORD_API_URL: 'nope' });
+      expect.unreachable();
+    } catch (error) {
+      expect((error as Error).message).toMatch(/DISCORD_API_URL/);
+      expect((error as Error).message).not.toContain('secret-token');
+    }
+  });
+
+  it('checks roles on the server: operators operate, approvers approve, viewers (or everyone) view', () => {
+    const config = discordConfig({ ...base, DISCORD_TOKEN: 't' });
+    const member = (roles: string[]) => ({ userId: '1', name: 'x', roles });
+    expect(allowed(config, member(['222222222222222222']), 'operate')).toBe(true);
+    expect(allowed(config, member(['222222222222222222']), 'approve')).toBe(false);
+    expect(allowed(config, member(['444444444444444444']), 'approve')).toBe(true);
+    expect(allowed(config, member([]), 'view')).toBe(true);
+    const restricted = discordConfig({
+      ...base,
+      DISCORD_TOKEN: 't',
+      DISCORD_VIEWER_ROLE_IDS: '555555555555555555',
+    });
+    expect(allowed(restricted, member([]), 'view')).toBe(false);
+    expect(allowed(restricted, member(['555555555555555555']), 'view')).toBe(true);
+  });
+});
+
+describe('button ids', () => {
+  it('round-trip, stay within 100 characters, and reject anything else', () => {
+    const buttons = [
+      { action: 'approve', runId: '3f2a9c1d7e', machine: 'db-primary', plan: '0123456789ab' },
+      { action: 'deny', runId: '3f2a9c1d7e', machine: 'db', plan: '0123456789ab' },
+      { action: 'cancel', runId: '3f2a9c1d7e' },
+      { action: 'decide', runId: '3f2a9c1d7e', decision: 'skip', haltAt: 1795739571389 },
+      { action: 'start', plan: '0123456789ab', target: '@storage' },
+    ] as const;
+    for (const button of buttons) {
+      const id = encodeButton(button);
+      expect(id.length).toBeLessThanOrEqual(100);
+      expect(decodeButton(id)).toEqual(button);
+    }
+    expect(decodeButton('other:approve:x:y:z')).toBeNull();
+    expect(decodeButton('lab:decide:run:reboot-everything:1')).toBeNull();
+    expect(decodeButton('lab:approve:run:db')).toBeNull();
+    expect(() => encodeButton({ action: 'start', plan: 'p', target: 'x'.repeat(100) })).toThrow(/too long/);
+  });
+});
