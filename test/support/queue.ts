@@ -5,6 +5,7 @@ import { RunControl } from '../../src/orchestration/queue/run-control.js';
 import { RunQueue } from '../../src/orchestration/queue/run-queue.js';
 import { LabWorker } from '../../src/orchestration/queue/run-worker.js';
 import type { RunEvent } from '../../src/orchestration/run-events.js';
+import type { NixSettings } from '../../src/transport/process/nix.js';
 import { loadSshCredentials } from '../../src/transport/ssh/ssh-credentials.js';
 import type { Homelab } from '../sim/homelab.js';
 import { testNix } from './flake-fixtures.js';
@@ -25,17 +26,23 @@ export function queueEnv(extra: Record<string, string> = {}): Record<string, str
   };
 }
 
-/** A worker in this process for the homelab's machines. */
+/** A worker in this process for the homelab's machines (`nix`: e.g. a countingNix wrapper). */
 export async function startWorker(
   lab: Homelab,
   env: Record<string, string>,
   name = 'test-worker',
+  options: { nix?: NixSettings } = {},
 ): Promise<LabWorker> {
   const credentials = await loadSshCredentials(
     { keyPath: lab.keyPath, knownHostsPath: lab.knownHostsPath },
     {},
   );
-  return LabWorker.start(queueConfig(env), { nix: testNix, credentials, name, healthIntervalMs: 100 });
+  return LabWorker.start(queueConfig(env), {
+    nix: options.nix ?? testNix,
+    credentials,
+    name,
+    healthIntervalMs: 100,
+  });
 }
 
 /** A client of the test's queue, with its control API. */
@@ -65,11 +72,57 @@ export async function followRun(
     }
     if (controller.signal.aborted)
       throw new Error(
-        `run ${runId} did not get there within ${timeoutMs} ms; events: ${events.map((e) => e.type).join(', ')}`,
+        `run ${runId} did not get there within ${timeoutMs} ms; events: ${events.map((e) => e.type).join(', ')}` +
+          `; the last: ${JSON.stringify(events.at(-1))}`,
       );
     return events;
   } finally {
     clearTimeout(timer);
     blocking.disconnect();
+  }
+}
+
+/** Replays and follows a run's events until one matches, and returns that one. */
+export async function waitForEvent<T extends RunEvent['type']>(
+  runs: RunQueue,
+  runId: string,
+  type: T,
+  match: (event: Extract<RunEvent, { type: T }>) => boolean = () => true,
+  timeoutMs = 60_000,
+): Promise<Extract<RunEvent, { type: T }>> {
+  const matches = (event: RunEvent): event is Extract<RunEvent, { type: T }> =>
+    event.type === type && match(event as Extract<RunEvent, { type: T }>);
+  const events = await followRun(runs, runId, matches, timeoutMs);
+  const last = events.at(-1);
+  if (!last || !matches(last))
+    throw new Error(
+      `run ${runId} finished without a ${type} event; events: ${events.map((e) => e.type).join(', ')}`,
+    );
+  return last;
+}
+
+/** Where BullMQ has the run's job: 'delayed' while it is parked, 'completed' once it is over. */
+export async function jobState(runs: RunQueue, runId: string): Promise<string> {
+  return (await runs.run(runId)).jobState;
+}
+
+/** The run holding each machine's lock (null: free). */
+export async function lockHolders(
+  runs: RunQueue,
+  machines: readonly string[],
+): Promise<Record<string, string | null>> {
+  const holders: Record<string, string | null> = {};
+  for (const machine of machines) holders[machine] = await runs.redis.get(runs.keys.lock(machine));
+  return holders;
+}
+
+/** Cancels every run of the queue that is not over and waits until each is (test cleanup). */
+export async function cancelActiveRuns(runs: RunQueue, control: RunControl): Promise<void> {
+  const cleaner = { id: 'test:cleanup', name: 'test cleanup' };
+  for (const record of await runs.runs(100)) {
+    const { id, status } = record.data.state;
+    if (status === 'succeeded' || status === 'failed' || status === 'cancelled') continue;
+    await control.cancel(id, cleaner).catch(() => {});
+    await followRun(runs, id, (event) => event.type === 'run.finished', 30_000).catch(() => {});
   }
 }

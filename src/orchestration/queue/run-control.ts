@@ -5,6 +5,22 @@ import { isRunDone } from '../run-state.js';
 import type { RunQueue } from './run-queue.js';
 import type { Actor, RunJobData } from './run-request.js';
 
+/**
+ * Records an approval unless the machine has all the approvals it needs (KEYS[2] holds ARGV[2])
+ * or the approver (ARGV[1]) approved it already: -1, 0, else the number of approvals. Atomic, so
+ * two approvers at once cannot both be the last one.
+ */
+const APPROVE = `
+if redis.call('LLEN', KEYS[2]) >= tonumber(ARGV[2]) then return -1 end
+if redis.call('SADD', KEYS[1], ARGV[1]) == 0 then return 0 end
+return redis.call('RPUSH', KEYS[2], ARGV[3])`;
+
+function alreadyApproved(runId: string, machine: string, required: number): RunControlError {
+  return new RunControlError(
+    `${machine} is already approved in run ${runId} (${required} of ${required}): it is not waiting any more`,
+  );
+}
+
 /** A recorded request to cancel, or an operator's answer to a halt (bound to that halt). */
 export interface CancelRequest {
   readonly by: string;
@@ -97,13 +113,22 @@ export class RunControl {
         `${by.name} started run ${runId} and may not approve it; another approver must (LAB_SELF_APPROVAL)`,
       );
     const { redis, keys } = this.runs;
-    if ((await redis.sadd(keys.approvers(runId, machine), by.id)) === 0)
+    const approval: Approval = { by: by.name, at: new Date().toISOString() };
+    const recorded = (await redis.eval(
+      APPROVE,
+      2,
+      keys.approvers(runId, machine),
+      keys.approvals(runId, machine),
+      by.id,
+      String(required),
+      JSON.stringify(approval),
+    )) as number;
+    if (recorded === -1) throw alreadyApproved(runId, machine, required);
+    if (recorded === 0)
       throw new RunControlError(
         `${by.name} has already approved ${machine} in run ${runId}` +
           (required > 1 ? `; it needs ${required} distinct approvers` : ''),
       );
-    const approval: Approval = { by: by.name, at: new Date().toISOString() };
-    await redis.rpush(keys.approvals(runId, machine), JSON.stringify(approval));
     await this.wake(job);
     const approvals = await this.approvals(runId, machine);
     return { machine, required, approvals, complete: approvals.length >= required };
@@ -112,7 +137,10 @@ export class RunControl {
   /** Denies the step of `machine`: the run is cancelled with nothing more touched. */
   async deny(runId: string, machine: string, by: Actor, plan?: string): Promise<void> {
     const job = await this.activeJob(runId);
-    await this.checkWaiting(job, machine, plan);
+    const required = await this.checkWaiting(job, machine, plan);
+    // Approved already: the run goes on (or went on) with it, so a denial would change nothing.
+    if ((await this.approvals(runId, machine)).length >= required)
+      throw alreadyApproved(runId, machine, required);
     await this.record(job, `denied:${machine}`, { by: by.name, at: new Date().toISOString() });
   }
 

@@ -28,8 +28,14 @@ export const JOB = { run: 'run', inventory: 'inventory', pipeline: 'pipeline' } 
 
 /** Locks and request claims outlive the last checkpoint of their run by this much. */
 export const LOCK_TTL_MS = 6 * 3600_000;
-/** A request's claim while its run is being planned (the inventory may need an evaluation). */
+/**
+ * A request's claim while its run is being planned (the inventory may need an evaluation), and
+ * the machines' locks until its job is added. Once the job exists both last LOCK_TTL_MS: a key
+ * whose run has no job and that lives longer than this was not left by a submission under way.
+ */
 const CLAIM_TTL_MS = 15 * 60_000;
+/** How long a submission waits for the job of a run that locked a machine a moment ago. */
+const SUBMITTING_WAIT_MS = 5_000;
 /** Finished runs (their jobs, events and control keys) are kept this long for `lab status`. */
 export const KEEP_FINISHED_S = 7 * 24 * 3600;
 
@@ -55,6 +61,8 @@ export class RunQueue {
   readonly queue: Queue;
   readonly events: EventLog;
   readonly locks: MachineLocks;
+  /** The same locks, taken for a run whose job is not added yet (they expire sooner). */
+  private readonly submitting: MachineLocks;
   private queueEvents: QueueEvents | null = null;
 
   private constructor(
@@ -65,6 +73,7 @@ export class RunQueue {
     this.queue = new Queue(config.queue, { connection: redis });
     this.events = new EventLog(redis, this.keys);
     this.locks = new MachineLocks(redis, this.keys, LOCK_TTL_MS);
+    this.submitting = new MachineLocks(redis, this.keys, CLAIM_TTL_MS);
   }
 
   /** Connects, failing fast with a clear message when Redis does not answer. */
@@ -122,7 +131,7 @@ export class RunQueue {
   ): Promise<SubmittedRun> {
     const request = parseRunRequest(input);
     const fingerprint = requestFingerprint(request);
-    const runId = randomBytes(5).toString('hex');
+    const runId = newRunId();
     const claim = this.keys.request(fingerprint);
     const existing = await this.claim(claim, runId);
     if (existing) return existing;
@@ -148,7 +157,9 @@ export class RunQueue {
         removeOnComplete: { age: KEEP_FINISHED_S },
         removeOnFail: { age: KEEP_FINISHED_S },
       });
+      // The job exists: from now on the claim and the locks last as long as a run's do.
       await this.locks.refreshKey(claim, runId);
+      await this.locks.refresh(runId, locked);
       return { runId, duplicate: false, data };
     } catch (error) {
       await this.locks.release(runId, locked);
@@ -254,7 +265,11 @@ export class RunQueue {
       if (!holder) continue;
       const job = await this.job(holder);
       if (!job) {
-        await pause(250); // being submitted by someone else: its job appears, or its claim goes
+        if (await this.beingSubmitted(key, holder)) {
+          await pause(250); // being submitted by someone else: its job appears, or its claim goes
+        } else {
+          await this.locks.releaseKey(key, holder); // its job is gone: the claim is stale
+        }
         continue;
       }
       if (await isActive(job)) return { runId: holder, duplicate: true, data: job.data };
@@ -266,9 +281,9 @@ export class RunQueue {
   /** Locks every machine for the run; a lock held by a run that is over is taken over. */
   private async lockMachines(runId: string, machines: readonly string[]): Promise<void> {
     for (let attempt = 0; attempt < 5; attempt += 1) {
-      const conflict = await this.locks.acquire(runId, machines);
+      const conflict = await this.submitting.acquire(runId, machines);
       if (!conflict) return;
-      const holder = await this.job(conflict.heldBy);
+      const holder = await this.holderJob(this.keys.lock(conflict.machine), conflict.heldBy);
       if (holder && (await isActive(holder))) {
         throw new MachineBusyError(conflict.machine, {
           runId: conflict.heldBy,
@@ -279,6 +294,36 @@ export class RunQueue {
       await this.locks.breakStale(conflict.machine, conflict.heldBy);
     }
     throw new WorkerJobError('could not lock the machines (they are being claimed concurrently); try again');
+  }
+
+  /**
+   * The job of the run that holds `key`. A run that is being submitted right now locks its
+   * machines a moment before its job is added: wait for that job rather than take its locks.
+   */
+  private async holderJob(key: string, holder: string): Promise<Job<RunJobData> | null> {
+    const deadline = Date.now() + SUBMITTING_WAIT_MS;
+    for (;;) {
+      const job = await this.job(holder);
+      if (job || Date.now() >= deadline || !(await this.beingSubmitted(key, holder))) return job;
+      await pause(50);
+    }
+  }
+
+  /** Whether `key` (a claim or a lock) belongs to a run whose job is not added yet. */
+  private async beingSubmitted(key: string, holder: string): Promise<boolean> {
+    const [value, ttl] = await Promise.all([this.redis.get(key), this.redis.pttl(key)]);
+    return value === holder && ttl > 0 && ttl <= CLAIM_TTL_MS;
+  }
+}
+
+/**
+ * A short random run id (10 hex digits). Never digits only: BullMQ refuses a custom job id that
+ * reads as an integer, and about one id in a hundred would.
+ */
+export function newRunId(): string {
+  for (;;) {
+    const id = randomBytes(5).toString('hex');
+    if (!/^\d+$/.test(id)) return id;
   }
 }
 
