@@ -166,6 +166,29 @@ describe('machine locks', () => {
     expect(lab.bootLog('nas').length).toBe(before.boots + 2);
   });
 
+  it('a run is over once it says so: the same request right after it is a new run, its machines are free', async () => {
+    // The inventory at hand (as a worker submitting a follow-up run has it): no delay in submit.
+    const inventory: Inventory = await runs.inventory(lab.flake);
+    const options = { inventory: async () => inventory };
+    const health = { ...reboot(['nas']), kind: 'health' as const };
+    for (let round = 0; round < 3; round += 1) {
+      const first = await runs.submit(health, options);
+      expect((await followRun(runs, first.runId)).at(-1)).toMatchObject({ status: 'succeeded' });
+      const again = await runs.submit(health, options);
+      expect(again).toMatchObject({ duplicate: false });
+      expect(again.runId).not.toBe(first.runId);
+      await followRun(runs, again.runId);
+    }
+    const before = lab.bootLog('nas').length;
+    const first = await runs.submit(reboot(['nas']), options);
+    expect((await followRun(runs, first.runId)).at(-1)).toMatchObject({ status: 'succeeded' });
+    // Another request for the machine, the moment the run has finished: not busy.
+    const next = await runs.submit({ ...reboot(['nas'], bob), healthTimeout: 30 }, options);
+    expect(next.duplicate).toBe(false);
+    expect((await followRun(runs, next.runId)).at(-1)).toMatchObject({ status: 'succeeded' });
+    expect(lab.bootLog('nas').length).toBe(before + 2);
+  });
+
   it('a lock left behind by a run that is gone is taken over', async () => {
     // A lock whose run never existed (or whose job has been cleaned up).
     await runs.redis.set(runs.keys.lock('nas'), 'ghost00001');

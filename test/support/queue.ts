@@ -3,8 +3,10 @@ import { inject } from 'vitest';
 import { type QueueConfig, queueConfig } from '../../src/orchestration/queue/queue-config.js';
 import { RunControl } from '../../src/orchestration/queue/run-control.js';
 import { RunQueue } from '../../src/orchestration/queue/run-queue.js';
+import type { RunState } from '../../src/orchestration/queue/run-request.js';
 import { LabWorker } from '../../src/orchestration/queue/run-worker.js';
 import type { RunEvent } from '../../src/orchestration/run-events.js';
+import { isRunDone } from '../../src/orchestration/run-state.js';
 import type { NixSettings } from '../../src/transport/process/nix.js';
 import { loadSshCredentials } from '../../src/transport/ssh/ssh-credentials.js';
 import type { Homelab } from '../sim/homelab.js';
@@ -121,8 +123,24 @@ export async function cancelActiveRuns(runs: RunQueue, control: RunControl): Pro
   const cleaner = { id: 'test:cleanup', name: 'test cleanup' };
   for (const record of await runs.runs(100)) {
     const { id, status } = record.data.state;
-    if (status === 'succeeded' || status === 'failed' || status === 'cancelled') continue;
+    if (isRunDone(status)) continue;
     await control.cancel(id, cleaner).catch(() => {});
     await followRun(runs, id, (event) => event.type === 'run.finished', 30_000).catch(() => {});
+  }
+}
+
+/**
+ * The run's state once it is saved as finished. The worker publishes `run.finished` a moment
+ * before it saves the final state (see the report), so a reader that has just seen the event
+ * waits for the state here instead of reading a stale one.
+ */
+export async function finishedState(runs: RunQueue, runId: string, timeoutMs = 10_000): Promise<RunState> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const { state } = (await runs.run(runId)).data;
+    if (isRunDone(state.status)) return state;
+    if (Date.now() >= deadline)
+      throw new Error(`run ${runId} is still ${state.status} after ${timeoutMs} ms`);
+    await new Promise((resolve) => setTimeout(resolve, 20));
   }
 }

@@ -28,9 +28,18 @@ export const JOB = { run: 'run', inventory: 'inventory', pipeline: 'pipeline' } 
 
 /** Locks and request claims outlive the last checkpoint of their run by this much. */
 export const LOCK_TTL_MS = 6 * 3600_000;
+
+/**
+ * How long a run's locks and claim last after a checkpoint under the configuration: longer than
+ * the longest wait it may park for after one (a halt, an approval request), or a run that waits
+ * for a decision or approvers would lose its machines to another run meanwhile.
+ */
+export function lockTtlMs(config: Pick<QueueConfig, 'haltTimeout' | 'approvals'>): number {
+  return LOCK_TTL_MS + 1000 * Math.max(config.haltTimeout, config.approvals.timeout);
+}
 /**
  * A request's claim while its run is being planned (the inventory may need an evaluation), and
- * the machines' locks until its job is added. Once the job exists both last LOCK_TTL_MS: a key
+ * the machines' locks until its job is added. Once the job exists both last lockTtlMs (hours): a key
  * whose run has no job and that lives longer than this was not left by a submission under way.
  */
 const CLAIM_TTL_MS = 15 * 60_000;
@@ -72,7 +81,7 @@ export class RunQueue {
     this.keys = new LabKeys(config.queue);
     this.queue = new Queue(config.queue, { connection: redis });
     this.events = new EventLog(redis, this.keys);
-    this.locks = new MachineLocks(redis, this.keys, LOCK_TTL_MS);
+    this.locks = new MachineLocks(redis, this.keys, lockTtlMs(config));
     this.submitting = new MachineLocks(redis, this.keys, CLAIM_TTL_MS);
   }
 
