@@ -180,6 +180,30 @@ describe('cancel', () => {
       lab.machine('app').setDelays({ servicesMs: 0 });
     }
   });
+
+  it('a run cancelled before any worker took it is never started', async () => {
+    // A queue of its own with no worker yet; the inventory as this file's worker read it.
+    const idle = queueEnv();
+    const other = await queueClient(idle);
+    let late: LabWorker | undefined;
+    try {
+      const inventory = await runs.inventory(lab.flake);
+      const before = { boots: boots(), commands: rebootCommands() };
+      const { runId } = await other.runs.submit(reboot(['nas']), { inventory: async () => inventory });
+      expect(await jobState(other.runs, runId)).toBe('waiting');
+      await other.control.cancel(runId, bob);
+      late = await startWorker(lab, idle, 'late-worker');
+      const events = await followRun(other.runs, runId);
+      expect(events.map((event) => event.type)).toEqual(['run.finished']);
+      expect(events[0]).toMatchObject({ status: 'cancelled', reason: 'cancelled by bob', pending: ['nas'] });
+      expect(boots()).toEqual(before.boots);
+      expect(rebootCommands()).toEqual(before.commands);
+      await expect.poll(() => lockHolders(other.runs, ['nas'])).toEqual({ nas: null });
+    } finally {
+      await late?.stop();
+      await other.runs.close();
+    }
+  });
 });
 
 describe('health runs on the queue', () => {

@@ -207,6 +207,17 @@ describe('a failed step halts the run for a decision', () => {
     expect(events.at(-1)).toMatchObject({ type: 'run.finished', status: 'succeeded' });
   });
 
+  it('a halted run can be cancelled instead', async () => {
+    const { runId, before } = await halted();
+    await control.cancel(runId, bob);
+    const finished = await waitForEvent(runs, runId, 'run.finished');
+    expect(finished).toMatchObject({ status: 'cancelled', reason: 'cancelled by bob', pending: ['web'] });
+    expect(await finishedState(runs, runId)).toMatchObject({ status: 'cancelled', halt: null });
+    expect(boots()).toEqual({ app: before.app + 1, web: before.web });
+    await expect.poll(() => lockHolders(runs, ['app', 'web'])).toEqual({ app: null, web: null });
+    await expect(control.decide(runId, 'retry', bob)).rejects.toThrow(/already cancelled/);
+  });
+
   it('a decision on a run that is not halted is refused', async () => {
     const { runId } = await runs.submit(reboot(['slow']));
     await waitForEvent(runs, runId, 'machine.waiting', (event) => event.reason === 'delay');

@@ -198,6 +198,15 @@ describe('machine locks', () => {
     expect((await followRun(runs, taken.runId)).at(-1)).toMatchObject({ status: 'succeeded' });
     expect(lab.bootLog('nas').length).toBe(before + 1);
 
+    // A lock still naming a run that is over (as if its release had been lost).
+    await expect.poll(() => jobState(runs, taken.runId)).toBe('completed');
+    await runs.redis.set(runs.keys.lock('nas'), taken.runId, 'PX', 3_600_000);
+    const after = await runs.submit(reboot(['nas'], bob));
+    expect(after.duplicate).toBe(false);
+    expect(await lockHolders(runs, ['nas'])).toEqual({ nas: after.runId });
+    expect((await followRun(runs, after.runId)).at(-1)).toMatchObject({ status: 'succeeded' });
+    expect(lab.bootLog('nas').length).toBe(before + 2);
+
     // A run whose job was removed while it was parked: its lock and its request claim are stale.
     const lost = await runs.submit(reboot(['media']));
     await parkedInDelay(lost.runId);

@@ -37,6 +37,7 @@ export const LOCK_TTL_MS = 6 * 3600_000;
 export function lockTtlMs(config: Pick<QueueConfig, 'haltTimeout' | 'approvals'>): number {
   return LOCK_TTL_MS + 1000 * Math.max(config.haltTimeout, config.approvals.timeout);
 }
+
 /**
  * A request's claim while its run is being planned (the inventory may need an evaluation), and
  * the machines' locks until its job is added. Once the job exists both last lockTtlMs (hours): a key
@@ -293,6 +294,10 @@ export class RunQueue {
       const conflict = await this.submitting.acquire(runId, machines);
       if (!conflict) return;
       const holder = await this.holderJob(this.keys.lock(conflict.machine), conflict.heldBy);
+      if (holder === 'submitting')
+        throw new WorkerJobError(
+          `${conflict.machine} is being locked by run ${conflict.heldBy}, which is being submitted right now; try again`,
+        );
       if (holder && (await isActive(holder))) {
         throw new MachineBusyError(conflict.machine, {
           runId: conflict.heldBy,
@@ -306,14 +311,16 @@ export class RunQueue {
   }
 
   /**
-   * The job of the run that holds `key`. A run that is being submitted right now locks its
-   * machines a moment before its job is added: wait for that job rather than take its locks.
+   * The job of the run that holds `key`, or null when it has none. A run that is being submitted
+   * right now locks its machines a moment before its job is added: wait for that job rather than
+   * take its locks ('submitting' if it does not appear in time).
    */
-  private async holderJob(key: string, holder: string): Promise<Job<RunJobData> | null> {
+  private async holderJob(key: string, holder: string): Promise<Job<RunJobData> | null | 'submitting'> {
     const deadline = Date.now() + SUBMITTING_WAIT_MS;
     for (;;) {
       const job = await this.job(holder);
-      if (job || Date.now() >= deadline || !(await this.beingSubmitted(key, holder))) return job;
+      if (job || !(await this.beingSubmitted(key, holder))) return job;
+      if (Date.now() >= deadline) return 'submitting';
       await pause(50);
     }
   }
