@@ -161,6 +161,27 @@ describe('a failed step halts the run for a decision', () => {
     await expect.poll(() => lockHolders(runs, ['app', 'web'])).toEqual({ app: null, web: null });
   });
 
+  it('a retry that fails again halts again, and waits for a new decision', async () => {
+    const { runId, halt, before } = await halted();
+    await control.decide(runId, 'retry', bob);
+    const again = await waitForEvent(runs, runId, 'run.halted', (event) => event.at !== halt.at);
+    expect(again).toMatchObject({ machine: 'app', phase: 'health' });
+    await expect.poll(() => jobState(runs, runId), { timeout: 5_000 }).toBe('delayed');
+    // The retry was applied once; it does not answer the new halt.
+    const state = await rebootState(runId);
+    expect(state).toMatchObject({ status: 'halted', halt: { machine: 'app', at: Date.parse(again.at) } });
+    expect(await runs.redis.hget(runs.keys.control(runId), 'decision')).toBeNull();
+    expect(boots()).toEqual({ app: before.app + 1, web: before.web });
+    await control.decide(runId, 'abort', alice);
+    const finished = await waitForEvent(runs, runId, 'run.finished');
+    expect(finished).toMatchObject({ status: 'failed', reason: expect.stringMatching(/aborted by alice/) });
+    const decided = eventsOf(await runs.events.read(runId), 'run.decided');
+    expect(decided.map((event) => [event.decision, event.by])).toEqual([
+      ['retry', 'bob'],
+      ['abort', 'alice'],
+    ]);
+  });
+
   it('skip leaves the failed machine skipped and goes on with the later ones', async () => {
     const { runId, before } = await halted();
     await control.decide(runId, 'skip', bob);

@@ -196,10 +196,14 @@ export class RunQueue {
   async runs(limit = 20): Promise<RunRecord[]> {
     const states = ['active', 'delayed', 'waiting', 'prioritized', 'completed', 'failed'] as const;
     const records: RunRecord[] = [];
+    // A job that moves on between two reads (a run that parks) is listed once, where first seen.
+    const seen = new Set<string>();
     for (const jobState of states) {
       const jobs = (await this.queue.getJobs([jobState], 0, limit * 2)) as Job<RunJobData>[];
       for (const job of jobs) {
-        if (job?.name === JOB.run && job.data?.state) records.push({ data: job.data, jobState });
+        if (job?.name !== JOB.run || !job.data?.state || seen.has(job.id as string)) continue;
+        seen.add(job.id as string);
+        records.push({ data: job.data, jobState });
       }
     }
     const active = records.filter((record) => !isRunDone(record.data.state.status));
