@@ -152,6 +152,8 @@ export class RunControl {
       throw new RunControlError(
         `run ${runId} is ${state.status}, not halted after a failure: nothing to ${decision}`,
       );
+    if (Date.now() >= state.halt.expiresAt)
+      throw new RunControlError(`run ${runId} waited for a decision until it expired: it is being aborted`);
     if (decision === 'skip' && state.halt.machine === null)
       throw new RunControlError(
         `run ${runId} failed to build: retry or abort it (there is no machine to skip)`,

@@ -241,8 +241,8 @@ export class RunQueue {
         id: runId,
         settings: {
           confirmLevels,
-          ...(request.rebootTimeout !== undefined ? { rebootTimeout: request.rebootTimeout } : {}),
-          ...(request.healthTimeout !== undefined ? { healthTimeout: request.healthTimeout } : {}),
+          rebootTimeout: request.rebootTimeout ?? this.config.rebootTimeout,
+          healthTimeout: request.healthTimeout ?? this.config.healthTimeout,
           ...(request.stabilityWindow !== undefined ? { stabilityWindow: request.stabilityWindow } : {}),
           ...(request.rebootCommand ? { rebootCommand: request.rebootCommand } : {}),
         },
@@ -263,7 +263,7 @@ export class RunQueue {
       id: runId,
       settings: {
         confirmLevels,
-        ...(request.healthTimeout !== undefined ? { healthTimeout: request.healthTimeout } : {}),
+        healthTimeout: request.healthTimeout ?? this.config.healthTimeout,
       },
     });
   }
