@@ -1,3 +1,6 @@
+import { rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type DiscordConfig, discordConfig } from '../../src/discord/discord-config.js';
 import { LabBot } from '../../src/discord/lab-bot.js';
@@ -24,6 +27,7 @@ let bot: LabBot;
 let notifier: RunNotifier;
 let config: DiscordConfig;
 const botLog: string[] = [];
+const brokenMarker = join(tmpdir(), `lab-discord-web-broken-${process.pid}`);
 
 const role = { operator: snowflake(), approver: snowflake(), oncall: snowflake() };
 const user = (username: string, roles: string[]): FakeUser => ({ id: snowflake(), username, roles });
@@ -65,7 +69,11 @@ beforeAll(async () => {
           role: 'web',
           rebootOrder: 3,
           dependencies: ['db'],
-          healthChecks: [{ type: 'http', url: 'http://localhost:80/health' }],
+          // Fails while the marker exists (the machines share /tmp with this process).
+          healthChecks: [
+            { type: 'http', url: 'http://localhost:80/health' },
+            { type: 'command', command: `test ! -e ${brokenMarker}` },
+          ],
           orchestration: { rebootDelay: 0 },
         },
         services: [{ type: 'http', port: 80 }],
@@ -100,6 +108,7 @@ beforeAll(async () => {
 });
 
 afterAll(async () => {
+  rmSync(brokenMarker, { force: true });
   await bot?.stop();
   await notifier?.stop();
   await worker?.stop();
@@ -241,7 +250,7 @@ describe('the Discord bot against the fake Discord API', () => {
   });
 
   it('alerts the on-call role when a step fails, with Retry / Skip / Abort', async () => {
-    lab.machine('web').setFaults(['health-fails']);
+    writeFileSync(brokenMarker, 'broken\n');
     const record = fake.command(alice, 'reboot', { target: 'web' });
     const reply = await answer(record, 'the reboot reply');
     const runId = reply.content.match(/run `(\w+)`/)?.[1] as string;
@@ -256,9 +265,13 @@ describe('the Discord bot against the fake Discord API', () => {
       60_000,
       'the alert',
     );
-    expect(alert.embeds[0]?.description).toBe('');
+    expect(alert.embeds[0]?.description).toMatch(
+      /^health checks still failing after 2 s: command test ! -e /,
+    );
     expect(alert.content).toBe(`<@&${role.oncall}> **web** failed at **health** in reboot run \`${runId}\``);
-    expect(alert.embeds[0]?.fields?.find((field) => field.name === 'Failing checks')?.value).toMatch(/http/);
+    expect(alert.embeds[0]?.fields?.find((field) => field.name === 'Failing checks')?.value).toBe(
+      `• command test ! -e ${brokenMarker}: exit code 1`,
+    );
     const post = fake.calls.find(
       (call) => call.method === 'POST' && (call.body as { content?: string })?.content === alert.content,
     );
@@ -269,7 +282,7 @@ describe('the Discord bot against the fake Discord API', () => {
     const ids = buttonIds(alert);
     expect(ids.map((id) => id.split(':')[3])).toEqual(['retry', 'skip', 'abort']);
 
-    lab.machine('web').setFaults([]);
+    rmSync(brokenMarker, { force: true });
     const retry = fake.click(alice, alert, ids[0] as string);
     await fake.waitFor(() => retry.original?.content, 10_000, 'the retry answer');
     const message = await runMessageOf(runId);
