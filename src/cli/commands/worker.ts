@@ -1,6 +1,11 @@
 import type { Command } from 'commander';
+import { discordConfig, discordWanted } from '../../discord/discord-config.js';
+import { LabBot } from '../../discord/lab-bot.js';
+import { discordRest } from '../../discord/register-commands.js';
+import { RunNotifier } from '../../discord/run-notifier.js';
 import { queueConfig } from '../../orchestration/queue/queue-config.js';
 import { redactUrl } from '../../orchestration/queue/redis.js';
+import { RunControl } from '../../orchestration/queue/run-control.js';
 import { LabWorker } from '../../orchestration/queue/run-worker.js';
 import { loadSshCredentials } from '../../transport/ssh/ssh-credentials.js';
 import { runEventLine } from '../render/run-events.js';
@@ -49,7 +54,9 @@ async function runWorker(
     { keyPath: options.sshKey, knownHostsPath: options.knownHosts },
     env,
   );
-  const log = (line: string) => io.stderr.write(`lab worker: ${line}\n`);
+  const log = (line: string) => io.stderr.write(`lab ${printEvents ? 'serve' : 'worker'}: ${line}\n`);
+  // Discord is configured and checked before anything starts: a bad variable stops here.
+  const discord = discordWanted(env) ? discordConfig(env) : null;
   const worker = await LabWorker.start(config, {
     nix,
     credentials,
@@ -61,6 +68,19 @@ async function runWorker(
     `ready: queue ${config.queue} at ${redactUrl(config.redisUrl)}, ${options.concurrency ?? config.concurrency} at once` +
       (config.schedule ? `, nightly pipeline "${config.schedule.cron}" for ${config.schedule.flake}` : ''),
   );
+  // Workers post run messages over REST; `lab serve` also runs the bot (gateway).
+  const notifier = discord ? new RunNotifier(worker.runs, discord, discordRest(discord), log) : null;
+  notifier?.start();
+  const bot =
+    discord && printEvents ? new LabBot(discord, worker.runs, new RunControl(worker.runs), log) : null;
+  try {
+    await bot?.start();
+  } catch (error) {
+    await notifier?.stop();
+    await worker.stop();
+    throw error;
+  }
+  if (discord) log(`discord: ${bot ? 'bot and ' : ''}run messages in ${discord.guildIds.length} guild(s)`);
   const stopping = new AbortController();
   const printing = printEvents
     ? printAllEvents(worker, context, options.json === true, stopping.signal)
@@ -79,6 +99,8 @@ async function runWorker(
   });
   stopping.abort();
   await printing;
+  await bot?.stop();
+  await notifier?.stop();
   await worker.stop();
   log('stopped');
 }
