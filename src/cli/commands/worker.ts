@@ -103,6 +103,9 @@ async function runWorker(
   await notifier?.stop();
   await worker.stop();
   log('stopped');
+  // Everything lab opened is closed; HTTP keep-alive sockets of the Discord REST clients may
+  // linger for a few seconds more. A stopped service exits now rather than when they time out.
+  setTimeout(() => process.exit(), 500).unref();
 }
 
 /** Every run's events as they happen: JSON lines, or one readable line each, prefixed by the run. */
