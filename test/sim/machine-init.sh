@@ -15,6 +15,11 @@ mkdir -p /run/sshd
 mount --bind "$state/boot_id" /proc/sys/kernel/random/boot_id
 mount --bind "$state/hosts" /etc/hosts
 mount --bind "$state/sbin" /usr/local/sbin
+# sshd runs every command through root's shell, which reads ~/.bashrc: the host's may run tools
+# (pyenv rehash takes a lock file) that a simulated reboot kills half-way, leaving the lock
+# behind for every later session. The machines get an empty one.
+home=$(getent passwd "$(id -un)" | cut -d: -f6)
+if [ -n "$home" ] && [ -f "$home/.bashrc" ]; then mount --bind /dev/null "$home/.bashrc"; fi
 # Its own Nix store, database and system profile.
 mkdir -p /nix
 mount --bind "$state/nix" /nix
