@@ -34,12 +34,24 @@ export interface DeployProgress {
   previous: MachineSystems | null;
   /** Whether lab added a profile generation (and must remove it on rollback). */
   profileSet: boolean;
+  /**
+   * The activation started on the machine (checkpointed before it starts): a resumed run waits
+   * for that one (by its id) instead of starting another. Cleared once it is done.
+   */
+  activation?: Activation | null;
   startedAt: number | null;
   error: { phase: DeployPhase; reason: string } | null;
   rollback: { ok: boolean; reason: string | null } | null;
   skipReason: string | null;
   /** The last health checks seen, for alerts that name the failing check. */
   lastChecks: CheckResult[] | null;
+}
+
+/** One switch-to-configuration run on a machine, known by its id. */
+export interface Activation {
+  readonly id: string;
+  readonly action: 'switch' | 'test';
+  readonly system: string;
 }
 
 export interface DeploySettings {
@@ -114,6 +126,7 @@ export function newDeployProgress(): DeployProgress {
     approvals: null,
     previous: null,
     profileSet: false,
+    activation: null,
     startedAt: null,
     error: null,
     rollback: null,
@@ -151,11 +164,12 @@ const settled = (phase: DeployMachinePhase): boolean =>
  * switch, health-gate; blue-green: copy, `test`, health-gate, then set profile and switch;
  * recreate: the step's machines at once, checked together. A machine that fails is rolled back
  * (profile and running system) and checked again; the run halts there. A resumed run
- * reconciles with the machine before activating: what already runs is not activated again.
+ * reconciles with the machine: a profile already set is not set again, and an activation
+ * started before the run was interrupted is waited for (by its id), not started again.
  */
 export class DeployRun {
   private readonly listeners: RunEventListener[] = [];
-  /** Set when run() picks up a state that was already running: activations are reconciled. */
+  /** Set when run() picks up a state that was already running: the profile is reconciled. */
   private resumed = false;
 
   constructor(
@@ -295,7 +309,7 @@ export class DeployRun {
       if (strategy === 'blue-green') {
         await this.activate(machine, system, 'test');
         await this.gate(machine, signal);
-        await this.checkpoint(machine, 'committing');
+        if (progress.phase === 'health') await this.checkpoint(machine, 'committing');
         await this.commit(machine, system);
       } else {
         await this.commit(machine, system);
@@ -358,11 +372,12 @@ export class DeployRun {
   }
 
   private async activate(machine: Machine, system: string, action: 'switch' | 'test'): Promise<void> {
-    if (this.progress(machine.name).phase !== 'activating') return;
-    if (!(this.resumed && (await this.runs(machine, system)).current)) {
+    const progress = this.progress(machine.name);
+    if (progress.phase !== 'activating') return;
+    if (!this.started(progress, system, action)) {
       this.report({ type: 'machine.activating', machine: machine.name, action, system });
-      await phase('activation', this.ports.host.switchTo(machine, system, action));
     }
+    await this.switchOnce(machine, system, action, 'activation');
     await this.checkpoint(machine, 'health');
   }
 
@@ -373,13 +388,40 @@ export class DeployRun {
     const where: DeployPhase = progress.phase === 'committing' ? 'commit' : 'activation';
     // A resumed run may have been stopped half-way: do only what is not done yet.
     const done = this.resumed ? await this.runs(machine, system) : { current: false, profile: false };
-    if (!done.current || !done.profile)
+    if (!this.started(progress, system, 'switch'))
       this.report({ type: 'machine.activating', machine: machine.name, action: 'switch', system });
     if (!done.profile) await phase(where, this.ports.host.setProfile(machine, system));
     progress.profileSet = true;
     await this.save();
-    if (!done.current) await phase(where, this.ports.host.switchTo(machine, system, 'switch'));
+    await this.switchOnce(machine, system, 'switch', where);
     await this.checkpoint(machine, where === 'commit' ? 'succeeded' : 'health');
+  }
+
+  /** Whether this activation was already started on the machine (by a worker before a crash). */
+  private started(progress: DeployProgress, system: string, action: Activation['action']): boolean {
+    const { activation } = progress;
+    return activation != null && activation.system === system && activation.action === action;
+  }
+
+  /**
+   * Runs the activation once: its id is checkpointed before it starts, so a run resumed after a
+   * crash waits for the activation that may be running (or reads how it ended) instead of
+   * starting a second one. The id is cleared by the checkpoint that moves the machine on (in the
+   * same write: a concurrent machine's checkpoint must not save one without the other).
+   */
+  private async switchOnce(
+    machine: Machine,
+    system: string,
+    action: Activation['action'],
+    where: DeployPhase,
+  ): Promise<void> {
+    const progress = this.progress(machine.name);
+    if (!this.started(progress, system, action)) {
+      progress.activation = { id: `${this.state.id}-${randomUUID()}`, action, system };
+      await this.save();
+    }
+    const { id } = progress.activation as Activation;
+    await phase(where, this.ports.host.switchTo(machine, system, action, id));
   }
 
   /** Whether the system already runs on the machine and is its profile. */
@@ -527,8 +569,11 @@ export class DeployRun {
     return state;
   }
 
+  /** Moves the machine on to its next phase (the activation of the one before is done). */
   private async checkpoint(machine: Machine, next: DeployMachinePhase): Promise<void> {
-    this.progress(machine.name).phase = next;
+    const progress = this.progress(machine.name);
+    if (progress.phase !== next) progress.activation = null;
+    progress.phase = next;
     await this.save();
   }
 

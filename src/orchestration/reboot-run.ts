@@ -301,10 +301,16 @@ export class RebootRun {
     }
   }
 
-  /** Whether the machine is down or runs another boot than `bootId`: the reboot was sent. */
+  /**
+   * Whether the reboot command was sent before the run was interrupted: the machine is down,
+   * runs another boot than `bootId`, or is shutting down (it received the command and still
+   * answers while it stops its services: sending it again would be a second reboot command).
+   */
   private async rebootedSince(machine: Machine, bootId: string): Promise<boolean> {
+    const { host } = this.ports;
     try {
-      return (await this.ports.host.bootId(machine)) !== bootId;
+      if ((await host.bootId(machine)) !== bootId) return true;
+      return (await host.shuttingDown?.(machine)) === true;
     } catch {
       return true;
     }

@@ -17,8 +17,12 @@ export interface DeployHost {
   setProfile(machine: Machine, system: string): Promise<void>;
   /** Returns the profile to the generation before. */
   rollbackProfile(machine: Machine): Promise<void>;
-  /** Runs the system's switch-to-configuration with the action. */
-  switchTo(machine: Machine, system: string, action: 'switch' | 'test'): Promise<void>;
+  /**
+   * Runs the system's switch-to-configuration with the action, detached from lab's connection
+   * (a dropped connection does not stop it half-way). With an id it runs once per id: called
+   * again with the same id (after a crash) it waits for that activation and reports its outcome.
+   */
+  switchTo(machine: Machine, system: string, action: 'switch' | 'test', id?: string): Promise<void>;
   checkHealth(machine: Machine): Promise<MachineHealth>;
   facts(machine: Machine): Promise<HostFacts>;
   close(): Promise<void>;

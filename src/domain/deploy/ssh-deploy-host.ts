@@ -1,3 +1,4 @@
+import { randomBytes } from 'node:crypto';
 import { type NixSettings, nixErrorMessage } from '../../transport/process/nix.js';
 import { describeExit } from '../../transport/ssh/errors.js';
 import type { SshCredentials } from '../../transport/ssh/ssh-connection.js';
@@ -9,6 +10,7 @@ import { copyClosure } from './copy-closure.js';
 import type { DeployHost, MachineSystems } from './deploy-host.js';
 import { ActivationError, BuildError } from './errors.js';
 import {
+  detachedCommand,
   parseSystems,
   READ_SYSTEMS_COMMAND,
   realiseCommand,
@@ -78,8 +80,13 @@ export class SshDeployHost extends SshRebootHost implements DeployHost {
     return this.run(machine, rollbackProfileCommand(), 'profile rollback');
   }
 
-  switchTo(machine: Machine, system: string, action: 'switch' | 'test'): Promise<void> {
-    return this.run(machine, switchCommand(system, action), action);
+  switchTo(
+    machine: Machine,
+    system: string,
+    action: 'switch' | 'test',
+    id = `activation-${randomBytes(8).toString('hex')}`,
+  ): Promise<void> {
+    return this.run(machine, detachedCommand(id, switchCommand(system, action)), action);
   }
 
   private async run(machine: Machine, command: string, action: string): Promise<void> {

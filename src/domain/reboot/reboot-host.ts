@@ -11,6 +11,11 @@ export interface RebootHost {
   bootId(machine: Machine): Promise<string>;
   /** Boot id, current and booted system, and whether a reboot is needed. */
   facts(machine: Machine): Promise<HostFacts>;
+  /**
+   * Whether the machine is shutting down (systemd's state is "stopping"): a reboot command was
+   * received. Lets a resumed run tell a reboot it sent before a crash from one it did not send.
+   */
+  shuttingDown?(machine: Machine): Promise<boolean>;
   /** Sends the reboot command; a connection dropped by the reboot is expected, not an error. */
   sendReboot(machine: Machine, command: readonly string[]): Promise<void>;
   /**

@@ -12,6 +12,8 @@ import { RebootCommandError, RebootTimeoutError } from './errors.js';
 import type { RebootHost } from './reboot-host.js';
 
 const BOOT_ID_COMMAND = 'cat /proc/sys/kernel/random/boot_id';
+/** "stopping" once a shutdown (a reboot) is under way; exits non-zero unless "running". */
+const SYSTEM_STATE_COMMAND = 'systemctl is-system-running';
 
 /** Polling for a machine to come back starts fast and backs off only a little. */
 const FIRST_POLL_MS = 100;
@@ -33,6 +35,12 @@ export class SshRebootHost implements RebootHost {
 
   async facts(machine: Machine): Promise<HostFacts> {
     return readHostFacts(await this.pool.connection(sshTarget(machine)));
+  }
+
+  async shuttingDown(machine: Machine): Promise<boolean> {
+    const connection = await this.pool.connection(sshTarget(machine));
+    const result = await connection.exec(SYSTEM_STATE_COMMAND, { timeoutMs: 10_000, allowFailure: true });
+    return result.stdout.trim() === 'stopping';
   }
 
   async sendReboot(machine: Machine, command: readonly string[]): Promise<void> {

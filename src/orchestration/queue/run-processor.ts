@@ -23,6 +23,22 @@ import type { RunJobData, RunRequest, RunState } from './run-request.js';
 /** Waits shorter than this are waited out in the worker; longer ones park the job. */
 const PARK_ABOVE_MS = 2_000;
 
+/** Events kept per run stream (as EventLog.append). */
+const MAX_EVENTS = 20_000;
+
+/** The job's data is written only while ARGV[1] still holds the job's lock. */
+const FENCED_CHECKPOINT = `
+if redis.call('GET', KEYS[2]) ~= ARGV[1] then return 0 end
+redis.call('HSET', KEYS[1], 'data', ARGV[2])
+return 1`;
+
+/** An event is appended (as EventLog.append does) only while ARGV[1] still holds the job's lock. */
+const FENCED_EVENT = `
+if redis.call('GET', KEYS[1]) ~= ARGV[1] then return 0 end
+redis.call('XADD', KEYS[2], 'MAXLEN', '~', ARGV[3], '*', 'event', ARGV[2])
+redis.call('XADD', KEYS[3], 'MAXLEN', '~', ARGV[3], '*', 'event', ARGV[2])
+return 1`;
+
 export interface ProcessorDeps {
   readonly runs: RunQueue;
   readonly control: RunControl;
@@ -47,7 +63,8 @@ export interface RunOutcome {
  * worker; control requests (cancel, approvals, decisions) are read from Redis on every wake.
  */
 export class RunProcessor {
-  private readonly active = new Map<string, AbortController>();
+  /** The runs being carried out here, by their job's lock token. */
+  private readonly active = new Map<string, RunFence>();
 
   constructor(private readonly deps: ProcessorDeps) {}
 
@@ -60,16 +77,26 @@ export class RunProcessor {
 
   /** Every run this worker carries out stops at its next phase boundary and is parked for another. */
   parkAll(): void {
-    for (const controller of this.active.values())
-      controller.abort(new RunParked(Date.now(), 'the worker is shutting down'));
+    for (const run of this.active.values())
+      run.controller.abort(new RunParked(Date.now(), 'the worker is shutting down'));
   }
 
   /** A control request was recorded for a run; if it is a cancel of a run here, stop it. */
   async controlChanged(runId: string): Promise<void> {
-    const controller = this.active.get(runId);
-    if (!controller) return;
+    const here = [...this.active.values()].filter((run) => run.runId === runId);
+    if (here.length === 0) return;
     const control = await this.deps.control.read(runId);
-    if (control.cancel) controller.abort(new RunCancelled(`cancelled by ${control.cancel.by}`));
+    if (control.cancel)
+      for (const run of here) run.controller.abort(new RunCancelled(`cancelled by ${control.cancel.by}`));
+  }
+
+  /**
+   * BullMQ could not renew the lock of these jobs: if another worker has a run's job now (this
+   * worker was too slow to renew it, e.g. it was suspended), this worker stops touching it.
+   */
+  async locksLost(jobIds: readonly string[]): Promise<void> {
+    const runs = [...this.active.values()].filter((run) => jobIds.includes(run.runId));
+    await Promise.all(runs.map((run) => run.verify()));
   }
 
   get activeRuns(): number {
@@ -89,16 +116,17 @@ export class RunProcessor {
   }
 
   private async runJob(job: Job<RunJobData>, token?: string): Promise<RunOutcome> {
-    const { control } = this.deps;
+    const { control, runs } = this.deps;
     const runId = job.id as string;
     const data = job.data;
-    const controller = new AbortController();
-    this.active.set(runId, controller);
+    const fence = new RunFence(runs, job, token ?? job.token ?? '', this.deps.log);
+    const { controller } = fence;
+    this.active.set(fence.token, fence);
     const version = (await control.read(runId)).version;
     const writer = new OrderedWrites();
     const host = this.host(data.request);
-    const engine = this.engine(job, data, host, writer);
-    engine.on((event) => writer.push(() => this.deps.runs.events.append(event as RunEvent)));
+    const engine = this.engine(data, host, writer, fence);
+    engine.on((event) => writer.push(() => fence.append(event)));
     try {
       const state = await this.advance(engine, data, controller.signal);
       await writer.flush();
@@ -106,7 +134,11 @@ export class RunProcessor {
         throw new RunParked((state.halt?.expiresAt ?? Date.now()) + 50, 'a decision');
       return await this.finished(job, state);
     } catch (error) {
-      await writer.flush();
+      await writer.flush().catch((failure: Error) => {
+        if (!fence.lost) throw failure;
+      });
+      // Another worker has the run now: leave it alone (BullMQ cannot fail a job it does not hold).
+      if (fence.lost) throw new Error(`run ${runId}: another worker has taken it over`);
       if (error instanceof RunParked) {
         await job.moveToDelayed(Math.max(error.until, Date.now()), token);
         // A decision recorded while the job was still active did not find it parked: wake it now.
@@ -118,7 +150,7 @@ export class RunProcessor {
       await writer.flush();
       return await this.finished(job, state);
     } finally {
-      this.active.delete(runId);
+      this.active.delete(fence.token);
       await host.close();
     }
   }
@@ -151,13 +183,15 @@ export class RunProcessor {
     return engine.run(signal);
   }
 
-  private engine(job: Job<RunJobData>, data: RunJobData, host: SshRebootHost, writer: OrderedWrites): Engine {
+  private engine(data: RunJobData, host: SshRebootHost, writer: OrderedWrites, fence: RunFence): Engine {
     const { runs, healthIntervalMs } = this.deps;
     const machines = Object.keys(data.state.machines);
+    // The engine goes on only once its state is saved (a step it cannot record is not taken),
+    // and only while this worker holds the run (else the checkpoint rejects with a stop).
     const checkpoint = (state: RunState) =>
-      writer.push(async () => {
+      writer.pushChecked(async () => {
         data.state = state;
-        await job.updateData(data);
+        await fence.checkpoint(data);
         if (state.kind !== 'health') await runs.locks.refresh(state.id, machines);
         await runs.locks.refreshKey(runs.keys.request(data.fingerprint), state.id);
       });
@@ -338,11 +372,91 @@ export class RunProcessor {
   }
 }
 
+/**
+ * A run's hold on its job: writes of the run's state and events succeed only while this worker
+ * still holds the job's lock (its token), checked atomically in Redis. A worker that lost the
+ * lock (it was suspended or cut off for longer than the lock lasts, and another worker has taken
+ * the run over) is stopped at its next checkpoint, and none of its writes land.
+ */
+class RunFence {
+  readonly controller = new AbortController();
+  /** Set once another worker has the run: the stop this worker's engine gets. */
+  private lostTo: RunParked | null = null;
+
+  constructor(
+    private readonly runs: RunQueue,
+    private readonly job: Job<RunJobData>,
+    readonly token: string,
+    private readonly log?: (line: string) => void,
+  ) {}
+
+  get runId(): string {
+    return this.job.id as string;
+  }
+
+  get lost(): boolean {
+    return this.lostTo !== null;
+  }
+
+  private get jobKey(): string {
+    return this.runs.queue.toKey(this.runId);
+  }
+
+  /** Saves the job's data; rejects with a stop (RunParked) when the run is not this worker's any more. */
+  async checkpoint(data: RunJobData): Promise<void> {
+    if (!this.lostTo) {
+      const written = await this.runs.redis.eval(
+        FENCED_CHECKPOINT,
+        2,
+        this.jobKey,
+        `${this.jobKey}:lock`,
+        this.token,
+        JSON.stringify(data),
+      );
+      if (written === 1) return;
+    }
+    throw this.lose();
+  }
+
+  /** Appends an event, unless the run is not this worker's any more. */
+  async append(event: RunEvent): Promise<void> {
+    if (this.lostTo) return;
+    const { keys } = this.runs;
+    const appended = await this.runs.redis.eval(
+      FENCED_EVENT,
+      3,
+      `${this.jobKey}:lock`,
+      keys.events(event.runId),
+      keys.allEvents,
+      this.token,
+      JSON.stringify(event),
+      String(MAX_EVENTS),
+    );
+    if (appended !== 1) this.lose();
+  }
+
+  /** Checks that this worker still holds the job's lock; stops the run if not. */
+  async verify(): Promise<void> {
+    if (this.lostTo) return;
+    if ((await this.runs.redis.get(`${this.jobKey}:lock`)) !== this.token) this.lose();
+  }
+
+  private lose(): RunParked {
+    if (!this.lostTo) {
+      this.lostTo = new RunParked(Date.now(), 'another worker has taken the run over');
+      this.log?.(`run ${this.runId}: its job's lock was lost to another worker; stopping here`);
+      this.controller.abort(this.lostTo);
+    }
+    return this.lostTo;
+  }
+}
+
 /** Writes (checkpoints, events) in the order they were made, one at a time. */
 class OrderedWrites {
   private tail: Promise<void> = Promise.resolve();
   private failure: unknown = null;
 
+  /** A write whose failure is reported at the next flush. */
   push(write: () => Promise<unknown>): Promise<void> {
     this.tail = this.tail.then(async () => {
       try {
@@ -352,6 +466,13 @@ class OrderedWrites {
       }
     });
     return this.tail;
+  }
+
+  /** A write whose failure rejects the returned promise (the caller handles it). */
+  pushChecked(write: () => Promise<unknown>): Promise<void> {
+    const result = this.tail.then(write).then(() => undefined);
+    this.tail = result.catch(() => undefined);
+    return result;
   }
 
   async flush(): Promise<void> {

@@ -28,7 +28,7 @@ export class LabWorker {
     readonly runs: RunQueue,
     readonly processor: RunProcessor,
     private readonly worker: Worker,
-    private readonly subscriber: Redis,
+    private readonly connections: readonly Redis[],
   ) {}
 
   static async start(config: QueueConfig, options: WorkerOptions): Promise<LabWorker> {
@@ -48,8 +48,10 @@ export class LabWorker {
         .controlChanged(runId)
         .catch((error: Error) => options.log?.(`control of ${runId}: ${error.message}`));
     });
+    // BullMQ makes its own copies of a blocking worker's connection and leaves this one to us.
+    const jobs = runs.duplicateConnection('lab-worker-jobs');
     const worker = new Worker(config.queue, processor.process, {
-      connection: runs.duplicateConnection('lab-worker-jobs'),
+      connection: jobs,
       name: options.name,
       concurrency: options.concurrency ?? config.concurrency,
       lockDuration: config.lockDurationMs,
@@ -59,12 +61,20 @@ export class LabWorker {
       autorun: false,
     });
     worker.on('error', (error) => options.log?.(`worker: ${error.message}`));
+    // A run whose lock could not be renewed may have been taken over by another worker.
+    worker.on('lockRenewalFailed', (jobIds: string[]) => {
+      processor
+        .locksLost(jobIds)
+        .catch((error: Error) =>
+          options.log?.(`checking the locks of ${jobIds.join(', ')}: ${error.message}`),
+        );
+    });
     worker.on('failed', (job, error) =>
       options.log?.(`job ${job?.name} ${job?.id} failed: ${error.message}`),
     );
     void worker.run();
     await worker.waitUntilReady();
-    const labWorker = new LabWorker(runs, processor, worker, subscriber);
+    const labWorker = new LabWorker(runs, processor, worker, [subscriber, jobs]);
     await labWorker.applySchedule();
     return labWorker;
   }
@@ -91,7 +101,7 @@ export class LabWorker {
     const closing = this.worker.close();
     this.processor.parkAll();
     await closing;
-    this.subscriber.disconnect();
+    for (const connection of this.connections) connection.disconnect();
     await this.runs.close();
   }
 }

@@ -1,0 +1,251 @@
+import { describe, expect, it } from 'vitest';
+import type { DeployHost } from '../../src/domain/deploy/deploy-host.js';
+import type { MachineHealth } from '../../src/domain/health/check-result.js';
+import type { HostFacts } from '../../src/domain/hosts/host-facts.js';
+import type { Machine } from '../../src/domain/inventory/schema.js';
+import { deploySteps } from '../../src/domain/planner/deploy-steps.js';
+import { planSequence } from '../../src/domain/planner/plan.js';
+import { RebootTimeoutError } from '../../src/domain/reboot/errors.js';
+import type { RebootHost } from '../../src/domain/reboot/reboot-host.js';
+import { createDeployRun, DeployRun, type DeployRunState } from '../../src/orchestration/deploy-run.js';
+import { RebootRun } from '../../src/orchestration/reboot-run.js';
+import { createRebootRun, type RebootRunState } from '../../src/orchestration/run-state.js';
+import { inventoryOf, machine } from '../support/machines.js';
+
+/**
+ * A worker may die anywhere. Here it dies at every checkpoint of a run in turn, either just after
+ * the checkpoint was saved or just before (everything since the one before was done, but not
+ * saved). Another engine then resumes from the last saved state against the same machines, and
+ * must finish the run with every machine rebooted (or activated) exactly once.
+ */
+
+/** The worker dies: its checkpoint never returns, so the engine does nothing more. */
+const never = () => new Promise<never>(() => {});
+
+/**
+ * Runs the engine until it dies at checkpoint `n`; returns the state last saved. Once dead,
+ * nothing more happens: no checkpoint returns, and no call to the machines does (the engine
+ * gets a host that stops with it).
+ */
+async function runUntilDeath<S, H extends object>(
+  initial: S,
+  host: H,
+  n: number,
+  when: 'after saving' | 'before saving',
+  start: (state: S, host: H, checkpoint: (state: S) => Promise<void>) => Promise<unknown>,
+): Promise<{ saved: S; died: boolean }> {
+  let saved = structuredClone(initial);
+  let count = 0;
+  let died = false;
+  let dead: () => void = () => {};
+  const death = new Promise<void>((resolve) => {
+    dead = resolve;
+  });
+  const checkpoint = async (state: S) => {
+    if (died) return never();
+    count += 1;
+    if (count === n) {
+      if (when === 'after saving') saved = structuredClone(state);
+      died = true;
+      dead();
+      return never();
+    }
+    saved = structuredClone(state);
+  };
+  const mortal = new Proxy(host, {
+    get(target, key, receiver) {
+      const value = Reflect.get(target, key, receiver);
+      if (typeof value !== 'function') return value;
+      return (...args: unknown[]) => (died ? never() : value.apply(target, args));
+    },
+  });
+  await Promise.race([start(structuredClone(initial), mortal, checkpoint), death]);
+  return { saved, died };
+}
+
+/**
+ * Machines that take a while to go down after a reboot command: until the engine waits for them,
+ * they answer with their old boot id and say they are shutting down.
+ */
+class Machines implements RebootHost {
+  readonly commands = new Map<string, number>();
+  readonly boots = new Map<string, number>();
+  private readonly stopping = new Set<string>();
+
+  async bootId(m: Machine) {
+    return `boot-${m.name}-${this.boots.get(m.name) ?? 0}`;
+  }
+  async shuttingDown(m: Machine) {
+    return this.stopping.has(m.name);
+  }
+  async facts(m: Machine): Promise<HostFacts> {
+    return {
+      bootId: await this.bootId(m),
+      currentSystem: null,
+      bootedSystem: null,
+      needsReboot: false,
+      changed: [],
+    };
+  }
+  async sendReboot(m: Machine) {
+    this.commands.set(m.name, (this.commands.get(m.name) ?? 0) + 1);
+    this.stopping.add(m.name);
+  }
+  async waitForNewBoot(m: Machine, previous: string, options: { onDown?: () => void }) {
+    if (this.stopping.delete(m.name)) {
+      options.onDown?.();
+      this.boots.set(m.name, (this.boots.get(m.name) ?? 0) + 1);
+    }
+    const now = await this.bootId(m);
+    if (now === previous) throw new RebootTimeoutError(m.name, 1, 'old boot');
+    return { bootId: now, downMs: 1 };
+  }
+  async checkHealth(m: Machine): Promise<MachineHealth> {
+    return { machine: m.name, reachable: true, error: null, ok: true, checks: [] };
+  }
+  async close() {}
+}
+
+describe('a reboot run resumed from any checkpoint', () => {
+  const inventory = inventoryOf([
+    machine('nas', { rebootDelay: 0 }),
+    machine('db', { rebootOrder: 2, dependencies: ['nas'], rebootDelay: 0 }),
+    machine('web', { rebootOrder: 3, dependencies: ['db'], rebootDelay: 0 }),
+    machine('web2', { rebootOrder: 3, dependencies: ['db'], rebootDelay: 0 }),
+  ]);
+  // web and web2 reboot together: their checkpoints interleave.
+  const initial = createRebootRun(planSequence(inventory, { parallel: 2 }), {
+    flake: 'test',
+    id: 'run-1',
+    settings: { healthTimeout: 0 },
+  });
+  const engine = (
+    state: RebootRunState,
+    host: RebootHost,
+    checkpoint: (s: RebootRunState) => Promise<void>,
+  ) => new RebootRun(state, { host, checkpoint, confirm: async () => ({ approved: true, approvals: [] }) });
+
+  it('reboots every machine exactly once, wherever the worker died', async () => {
+    const total = await countCheckpoints((checkpoint) =>
+      engine(structuredClone(initial), new Machines(), checkpoint).run(),
+    );
+    expect(total).toBeGreaterThan(10);
+    for (let n = 1; n <= total; n += 1) {
+      for (const when of ['after saving', 'before saving'] as const) {
+        const machines = new Machines();
+        const { saved, died } = await runUntilDeath(initial, machines, n, when, (state, host, checkpoint) =>
+          engine(state, host, checkpoint).run(),
+        );
+        expect(died).toBe(true);
+        const final = await engine(saved, machines, async () => {}).run();
+        const at = `died ${when} checkpoint ${n} of ${total}`;
+        expect(final.status, at).toBe('succeeded');
+        expect(Object.fromEntries(machines.commands), at).toEqual({ nas: 1, db: 1, web: 1, web2: 1 });
+        expect(Object.fromEntries(machines.boots), at).toEqual({ nas: 1, db: 1, web: 1, web2: 1 });
+      }
+    }
+  });
+});
+
+/** Machines that record every activation; one started with an id runs once for that id. */
+class DeployMachines implements DeployHost {
+  readonly running = new Map<string, string>();
+  readonly profiles = new Map<string, string>();
+  /** "machine action system" of every activation that ran. */
+  readonly activations: string[] = [];
+  private readonly byId = new Set<string>();
+
+  async systems(m: Machine) {
+    return {
+      current: this.running.get(m.name) ?? `/old/${m.name}`,
+      profile: this.profiles.get(m.name) ?? null,
+    };
+  }
+  async copy() {}
+  async setProfile(m: Machine, system: string) {
+    this.profiles.set(m.name, system);
+  }
+  async rollbackProfile(m: Machine) {
+    this.profiles.delete(m.name);
+  }
+  async switchTo(m: Machine, system: string, action: 'switch' | 'test', id?: string) {
+    if (id !== undefined && this.byId.has(id)) return; // that activation ran: its outcome
+    if (id !== undefined) this.byId.add(id);
+    this.activations.push(`${m.name} ${action} ${system}`);
+    this.running.set(m.name, system);
+  }
+  async checkHealth(m: Machine): Promise<MachineHealth> {
+    return { machine: m.name, reachable: true, error: null, ok: true, checks: [] };
+  }
+  async facts(): Promise<HostFacts> {
+    return { bootId: 'b', currentSystem: null, bootedSystem: null, needsReboot: false, changed: [] };
+  }
+  async close() {}
+}
+
+describe('a deploy run resumed from any checkpoint', () => {
+  const machines = [
+    machine('a', { deployStrategy: 'rolling' }),
+    machine('b', { rebootOrder: 2, deployStrategy: 'blue-green' }),
+    machine('c', { rebootOrder: 3, deployStrategy: 'recreate' }),
+    machine('d', { rebootOrder: 3, deployStrategy: 'recreate' }),
+  ];
+  const initial = createDeployRun(deploySteps(planSequence(inventoryOf(machines))), {
+    flake: 'test',
+    id: 'run-2',
+    settings: { healthTimeout: 0 },
+  });
+  const engine = (
+    state: DeployRunState,
+    host: DeployHost,
+    checkpoint: (s: DeployRunState) => Promise<void>,
+  ) =>
+    new DeployRun(state, {
+      host,
+      checkpoint,
+      build: async (names) => new Map(names.map((name) => [name, `/new/${name}`])),
+      healthIntervalMs: 1,
+    });
+
+  it('activates every new system exactly once, wherever the worker died', async () => {
+    const total = await countCheckpoints((checkpoint) =>
+      engine(structuredClone(initial), new DeployMachines(), checkpoint).run(),
+    );
+    expect(total).toBeGreaterThan(10);
+    for (let n = 1; n <= total; n += 1) {
+      for (const when of ['after saving', 'before saving'] as const) {
+        const host = new DeployMachines();
+        const { saved, died } = await runUntilDeath(initial, host, n, when, (state, mortal, checkpoint) =>
+          engine(state, mortal, checkpoint).run(),
+        );
+        expect(died).toBe(true);
+        const final = await engine(saved, host, async () => {}).run();
+        const at = `died ${when} checkpoint ${n} of ${total}`;
+        expect(final.status, at).toBe('succeeded');
+        expect([...host.activations].sort(), at).toEqual([
+          'a switch /new/a',
+          'b switch /new/b',
+          'b test /new/b',
+          'c switch /new/c',
+          'd switch /new/d',
+        ]);
+        for (const name of ['a', 'b', 'c', 'd']) {
+          expect(await host.systems(machine(name)), at).toEqual({
+            current: `/new/${name}`,
+            profile: `/new/${name}`,
+          });
+        }
+      }
+    }
+  });
+});
+
+/** How many checkpoints an uninterrupted run makes. */
+async function countCheckpoints(run: (checkpoint: () => Promise<void>) => Promise<{ status: string }>) {
+  let count = 0;
+  const final = await run(async () => {
+    count += 1;
+  });
+  expect(final.status).toBe('succeeded');
+  return count;
+}
