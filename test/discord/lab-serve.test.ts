@@ -10,7 +10,6 @@ import { FakeDiscord, snowflake } from './fake-discord.js';
 let lab: Homelab;
 let fake: FakeDiscord;
 let serve: ResultPromise | undefined;
-let stderr = '';
 const operator = snowflake();
 const alice = { id: snowflake(), username: 'alice', roles: [operator] };
 
@@ -28,6 +27,10 @@ beforeAll(async () => {
         },
         services: [{ type: 'tcp', port: 2049 }],
       },
+      {
+        name: 'web',
+        lab: { role: 'web', rebootOrder: 2, orchestration: { rebootDelay: 4 } },
+      },
     ],
   });
   fake = await FakeDiscord.start({ roles: [{ id: operator, name: 'operator' }] });
@@ -40,31 +43,76 @@ afterAll(async () => {
   await lab?.stop();
 });
 
+/** Environment of `lab serve` for this test's queue, homelab and fake Discord. */
+function serveEnv(): Record<string, string> {
+  return {
+    ...queueEnv(),
+    ...lab.env,
+    LAB_NO_CACHE: '1',
+    DISCORD_TOKEN: 'fake-token',
+    DISCORD_GUILD_IDS: fake.guildId,
+    DISCORD_OPERATOR_ROLE_IDS: operator,
+    DISCORD_APPROVER_ROLE_IDS: operator,
+    DISCORD_API_URL: fake.apiUrl,
+    DISCORD_EDIT_INTERVAL_MS: '100',
+    LAB_FLAKE: lab.flake,
+  };
+}
+
+/** Starts `lab serve` and resolves once its bot and notifier are up. */
+async function startServe(
+  env: Record<string, string>,
+): Promise<{ process: ResultPromise; stderr: () => string }> {
+  let text = '';
+  const process = execa('node', [`${repoRoot}/dist/cli/main.js`, 'serve'], { env, reject: false });
+  process.stderr?.on('data', (chunk: Buffer) => {
+    text += chunk.toString();
+  });
+  await fake.waitFor(() => text.includes('discord: bot and run messages'), 30_000, 'lab serve to be ready');
+  return { process, stderr: () => text };
+}
+
 describe('lab serve', () => {
-  it('carries a reboot from the slash command to the success message, and stops cleanly on SIGTERM', async () => {
-    const env = {
-      ...queueEnv(),
-      ...lab.env,
-      LAB_NO_CACHE: '1',
-      DISCORD_TOKEN: 'fake-token',
-      DISCORD_GUILD_IDS: fake.guildId,
-      DISCORD_OPERATOR_ROLE_IDS: operator,
-      DISCORD_APPROVER_ROLE_IDS: operator,
-      DISCORD_API_URL: fake.apiUrl,
-      DISCORD_EDIT_INTERVAL_MS: '100',
-      LAB_FLAKE: lab.flake,
-    };
-    await registerCommands(discordConfig(env));
-    serve = execa('node', [`${repoRoot}/dist/cli/main.js`, 'serve'], { env, reject: false });
-    serve.stderr?.on('data', (chunk: Buffer) => {
-      stderr += chunk.toString();
-    });
+  it('killed mid-run and started again, finishes the run in the same run message', async () => {
+    const env = { ...serveEnv(), LAB_QUEUE: `serve-${snowflake()}` };
+    const first = await startServe(env);
+    serve = first.process;
+    const bootsBefore = lab.bootLog('web').length;
+    const record = fake.command(alice, 'reboot', { target: 'web' });
+    const reply = await fake.waitFor(() => record.original?.content, 30_000, 'the reply');
+    const runId = reply.match(/run `(\w+)`/)?.[1] as string;
+    const runMessages = () =>
+      fake.channelMessages().filter((m) => m.embeds[0]?.title?.includes(`run ${runId}`));
     await fake.waitFor(
-      () => stderr.includes('discord: bot and run messages'),
+      () => runMessages()[0]?.embeds[0]?.description?.includes('waits its rebootDelay'),
       30_000,
-      'lab serve to be ready',
+      'the delay',
     );
-    expect(stderr).not.toContain('fake-token');
+    first.process.kill('SIGKILL');
+    await first.process;
+    expect(lab.bootLog('web')).toHaveLength(bootsBefore);
+
+    const second = await startServe(env);
+    serve = second.process;
+    await fake.waitFor(
+      () => runMessages()[0]?.embeds[0]?.title === `Reboot run ${runId} · succeeded`,
+      60_000,
+      'the same message to show success',
+    );
+    expect(runMessages()).toHaveLength(1);
+    expect(lab.bootLog('web')).toHaveLength(bootsBefore + 1);
+    second.process.kill('SIGTERM');
+    expect((await second.process).exitCode).toBe(0);
+    serve = undefined;
+  });
+
+  it('carries a reboot from the slash command to the success message, and stops cleanly on SIGTERM', async () => {
+    const env = serveEnv();
+    await registerCommands(discordConfig(env));
+    const started = await startServe(env);
+    serve = started.process;
+    const stderr = started.stderr;
+    expect(stderr()).not.toContain('fake-token');
 
     const bootsBefore = lab.bootLog('nas').length;
     const record = fake.command(alice, 'reboot', { target: 'nas' });
@@ -81,10 +129,10 @@ describe('lab serve', () => {
     expect(lab.bootLog('nas')).toHaveLength(bootsBefore + 1);
     expect(record.acknowledgedAt as number).toBeLessThan(record.sentAt + 3_000);
 
-    serve.kill('SIGTERM');
-    const result = await serve;
+    started.process.kill('SIGTERM');
+    const result = await started.process;
     expect({ exitCode: result.exitCode, signal: result.signal }).toEqual({ exitCode: 0, signal: undefined });
-    expect(stderr).toContain('SIGTERM');
+    expect(stderr()).toContain('SIGTERM');
     serve = undefined;
   });
 });
