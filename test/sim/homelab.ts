@@ -289,7 +289,8 @@ async function writeKnownHosts(path: string, machines: readonly SimMachine[]) {
 /**
  * systemctl of a simulated machine. reboot/poweroff record the request, mark the machine as
  * shutting down (is-system-running says "stopping", as systemd does once a shutdown job is
- * queued) and take it down after its shutdown delay (0.1 s unless set); is-active says active.
+ * queued) and take it down after its shutdown delay (0.1 s unless set), returning after the
+ * reboot command's own delay (none unless set); is-active says active.
  */
 const SYSTEMCTL = `#!/bin/sh
 case "$1" in
@@ -298,6 +299,7 @@ case "$1" in
     touch /run/lab-sim-stopping
     delay=$(cat '@state@/shutdown-delay' 2>/dev/null || echo 0.1)
     setsid sh -c "sleep $delay; kill -TERM 1" </dev/null >/dev/null 2>&1 &
+    sleep "$(cat '@state@/reboot-command-delay' 2>/dev/null || echo 0)"
     exit 0 ;;
   is-active) echo active; exit 0 ;;
   is-system-running)

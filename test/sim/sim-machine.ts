@@ -45,12 +45,15 @@ export interface SimDelays {
   readonly servicesMs: number;
   /** A reboot command takes the machine down after this long (default 100 ms); it stays reachable meanwhile. */
   readonly shutdownMs: number;
+  /** The reboot command itself takes this long to return (the shutdown has begun meanwhile). */
+  readonly rebootCommandMs: number;
 }
 
 const delayFiles: Record<keyof SimDelays, string> = {
   activationMs: 'activation-delay',
   servicesMs: 'services-delay',
   shutdownMs: 'shutdown-delay',
+  rebootCommandMs: 'reboot-command-delay',
 };
 
 const initScript = join(import.meta.dirname, 'machine-init.sh');
