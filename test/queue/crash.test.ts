@@ -139,6 +139,15 @@ class Worker {
     return this.stderrText;
   }
 
+  get running(): boolean {
+    return this.child.exitCode === null && this.child.signalCode === null;
+  }
+
+  /** SIGSTOP / SIGCONT: the process stops (as on a suspended laptop) or goes on. */
+  freeze(frozen: boolean): void {
+    this.child.kill(frozen ? 'SIGSTOP' : 'SIGCONT');
+  }
+
   async kill(signal: 'SIGKILL' | 'SIGTERM'): Promise<void> {
     if (this.child.exitCode === null && this.child.signalCode === null) this.child.kill(signal);
     await this.exited;
@@ -219,6 +228,11 @@ async function succeeded(scene: Scene, runId: string): Promise<RunEvent[]> {
   return events;
 }
 
+/** How often BullMQ found the run's job stalled (its worker gone) and gave it to another. */
+async function stalls(scene: Scene, runId: string): Promise<number> {
+  return Number((await scene.runs.redis.hget(scene.runs.queue.toKey(runId), 'stc')) ?? 0);
+}
+
 /** The machine's boots and reboot commands since `since` (ms). */
 function rebootsSince(name: string, since: number) {
   return {
@@ -245,6 +259,7 @@ describe('a worker killed (SIGKILL) in the middle of a reboot run', () => {
     );
     expect(lab.rebootRequests('web').filter((request) => request.at > since)).toEqual([]);
     await succeeded(s, runId);
+    expect(await stalls(s, runId)).toBeGreaterThanOrEqual(1);
     expectRebootedOnce('web', since);
     expect(lab.rebootRequests('web').at(-1)?.at).toBeGreaterThan(killedAt);
   });
@@ -263,6 +278,7 @@ describe('a worker killed (SIGKILL) in the middle of a reboot run', () => {
       () => rebootsSince('db', since).commands.length > 0,
     );
     await succeeded(s, runId);
+    expect(await stalls(s, runId)).toBeGreaterThanOrEqual(1);
     expectRebootedOnce('db', since);
     expect(lab.bootLog('db').at(-2)?.downAt).toBeGreaterThan(killedAt);
   });
@@ -274,6 +290,7 @@ describe('a worker killed (SIGKILL) in the middle of a reboot run', () => {
     const { runId } = await submit(s.runs, { kind: 'reboot', targets: ['nas'] });
     const killedAt = await killAt(s, runId, (event) => event.type === 'machine.down');
     const events = await succeeded(s, runId);
+    expect(await stalls(s, runId)).toBeGreaterThanOrEqual(1);
     expectRebootedOnce('nas', since);
     expect(lab.bootLog('nas').at(-1)?.upAt).toBeGreaterThan(killedAt);
     expect(eventsOf(events, 'machine.up')).toHaveLength(1);
@@ -286,6 +303,7 @@ describe('a worker killed (SIGKILL) in the middle of a reboot run', () => {
     const { runId } = await submit(s.runs, { kind: 'reboot', targets: ['nas'] });
     const killedAt = await killAt(s, runId, (event) => event.type === 'machine.health' && !event.ok);
     const events = await succeeded(s, runId);
+    expect(await stalls(s, runId)).toBeGreaterThanOrEqual(1);
     expectRebootedOnce('nas', since);
     const healthy = events.find((event) => event.type === 'machine.health' && event.ok);
     expect(Date.parse(healthy?.at ?? '')).toBeGreaterThan(killedAt);
@@ -312,6 +330,7 @@ describe('a worker killed (SIGKILL) during a deploy activation', () => {
       () => lab.activations('cache').some((record) => record.event === 'start' && record.at > since),
     );
     const events = await succeeded(s, runId);
+    expect(await stalls(s, runId)).toBeGreaterThanOrEqual(1);
     const system = eventsOf(events, 'deploy.built')[0]?.systems.cache as string;
     const activations = lab.activations('cache').filter((record) => record.system === system);
     expect(activations.map((record) => `${record.event} ${record.action}`)).toEqual([
@@ -320,6 +339,33 @@ describe('a worker killed (SIGKILL) during a deploy activation', () => {
     ]);
     expect(activations[1]?.at).toBeGreaterThan(killedAt);
     expect(await systemsOf('cache')).toEqual({ current: system, profile: system });
+  });
+});
+
+describe('a worker frozen (SIGSTOP) for longer than its lock, as on a suspended laptop', () => {
+  it('loses the run to another worker; thawed, it writes nothing and reboots nothing more', async () => {
+    const s = await scene(2);
+    const since = Date.now();
+    lab.machine('nas').setFaults(['slow-boot']);
+    const { runId } = await submit(s.runs, { kind: 'reboot', targets: ['nas', 'db'] });
+    await followRun(s.runs, runId, (event) => event.type === 'machine.down', FOLLOW_MS);
+    const frozen = await holder(s, runId);
+    frozen.freeze(true);
+    // The other worker takes the run over and finishes it: nas back, then db rebooted.
+    await succeeded(s, runId);
+    expect((await s.runs.job(runId))?.processedBy).not.toBe(String(frozen.pid));
+    // Thawed, the frozen worker still believes it waits for nas; once nas is back it would go on
+    // to db. It finds that the run is not its own any more at its first write, and stops there.
+    frozen.freeze(false);
+    await expect
+      .poll(() => frozen.stderr, { timeout: 10_000, interval: 50 })
+      .toContain(`run ${runId}: its job's lock was lost to another worker; stopping here`);
+    const events = await s.runs.events.read(runId);
+    expect(events.filter((event) => event.type === 'run.finished')).toHaveLength(1);
+    expect(events.at(-1)?.type).toBe('run.finished');
+    expectRebootedOnce('nas', since);
+    expectRebootedOnce('db', since);
+    expect(frozen.running).toBe(true);
   });
 });
 
