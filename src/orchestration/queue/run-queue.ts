@@ -74,6 +74,8 @@ export class RunQueue {
   /** The same locks, taken for a run whose job is not added yet (they expire sooner). */
   private readonly submitting: MachineLocks;
   private queueEvents: QueueEvents | null = null;
+  /** QueueEvents' connection: BullMQ leaves a connection it was given to whoever made it. */
+  private queueEventsConnection: Redis | null = null;
 
   private constructor(
     readonly config: QueueConfig,
@@ -98,6 +100,7 @@ export class RunQueue {
 
   async close(): Promise<void> {
     await this.queueEvents?.close();
+    this.queueEventsConnection?.disconnect();
     await this.queue.close();
     this.redis.disconnect();
   }
@@ -113,9 +116,10 @@ export class RunQueue {
       { flake },
       { removeOnComplete: { age: 3600, count: 50 }, removeOnFail: { age: 3600, count: 50 } },
     );
-    this.queueEvents ??= new QueueEvents(this.config.queue, {
-      connection: this.duplicateConnection('lab-events'),
-    });
+    if (!this.queueEvents) {
+      this.queueEventsConnection = this.duplicateConnection('lab-events');
+      this.queueEvents = new QueueEvents(this.config.queue, { connection: this.queueEventsConnection });
+    }
     await this.queueEvents.waitUntilReady();
     try {
       return (await job.waitUntilFinished(this.queueEvents, options.timeoutMs ?? 600_000)) as Inventory;
