@@ -72,7 +72,9 @@ describe('the scheduled pipeline', () => {
       expect.objectContaining({ type: 'machine.needs-reboot', machine: 'nas' }),
     );
 
-    const needing = deployEvents.flatMap((event) => (event.type === 'machine.needs-reboot' ? [event.machine] : []));
+    const needing = deployEvents.flatMap((event) =>
+      event.type === 'machine.needs-reboot' ? [event.machine] : [],
+    );
     const rebootRun = await waitForRun(runs, 'reboot');
     expect(rebootRun.data.state.steps.flat()).toEqual(needing);
     const rebootEvents = await followRun(runs, rebootRun.data.state.id);
