@@ -541,6 +541,7 @@ export class DeployRun {
     const checks = failure.phase === 'health' ? lastChecks.filter((check) => !check.ok) : [];
     state.status = 'halted';
     state.halt = { ...failure, checks, at: now, expiresAt: now + this.ports.haltForMs };
+    await this.save();
     this.report({
       type: 'run.halted',
       ...failure,
@@ -548,7 +549,6 @@ export class DeployRun {
       decisions: failure.machine === null ? ['retry', 'abort'] : ['retry', 'skip', 'abort'],
       expiresAt: new Date(state.halt.expiresAt).toISOString(),
     });
-    await this.save();
     return state;
   }
 
@@ -564,8 +564,8 @@ export class DeployRun {
     const pending = state.steps
       .flatMap((step) => step.machines)
       .filter((name) => !settled(this.progress(name).phase));
-    this.report({ type: 'run.finished', status, failure, pending, reason });
     await this.save();
+    this.report({ type: 'run.finished', status, failure, pending, reason });
     return state;
   }
 

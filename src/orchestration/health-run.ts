@@ -86,6 +86,7 @@ export class HealthRun {
     const unhealthy = Object.entries(state.results).find(([, health]) => !health.ok);
     state.status = unhealthy ? 'failed' : 'succeeded';
     state.finishedAt = Date.now();
+    await this.ports.checkpoint?.(state);
     this.report({
       type: 'run.finished',
       status: state.status,
@@ -95,7 +96,6 @@ export class HealthRun {
       pending: [],
       reason: null,
     });
-    await this.ports.checkpoint?.(state);
     return state;
   }
 
@@ -104,8 +104,8 @@ export class HealthRun {
     state.status = status;
     state.finishedAt = Date.now();
     state.cancelReason = status === 'cancelled' ? reason : null;
-    this.report({ type: 'run.finished', status, failure: null, pending: [], reason });
     await this.ports.checkpoint?.(state);
+    this.report({ type: 'run.finished', status, failure: null, pending: [], reason });
     return state;
   }
 

@@ -349,6 +349,7 @@ export class RebootRun {
         : [];
     state.status = 'halted';
     state.halt = { machine: name, ...progress.error, checks, at: now, expiresAt: now + this.ports.haltForMs };
+    await this.save();
     this.report({
       type: 'run.halted',
       machine: name,
@@ -357,7 +358,6 @@ export class RebootRun {
       decisions: ['retry', 'skip', 'abort'],
       expiresAt: new Date(state.halt.expiresAt).toISOString(),
     });
-    await this.save();
     return state;
   }
 
@@ -372,8 +372,8 @@ export class RebootRun {
     const failed = Object.entries(state.progress).find(([, progress]) => progress.phase === 'failed');
     const failure = failed?.[1].error ? { machine: failed[0], ...failed[1].error } : null;
     const pending = state.steps.flat().filter((name) => !isFinished(this.progress(name).phase));
-    this.report({ type: 'run.finished', status, failure, pending, reason });
     await this.save();
+    this.report({ type: 'run.finished', status, failure, pending, reason });
     return state;
   }
 

@@ -256,7 +256,7 @@ export class RunProcessor {
     if (Date.now() >= expiresAt)
       return {
         approved: false,
-        reason: `the approval of ${machine.name} expired: ${approvals.length} of ${required} within ${Math.round(data.policy.timeout / 60)} min`,
+        reason: `the approval of ${machine.name} expired: ${approvals.length} of ${required} within ${duration(data.policy.timeout)}`,
       };
     const announced = await this.deps.runs.redis.hget(
       this.deps.runs.keys.control(runId),
@@ -486,3 +486,10 @@ class OrderedWrites {
 }
 
 export type { HealthRunState, RebootRunState };
+
+/** Seconds as people say them: "45 s", "30 min", "2 h". */
+function duration(seconds: number): string {
+  if (seconds < 120) return `${seconds} s`;
+  if (seconds < 7200) return `${Math.round(seconds / 60)} min`;
+  return `${Math.round(seconds / 3600)} h`;
+}
