@@ -1,6 +1,7 @@
 import type { Machine } from '../domain/inventory/schema.js';
 import { UsageError } from '../errors.js';
 import type { RunEventListener } from '../orchestration/run-events.js';
+import { RunCancelled } from '../orchestration/run-flow.js';
 import type { Output } from './commands/shared.js';
 import type { Io } from './program.js';
 import { TerminalPrompt } from './prompt.js';
@@ -40,7 +41,7 @@ export async function withInterrupt<T>(io: Io, task: (signal: AbortSignal) => Pr
   const interrupt = () => {
     if (controller.signal.aborted) process.exit(130);
     io.stderr.write('\nlab: stopping after the current phase (Ctrl-C again to quit at once)\n');
-    controller.abort();
+    controller.abort(new RunCancelled('Ctrl-C at the terminal'));
   };
   process.on('SIGINT', interrupt);
   try {

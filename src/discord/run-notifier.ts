@@ -32,7 +32,7 @@ export class RunNotifier {
   private readonly control: RunControl;
   private readonly pending = new Map<
     string,
-    { timer: NodeJS.Timeout | null; lines: string[]; lastEdit: number }
+    { timer: NodeJS.Timeout | null; lines: string[]; lastEdit: number; failures: number }
   >();
   private stopping = new AbortController();
   private loop: Promise<void> | null = null;
@@ -72,10 +72,13 @@ export class RunNotifier {
   private async lead(): Promise<void> {
     const { signal } = this.stopping;
     while (!signal.aborted) {
-      if (await this.takeLead()) {
-        await this.showEvents(signal);
-      } else {
-        await sleep(LEADER_TTL_MS / 3, signal);
+      try {
+        if (await this.takeLead()) await this.showEvents(signal);
+        else await sleep(LEADER_TTL_MS / 3, signal);
+      } catch (error) {
+        // Redis went away for a moment, say: try again, from the saved cursor.
+        if (!signal.aborted) this.log(`discord notifier: ${(error as Error).message}; retrying`);
+        await sleep(1_000, signal);
       }
     }
   }
@@ -132,7 +135,8 @@ export class RunNotifier {
       if (event.type === 'run.halted' && record.data.state.halt) await this.postAlert(record.data, messages);
       if (event.type === 'run.decided' || event.type === 'run.finished')
         await this.closeAlert(record.data, event);
-      if (event.type === 'run.finished') await this.flush(event.runId);
+      if (event.type === 'run.finished')
+        await this.flush(event.runId).catch((error: Error) => this.editFailed(event.runId, error));
       else this.scheduleEdit(event.runId);
     } catch (error) {
       this.log(`discord: showing ${event.type} of run ${event.runId} failed: ${(error as Error).message}`);
@@ -168,7 +172,7 @@ export class RunNotifier {
   private entry(runId: string) {
     let entry = this.pending.get(runId);
     if (!entry) {
-      entry = { timer: null, lines: [], lastEdit: 0 };
+      entry = { timer: null, lines: [], lastEdit: 0, failures: 0 };
       this.pending.set(runId, entry);
     }
     return entry;
@@ -181,8 +185,19 @@ export class RunNotifier {
     const wait = Math.max(0, entry.lastEdit + this.config.editIntervalMs - Date.now());
     entry.timer = setTimeout(() => {
       entry.timer = null;
-      this.flush(runId).catch((error: Error) => this.log(`discord: editing run ${runId}: ${error.message}`));
+      this.flush(runId).catch((error: Error) => this.editFailed(runId, error));
     }, wait);
+  }
+
+  /** A failed edit is tried again (a few times), so the message does not stay behind the run. */
+  private editFailed(runId: string, error: Error): void {
+    const entry = this.entry(runId);
+    entry.failures += 1;
+    this.log(`discord: editing run ${runId} failed (${entry.failures}): ${error.message}`);
+    if (entry.failures <= 5 && !this.stopping.signal.aborted) {
+      entry.lastEdit = Date.now() + 1_000 * entry.failures;
+      this.scheduleEdit(runId);
+    }
   }
 
   /** Edits the run message to the run's current state and posts the collected details in its thread. */
@@ -203,7 +218,10 @@ export class RunNotifier {
           body: { content: chunk, allowed_mentions: { parse: [] } },
         });
     }
-    if (entry) entry.lastEdit = Date.now();
+    if (entry) {
+      entry.lastEdit = Date.now();
+      entry.failures = 0;
+    }
     if (isDone(record.data)) this.pending.delete(runId);
   }
 

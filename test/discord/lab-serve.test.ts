@@ -119,11 +119,16 @@ describe('lab serve', () => {
     const reply = await fake.waitFor(() => record.original?.content, 30_000, 'the reply');
     const runId = reply.match(/run `(\w+)`/)?.[1] as string;
     expect(reply).toMatch(/^Started reboot run `\w+` of 1 machine/);
-    const message = await fake.waitFor(
-      () => fake.channelMessages().find((m) => m.embeds[0]?.title === `Reboot run ${runId} · succeeded`),
-      60_000,
-      'the success message',
-    );
+    const message = await fake
+      .waitFor(
+        () => fake.channelMessages().find((m) => m.embeds[0]?.title === `Reboot run ${runId} · succeeded`),
+        60_000,
+        'the success message',
+      )
+      .catch((error: Error) => {
+        const seen = fake.channelMessages().map((m) => `${m.embeds[0]?.title}: ${m.embeds[0]?.description}`);
+        throw new Error(`${error.message}\nmessages:\n${seen.join('\n')}\nlab serve:\n${stderr()}`);
+      });
     expect(message.embeds[0]?.description).toMatch(/✅ \*\*nas\*\* rebooted in [\d.]+ s/);
     expect(message.components).toEqual([]);
     expect(lab.bootLog('nas')).toHaveLength(bootsBefore + 1);

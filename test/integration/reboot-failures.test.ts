@@ -113,7 +113,7 @@ describe('lab reboot stops at the first failure', () => {
     const result = await child;
     expect(result.exitCode).toBe(130);
     expect(result.stderr).toContain('stopping after the current phase');
-    expect(result.stdout).toMatch(/ {2}run +cancelled; not touched: patient$/);
+    expect(result.stdout).toMatch(/ {2}run +cancelled: Ctrl-C at the terminal; not touched: patient$/);
     expect(lab.bootLog('patient')).toHaveLength(1);
   });
 });
