@@ -291,6 +291,74 @@ describe('the Discord bot against the fake Discord API', () => {
     expect(alert.embeds[0]?.fields?.find((field) => field.name === 'Decided')?.value).toBe('retry by alice');
   });
 
+  it('starts the shown plan from the sequence button; Abort cancels it; Deny cancels a waiting step', async () => {
+    const sequence = fake.command(alice, 'sequence', { target: '@storage' });
+    const shown = await answer(sequence, 'the sequence embed');
+    const start = buttonIds(shown)[0] as string;
+    expect(start).toMatch(/^lab:start:[0-9a-f]{12}:@storage$/);
+    const refused = fake.click(bob, shown, start);
+    expect(await fake.waitFor(() => refused.original?.content, 10_000, 'the refusal')).toBe(
+      'You need an operator role to start or steer runs.',
+    );
+    const click = fake.click(alice, shown, start);
+    const started = await fake.waitFor(() => click.original?.content, 30_000, 'the start answer');
+    const runId = started.match(/^Started reboot run (\w+)\.$/)?.[1] as string;
+    expect(runId).toBeDefined();
+    const message = await runMessageOf(runId);
+    // db (critical) waits for approval after nas: Deny there cancels the run with db untouched.
+    await fake.waitFor(
+      () => buttonIds(message).some((id) => id.startsWith('lab:deny:')),
+      60_000,
+      'the deny button',
+    );
+    const dbBoots = lab.bootLog('db').length;
+    const deny = fake.click(
+      carol,
+      message,
+      buttonIds(message).find((id) => id.startsWith('lab:deny:')) as string,
+    );
+    expect(await fake.waitFor(() => deny.original?.content, 10_000, 'the denial')).toBe(
+      `Denied db: run ${runId} is cancelled.`,
+    );
+    await fake.waitFor(
+      () => message.embeds[0]?.title?.includes('cancelled'),
+      30_000,
+      'the cancelled run message',
+    );
+    expect(message.embeds[0]?.fields?.find((field) => field.name === 'Cancelled')?.value).toBe(
+      'db was denied by carol',
+    );
+    expect(lab.bootLog('db')).toHaveLength(dbBoots);
+
+    // A run waiting for approvers: Abort from its message cancels it.
+    const reboot = fake.command(alice, 'reboot', { target: 'db' });
+    const dbRun = (await answer(reboot, 'the reboot reply')).content.match(/run `(\w+)`/)?.[1] as string;
+    const dbMessage = await runMessageOf(dbRun);
+    await fake.waitFor(
+      () => buttonIds(dbMessage).includes(`lab:cancel:${dbRun}`),
+      30_000,
+      'the abort button',
+    );
+    const abort = fake.click(alice, dbMessage, `lab:cancel:${dbRun}`);
+    expect(await fake.waitFor(() => abort.original?.content, 10_000, 'the abort answer')).toBe(
+      `Cancelling run ${dbRun}: it stops at the next phase boundary.`,
+    );
+    await fake.waitFor(
+      () => dbMessage.embeds[0]?.title?.includes('cancelled'),
+      30_000,
+      'the aborted run message',
+    );
+    expect(dbMessage.components).toEqual([]);
+    expect(lab.bootLog('db')).toHaveLength(dbBoots);
+  });
+
+  it('ignores other guilds', async () => {
+    const record = fake.command(alice, 'status', {}, { guildId: snowflake() });
+    await fake.waitFor(() => record.acknowledgedAt, 10_000, 'the answer');
+    expect(record.ephemeral).toBe(true);
+    expect(record.original?.content).toBe('lab is not enabled here.');
+  });
+
   it('acknowledged every interaction within 3 seconds', () => {
     const records = [...fake.interactions.values()];
     expect(records.length).toBeGreaterThan(10);

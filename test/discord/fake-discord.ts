@@ -134,8 +134,16 @@ export class FakeDiscord {
   // ── Acting as users ───────────────────────────────────────────────────────────────────────
 
   /** `/lab <subcommand> [options]` typed by the user; resolves with its record. */
-  command(user: FakeUser, subcommand: string, options: Record<string, string> = {}): InteractionRecord {
+  command(
+    user: FakeUser,
+    subcommand: string,
+    options: Record<string, string> = {},
+    where: { guildId?: string } = {},
+  ): InteractionRecord {
     return this.interact(user, {
+      ...(where.guildId
+        ? { guild_id: where.guildId, authorizing_integration_owners: { '0': where.guildId } }
+        : {}),
       type: 2,
       data: {
         id: this.commandId,
