@@ -17,7 +17,7 @@ const SYSTEM_STATE_COMMAND = 'systemctl is-system-running';
 
 /** Polling for a machine to come back starts fast and backs off only a little. */
 const FIRST_POLL_MS = 100;
-const MAX_POLL_MS = 400;
+const MAX_POLL_MS = 200;
 const POLL_CONNECT_MS = 3_000;
 
 /** Reboots over SSH: one pooled connection per machine, fresh short-timeout probes while it is down. */
@@ -76,7 +76,12 @@ export class SshRebootHost implements RebootHost {
     let lastSeen: 'down' | 'old boot' = 'old boot';
     const started = Date.now();
     while (Date.now() < options.deadline && !options.signal?.aborted) {
-      const bootId = await this.probeBootId(target, options.deadline);
+      const probe = await this.probeBootId(target, options.deadline);
+      const bootId = probe?.bootId ?? null;
+      if (bootId !== previousBootId) {
+        // Back: the probe's connection serves the health checks that follow (one handshake less).
+        if (probe && bootId !== null) this.pool.adopt(target, probe.connection);
+      } else probe?.connection.close();
       if (bootId === null) {
         lastSeen = 'down';
         if (downSince === null) {
@@ -105,17 +110,20 @@ export class SshRebootHost implements RebootHost {
   }
 
   /** The boot id, or null while the machine does not answer. Key and auth refusals are fatal. */
-  private async probeBootId(target: SshTarget, deadline: number): Promise<string | null> {
+  private async probeBootId(
+    target: SshTarget,
+    deadline: number,
+  ): Promise<{ bootId: string; connection: SshConnection } | null> {
     let connection: SshConnection | undefined;
     try {
       const connectMs = Math.max(200, Math.min(POLL_CONNECT_MS, deadline - Date.now()));
       connection = await SshConnection.connect(target, this.credentials, { connectMs, keepaliveMs: 1_000 });
-      return (await connection.exec(BOOT_ID_COMMAND, { timeoutMs: connectMs })).stdout.trim();
+      const bootId = (await connection.exec(BOOT_ID_COMMAND, { timeoutMs: connectMs })).stdout.trim();
+      return { bootId, connection };
     } catch (error) {
+      connection?.close();
       if (error instanceof HostKeyError || error instanceof SshAuthError) throw error;
       return null;
-    } finally {
-      connection?.close();
     }
   }
 }
