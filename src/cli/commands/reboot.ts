@@ -2,6 +2,7 @@ import type { Command } from 'commander';
 import { loadInventory } from '../../domain/inventory/load-inventory.js';
 import type { Machine } from '../../domain/inventory/schema.js';
 import { type Plan, planSequence } from '../../domain/planner/plan.js';
+import { machinesNotNeedingReboot } from '../../domain/reboot/not-needing-reboot.js';
 import { SshRebootHost } from '../../domain/reboot/ssh-reboot-host.js';
 import { UsageError } from '../../errors.js';
 import { RebootRun } from '../../orchestration/reboot-run.js';
@@ -12,7 +13,6 @@ import {
   skipMachines,
 } from '../../orchestration/run-state.js';
 import { loadSshCredentials } from '../../transport/ssh/ssh-credentials.js';
-import { mapConcurrent } from '../../util/map-concurrent.js';
 import { cliActor, submitAndFollow } from '../queue-support.js';
 import { sequenceText } from '../render/sequence.js';
 import {
@@ -165,18 +165,4 @@ export async function runRebootPlan(
     engine.on(eventPrinter(output, options.json, machines));
     return (await engine.run(signal)).status;
   });
-}
-
-/** Machines whose booted system equals the current one, with the reason they are skipped. */
-async function machinesNotNeedingReboot(
-  host: SshRebootHost,
-  machines: readonly Machine[],
-): Promise<Map<string, string>> {
-  const facts = await mapConcurrent(machines, 16, (machine) => host.facts(machine));
-  const skipped = new Map<string, string>();
-  machines.forEach((machine, index) => {
-    if (!facts[index]?.needsReboot)
-      skipped.set(machine.name, 'booted system is current (kernel, initrd and modules unchanged)');
-  });
-  return skipped;
 }

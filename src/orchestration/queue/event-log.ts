@@ -44,34 +44,7 @@ export class EventLog {
       const newest = await this.redis.xrevrange(this.keys.allEvents, '+', '-', 'COUNT', 1);
       last = newest[0]?.[0] ?? '0';
     }
-    const onAbort = () => blocking.disconnect();
-    signal?.addEventListener('abort', onAbort, { once: true });
-    try {
-      while (!signal?.aborted) {
-        let reply: [string, [string, string[]][]][] | null;
-        try {
-          reply = (await blocking.xread(
-            'BLOCK',
-            1_000,
-            'STREAMS',
-            this.keys.allEvents,
-            last,
-          )) as typeof reply;
-        } catch (error) {
-          if (signal?.aborted) return;
-          throw error;
-        }
-        for (const [, entries] of reply ?? []) {
-          for (const [id, fields] of entries) {
-            last = id;
-            const event = parseEntry(fields);
-            if (event) yield { id, event };
-          }
-        }
-      }
-    } finally {
-      signal?.removeEventListener('abort', onAbort);
-    }
+    yield* this.tail(blocking, this.keys.allEvents, last, signal);
   }
 
   /** Every event so far. */
@@ -85,8 +58,20 @@ export class EventLog {
    * signal aborts. Needs a connection of its own (XREAD BLOCK holds it).
    */
   async *follow(runId: string, blocking: Redis, signal?: AbortSignal): AsyncGenerator<RunEvent> {
-    const key = this.keys.events(runId);
-    let last = '0';
+    for await (const { event } of this.tail(blocking, this.keys.events(runId), '0', signal)) {
+      yield event;
+      if (event.type === 'run.finished') return;
+    }
+  }
+
+  /** Entries of a stream after `from`, as they come, until the signal aborts (XREAD BLOCK). */
+  private async *tail(
+    blocking: Redis,
+    key: string,
+    from: string,
+    signal?: AbortSignal,
+  ): AsyncGenerator<{ id: string; event: RunEvent }> {
+    let last = from;
     const onAbort = () => blocking.disconnect();
     signal?.addEventListener('abort', onAbort, { once: true });
     try {
@@ -102,9 +87,7 @@ export class EventLog {
           for (const [id, fields] of entries) {
             last = id;
             const event = parseEntry(fields);
-            if (!event) continue;
-            yield event;
-            if (event.type === 'run.finished') return;
+            if (event) yield { id, event };
           }
         }
       }

@@ -4,10 +4,10 @@ import { buildSystems } from '../../domain/deploy/build-systems.js';
 import { SshDeployHost } from '../../domain/deploy/ssh-deploy-host.js';
 import { loadInventory } from '../../domain/inventory/load-inventory.js';
 import type { Inventory, Machine } from '../../domain/inventory/schema.js';
+import { machinesNotNeedingReboot } from '../../domain/reboot/not-needing-reboot.js';
 import { SshRebootHost } from '../../domain/reboot/ssh-reboot-host.js';
 import { type NixSettings, runNix } from '../../transport/process/nix.js';
 import type { SshCredentials } from '../../transport/ssh/ssh-connection.js';
-import { mapConcurrent } from '../../util/map-concurrent.js';
 import { pause } from '../../util/pause.js';
 import { DeployRun, type DeployRunState } from '../deploy-run.js';
 import { HealthRun, type HealthRunState } from '../health-run.js';
@@ -359,13 +359,7 @@ export class RunProcessor {
   private async notNeedingReboot(machines: readonly Machine[]): Promise<Map<string, string>> {
     const host = new SshRebootHost(this.deps.credentials);
     try {
-      const facts = await mapConcurrent(machines, 16, (machine) => host.facts(machine));
-      const skipped = new Map<string, string>();
-      machines.forEach((machine, index) => {
-        if (!facts[index]?.needsReboot)
-          skipped.set(machine.name, 'booted system is current (kernel, initrd and modules unchanged)');
-      });
-      return skipped;
+      return await machinesNotNeedingReboot(host, machines);
     } finally {
       await host.close();
     }
