@@ -30,7 +30,9 @@ export function workerCommands(program: Command, context: Context): void {
     .action((options: WorkerCommandOptions) => runWorker(options, context, false));
 
   withSshOptions(program.command('serve'))
-    .description("the usual homelab process: a worker, printing every run's events as they happen")
+    .description(
+      "the usual homelab process: a worker, the Discord bot (with DISCORD_TOKEN), and every run's events printed",
+    )
     .option(
       '-c, --concurrency <n>',
       'runs carried out at once (default: $LAB_WORKER_CONCURRENCY or 4)',
