@@ -118,7 +118,7 @@ describe('lab reboot on the simulated homelab', () => {
     const since = Date.now();
     const result = await reboot('--all', '--yes');
     expect(result.stderr).toBe('');
-    expect(result.exitCode).toBe(0);
+    expect(result.exitCode, result.stdout).toBe(0);
     expect(rebootOrder(since)).toEqual(['cache', 'nas', 'backup', 'db', 'api', 'web']);
     for (const name of names) expect(lab.bootLog(name)).toHaveLength(2);
 

@@ -78,10 +78,7 @@ export class SshRebootHost implements RebootHost {
     while (Date.now() < options.deadline && !options.signal?.aborted) {
       const probe = await this.probeBootId(target, options.deadline);
       const bootId = probe?.bootId ?? null;
-      if (bootId !== previousBootId) {
-        // Back: the probe's connection serves the health checks that follow (one handshake less).
-        if (probe && bootId !== null) this.pool.adopt(target, probe.connection);
-      } else probe?.connection.close();
+      probe?.connection.close();
       if (bootId === null) {
         lastSeen = 'down';
         if (downSince === null) {
