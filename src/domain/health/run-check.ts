@@ -115,7 +115,11 @@ async function probeCommand(
   // The check's command is a shell command by definition; it is quoted as one argument of sh -c,
   // under the machine's own timeout so that nothing is left running there.
   const line = commandLine('timeout', `${timeoutSeconds}`, 'sh', '-c', command);
-  const result = await connection.exec(line, { allowFailure: true, timeoutMs: timeoutSeconds * 1000 + 2000 });
+  const result = await connection.exec(line, {
+    allowFailure: true,
+    idempotent: true,
+    timeoutMs: timeoutSeconds * 1000 + 2000,
+  });
   if (result.exitCode === 0) return null;
   if (result.exitCode === 124) return `did not finish within ${timeoutSeconds} s`;
   return describeExit(result);

@@ -59,6 +59,8 @@ export interface ExecOptions {
   readonly timeoutMs?: number;
   /** Resolve with the result even for a non-zero exit (default: throw RemoteCommandError). */
   readonly allowFailure?: boolean;
+  /** A read that may run again if its exit status was lost. */
+  readonly idempotent?: boolean;
 }
 
 /**
@@ -174,10 +176,23 @@ export class SshConnection {
     });
   }
 
-  /** Runs a command line (build it with ./shell.ts) and collects its output. */
+  /**
+   * Runs a command line (build it with ./shell.ts) and collects its output. An `idempotent`
+   * command whose channel closed without an exit status (the connection still open) runs once
+   * more: only a read may be repeated.
+   */
   async exec(command: string, options: ExecOptions = {}): Promise<ExecResult> {
+    let result = await this.execOnce(command, options.timeoutMs);
+    if (options.idempotent && result.exitCode === null && result.signal === null && this.isOpen)
+      result = await this.execOnce(command, options.timeoutMs);
+    if (!options.allowFailure && (result.exitCode !== 0 || result.signal !== null)) {
+      throw new RemoteCommandError(this.target, command, result.exitCode, result.signal, result.stderr);
+    }
+    return result;
+  }
+
+  private async execOnce(command: string, timeoutMs: number | undefined): Promise<ExecResult> {
     // The timeout covers opening the channel too: a half-dead server may never answer that.
-    const timeoutMs = options.timeoutMs;
     let timer: NodeJS.Timeout | undefined;
     const timedOut = new Promise<never>((_, reject) => {
       if (timeoutMs !== undefined) {
@@ -194,11 +209,7 @@ export class SshConnection {
         this.channel('exec', (callback) => this.client.exec(command, callback)),
         timedOut,
       ]);
-      const result = await Promise.race([this.collect(channel, command), timedOut]);
-      if (!options.allowFailure && (result.exitCode !== 0 || result.signal !== null)) {
-        throw new RemoteCommandError(this.target, command, result.exitCode, result.signal, result.stderr);
-      }
-      return result;
+      return await Promise.race([this.collect(channel, command), timedOut]);
     } catch (error) {
       if (error instanceof SshTimeoutError) channel?.close();
       throw error;
