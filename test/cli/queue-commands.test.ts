@@ -1,6 +1,7 @@
 import { beforeAll, describe, expect, inject, it } from 'vitest';
 import { copyFixture } from '../support/flake-fixtures.js';
 import { queueEnv } from '../support/queue.js';
+import { startRedisServer } from '../support/redis-server.js';
 import { runLab } from '../support/run-cli.js';
 
 let flake: string;
@@ -55,5 +56,26 @@ describe('queue commands without their services', () => {
     const result = await runLab(['status'], { REDIS_URL: inject('redisUrl'), LAB_APPROVALS_CRITICAL: 'two' });
     expect(result.exitCode).toBe(2);
     expect(result.stderr).toMatch(/^lab: invalid environment: LAB_APPROVALS_CRITICAL: /);
+  });
+});
+
+describe('Redis on a unix socket (REDIS_URL=unix:///path)', () => {
+  it('is reached through the socket, and a missing socket is named at once', async () => {
+    const redis = await startRedisServer({ unixSocket: true });
+    try {
+      expect(redis.url).toMatch(/^unix:\/\/\/.*redis\.sock$/);
+      const env = { ...queueEnv(), REDIS_URL: redis.url };
+      const result = await runLab(['status', '--json'], env);
+      expect(result.stderr).toBe('');
+      expect(JSON.parse(result.stdout)).toEqual({ runs: [] });
+    } finally {
+      await redis.stop();
+    }
+    const started = Date.now();
+    const gone = await runLab(['status'], { REDIS_URL: redis.url });
+    expect(gone.exitCode).toBe(1);
+    expect(gone.stderr).toContain(`lab: cannot reach Redis at ${redis.url}: `);
+    // ENOENT is not worth retrying for the whole connect timeout (5 s).
+    expect(Date.now() - started).toBeLessThan(4_000);
   });
 });

@@ -4,6 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { execa, type ResultPromise } from 'execa';
 import { Redis } from 'ioredis';
+import { unixSocketPath } from '../../src/orchestration/queue/redis.js';
 
 export interface RedisServer {
   readonly url: string;
@@ -11,12 +12,14 @@ export interface RedisServer {
 }
 
 /**
- * A real redis-server for tests, on 127.0.0.1 and a free port, with no persistence and the
- * eviction policy BullMQ needs. Tests share one and keep apart by unique queue names.
+ * A real redis-server for tests, on 127.0.0.1 and a free port (or, with `unixSocket`, on a unix
+ * socket only), with no persistence and the eviction policy BullMQ needs. Tests share one and
+ * keep apart by unique queue names.
  */
-export async function startRedisServer(): Promise<RedisServer> {
+export async function startRedisServer(options: { unixSocket?: boolean } = {}): Promise<RedisServer> {
   const dir = await mkdtemp(join(tmpdir(), 'lab-redis-'));
-  const port = await freePort();
+  const port = options.unixSocket ? 0 : await freePort();
+  const socket = join(dir, 'redis.sock');
   const server: ResultPromise = execa(
     'redis-server',
     [
@@ -24,6 +27,7 @@ export async function startRedisServer(): Promise<RedisServer> {
       '127.0.0.1',
       '--port',
       String(port),
+      ...(options.unixSocket ? ['--unixsocket', socket, '--unixsocketperm', '700'] : []),
       '--dir',
       dir,
       '--save',
@@ -37,7 +41,7 @@ export async function startRedisServer(): Promise<RedisServer> {
     ],
     { stdio: 'ignore', reject: false },
   );
-  const url = `redis://127.0.0.1:${port}`;
+  const url = options.unixSocket ? `unix://${socket}` : `redis://127.0.0.1:${port}`;
   await waitForPing(url, server);
   return {
     url,
@@ -56,7 +60,9 @@ async function waitForPing(url: string, server: ResultPromise): Promise<void> {
     exited = true;
   });
   while (Date.now() < deadline && !exited) {
-    const client = new Redis(url, { lazyConnect: true, maxRetriesPerRequest: 0, retryStrategy: () => null });
+    const path = unixSocketPath(url)?.path;
+    const options = { lazyConnect: true, maxRetriesPerRequest: 0, retryStrategy: () => null };
+    const client = path ? new Redis({ ...options, path }) : new Redis(url, options);
     client.on('error', () => {});
     try {
       await client.connect();

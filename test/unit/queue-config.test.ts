@@ -1,6 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { ConfigurationError } from '../../src/errors.js';
 import { levelsNeedingApproval, queueConfig } from '../../src/orchestration/queue/queue-config.js';
+import { unixSocketPath } from '../../src/orchestration/queue/redis.js';
 import { parseRunRequest, requestFingerprint } from '../../src/orchestration/queue/run-request.js';
 
 describe('queue configuration from the environment', () => {
@@ -43,6 +44,18 @@ describe('queue configuration from the environment', () => {
       flake: '/etc/homelab',
       flakeUpdate: false,
     });
+  });
+
+  it('accepts Redis on a unix socket, with an optional database number', () => {
+    expect(queueConfig({ REDIS_URL: 'unix:///run/redis-lab/redis.sock' }).redisUrl).toBe(
+      'unix:///run/redis-lab/redis.sock',
+    );
+    expect(unixSocketPath('unix:///run/redis-lab/redis.sock?db=2')).toEqual({
+      path: '/run/redis-lab/redis.sock',
+      db: 2,
+    });
+    expect(unixSocketPath('redis://127.0.0.1:6379')).toBeNull();
+    expect(() => queueConfig({ REDIS_URL: 'unix://relative.sock' })).toThrow(/REDIS_URL: .*unix:\/\/\/path/);
   });
 
   it('names the variable and what is wrong with it', () => {

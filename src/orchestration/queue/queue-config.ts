@@ -50,7 +50,10 @@ const flag = z
 const envSchema = z.object({
   REDIS_URL: z
     .string()
-    .regex(/^rediss?:\/\//, 'must start with redis:// or rediss://')
+    .regex(
+      /^(rediss?:\/\/|unix:\/\/\/[^?]+(\?db=\d{1,2})?$)/,
+      'must start with redis:// or rediss://, or be unix:///path/to/redis.sock',
+    )
     .default('redis://127.0.0.1:6379'),
   LAB_QUEUE: z
     .string()

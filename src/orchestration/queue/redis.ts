@@ -6,12 +6,25 @@ import { RedisUnreachableError } from '../../errors.js';
  * failing (`maxRetriesPerRequest: null`, which BullMQ workers require).
  */
 export function redisConnection(url: string, name: string): Redis {
-  return new Redis(url, {
+  const options = {
     maxRetriesPerRequest: null,
     connectionName: name,
     // Reconnect quickly at first, then every 2 s at most.
-    retryStrategy: (attempt) => Math.min(50 * 2 ** attempt, 2_000),
-  });
+    retryStrategy: (attempt: number) => Math.min(50 * 2 ** attempt, 2_000),
+  };
+  const socket = unixSocketPath(url);
+  return socket ? new Redis({ ...options, path: socket.path, db: socket.db }) : new Redis(url, options);
+}
+
+/**
+ * `unix:///run/redis-lab/redis.sock` (optionally `?db=N`): Redis on a unix socket, which file
+ * permissions protect (the NixOS module's default). Other URLs are for ioredis as they are.
+ */
+export function unixSocketPath(url: string): { path: string; db: number } | null {
+  if (!url.startsWith('unix:')) return null;
+  const parsed = new URL(url);
+  const db = Number(parsed.searchParams.get('db') ?? 0);
+  return { path: decodeURIComponent(parsed.pathname), db };
 }
 
 /**
@@ -29,7 +42,8 @@ export async function connectRedis(url: string, name: string, timeoutMs = 5_000)
   const onError = (error: Error & { code?: string }) => {
     lastError = error;
     // Nothing listens there (or no such host): retrying for the whole timeout would not help.
-    if (error.code && ['ECONNREFUSED', 'ENOTFOUND', 'EHOSTUNREACH'].includes(error.code)) refused(error);
+    if (error.code && ['ECONNREFUSED', 'ENOTFOUND', 'EHOSTUNREACH', 'ENOENT', 'EACCES'].includes(error.code))
+      refused(error);
   };
   redis.on('error', onError);
   try {
