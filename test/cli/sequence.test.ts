@@ -49,6 +49,18 @@ describe('lab sequence', () => {
     expect(Object.keys(JSON.parse(result.stdout))).toEqual(['steps', 'unmanaged', 'warnings']);
   });
 
+  it("prints `machine:rebootDelay` lines for scripts, also as the seed's `lab get-reboot-sequence`", async () => {
+    const lines = ['nas:30', 'backup:10', 'sleeper-service:0', 'cache:600', 'db:60', 'web:5', ''];
+    const result = await runLab(['sequence', '--lines', '--flake', homelab, ...nixOption]);
+    expect(result.stderr).toBe('');
+    expect(result.stdout.split('\n')).toEqual(lines);
+    const seed = await runLab(['get-reboot-sequence', '--flake', homelab, ...nixOption]);
+    expect(seed.exitCode).toBe(0);
+    expect(seed.stdout.split('\n')).toEqual(lines);
+    const some = await runLab(['get-reboot-sequence', '--flake', homelab, ...nixOption, 'web', 'nas']);
+    expect(some.stdout).toBe('nas:30\nweb:5\n');
+  });
+
   it('prints a numbered plan for people', async () => {
     const result = await runLab(['sequence', '--flake', homelab, ...nixOption]);
     expect(result.exitCode).toBe(0);

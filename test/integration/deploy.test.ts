@@ -121,6 +121,13 @@ describe('lab deploy on the simulated homelab', () => {
     expect(web.system).toMatch(/^\/nix\/store\/[a-z0-9]{32}-nixos-system-web-1$/);
     expect(plan.toBuild.length).toBeGreaterThan(0);
     expect(await systemsOf('web')).toEqual(before);
+    // The seed's `lab deploy-all` is `lab deploy --all`.
+    const seed = await runLab(
+      ['deploy-all', '--flake', lab.flake, '--nix-option', 'substituters=', '--dry-run', '--json'],
+      lab.env,
+    );
+    expect(seed.stderr).toBe('');
+    expect(JSON.parse(seed.stdout)).toEqual(plan);
   });
 
   it('rolls machines out one at a time in sequence order, each healthy on its new system', async () => {

@@ -40,12 +40,24 @@ interface DeployOptions extends FlakeOptions, SshOptions {
 }
 
 export function deployCommand(program: Command, context: Context): void {
-  withSshOptions(withFlakeOptions(program.command('deploy')))
-    .description(
-      "build, copy and activate the machines' configurations, health-gated, rolled back on failure",
-    )
-    .argument('[targets...]', 'machine names or @group')
-    .option('-a, --all', 'deploy every machine')
+  deployOptions(
+    program
+      .command('deploy')
+      .description(
+        "build, copy and activate the machines' configurations, health-gated, rolled back on failure",
+      )
+      .argument('[targets...]', 'machine names or @group')
+      .option('-a, --all', 'deploy every machine'),
+  ).action((targets: string[], options: DeployOptions) => deploy(targets, options, context));
+  // The seed's orchestrator script calls `lab deploy-all`.
+  deployOptions(program.command('deploy-all').description('the same as `lab deploy --all`')).action(
+    (options: DeployOptions) => deploy([], { ...options, all: true }, context),
+  );
+}
+
+/** The options `lab deploy` and `lab deploy-all` share. */
+function deployOptions(command: Command): Command {
+  return withSshOptions(withFlakeOptions(command))
     .option('-n, --dry-run', 'show what would be built, copied and activated; touch nothing')
     .option('-y, --yes', 'do not ask before deploying to high and critical machines')
     .option(
@@ -77,8 +89,7 @@ export function deployCommand(program: Command, context: Context): void {
       ).choices(deployStrategies),
     )
     .option('-q, --queue', 'enqueue the run for `lab worker`s (durable, approvals) and follow it')
-    .option('--as <name>', 'with --queue: who you are, for the record (default: $LAB_USER or user@host)')
-    .action((targets: string[], options: DeployOptions) => deploy(targets, options, context));
+    .option('--as <name>', 'with --queue: who you are, for the record (default: $LAB_USER or user@host)');
 }
 
 async function deploy(targets: string[], options: DeployOptions, context: Context): Promise<void> {

@@ -1,13 +1,14 @@
 import type { Command } from 'commander';
 import { loadInventory } from '../../domain/inventory/load-inventory.js';
 import { planSequence } from '../../domain/planner/plan.js';
-import { sequenceJson, sequenceText } from '../render/sequence.js';
+import { sequenceJson, sequenceLines, sequenceText } from '../render/sequence.js';
 import { type FlakeOptions, flakeSettings, positiveInteger } from '../settings.js';
 import { type Context, withFlakeOptions } from './shared.js';
 
 interface SequenceOptions extends FlakeOptions {
   parallel: number;
   json?: boolean;
+  lines?: boolean;
 }
 
 export function sequenceCommand(program: Command, { output, env }: Context): void {
@@ -21,10 +22,21 @@ export function sequenceCommand(program: Command, { output, env }: Context): voi
       1,
     )
     .option('--json', 'print JSON (stable format)')
+    .option('--lines', 'print one `machine:rebootDelay` line per machine, in order (for scripts)')
     .action(async (targets: string[], options: SequenceOptions) => {
       const inventory = await loadInventory(flakeSettings(options, env));
       const plan = planSequence(inventory, { targets, parallel: options.parallel });
       if (options.json) output.json(sequenceJson(plan, inventory));
+      else if (options.lines) output.lines(sequenceLines(plan));
       else output.lines(sequenceText(plan, inventory, output.style));
+    });
+
+  // The seed's orchestrator script reads `lab get-reboot-sequence`.
+  withFlakeOptions(program.command('get-reboot-sequence'))
+    .description('the same as `lab sequence --lines`: one `machine:rebootDelay` line per machine')
+    .argument('[targets...]', 'machine names, @group or all (default: all)')
+    .action(async (targets: string[], options: FlakeOptions) => {
+      const inventory = await loadInventory(flakeSettings(options, env));
+      output.lines(sequenceLines(planSequence(inventory, { targets, parallel: 1 })));
     });
 }

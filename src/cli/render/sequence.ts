@@ -28,6 +28,13 @@ export function sequenceJson(plan: Plan, inventory: Pick<Inventory, 'unmanaged' 
   };
 }
 
+/** `machine:rebootDelay`, one line per machine in plan order: the seed's `get-reboot-sequence` format. */
+export function sequenceLines(plan: Plan): string[] {
+  return plan.steps.flatMap((step) =>
+    step.machines.map((machine) => `${machine.name}:${machine.rebootDelay}`),
+  );
+}
+
 export const seconds = (value: number): string => `${value} ${value === 1 ? 'second' : 'seconds'}`;
 
 /**
