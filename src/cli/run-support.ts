@@ -2,7 +2,8 @@ import type { Machine } from '../domain/inventory/schema.js';
 import { UsageError } from '../errors.js';
 import type { RunEventListener } from '../orchestration/run-events.js';
 import { RunCancelled } from '../orchestration/run-flow.js';
-import type { Output } from './commands/shared.js';
+import type { Context, Output } from './commands/shared.js';
+import { createLogger, type Logger, logSettings } from './logger.js';
 import type { Io } from './program.js';
 import { TerminalPrompt } from './prompt.js';
 import { runEventLine } from './render/run-events.js';
@@ -56,10 +57,10 @@ export const runExitCode = (status: string): number =>
   status === 'succeeded' ? 0 : status === 'cancelled' ? 130 : 1;
 
 /** Resolves at the first SIGTERM or SIGINT (a long-running service's stop). */
-export function untilStopSignal(log: (line: string) => void): Promise<void> {
+export function untilStopSignal(log: Logger, what = 'stopping'): Promise<void> {
   return new Promise<void>((resolve) => {
     const stop = (signal: NodeJS.Signals) => {
-      log(`${signal}: stopping`);
+      log.info({ signal }, `${signal}: ${what}`);
       process.off('SIGTERM', stop);
       process.off('SIGINT', stop);
       resolve();
@@ -67,4 +68,21 @@ export function untilStopSignal(log: (line: string) => void): Promise<void> {
     process.on('SIGTERM', stop);
     process.on('SIGINT', stop);
   });
+}
+
+/**
+ * The logger of a long-running process (LOG_LEVEL, LOG_FORMAT), on stderr. An error nothing
+ * caught is logged as fatal before the process exits 1, so it reaches the same log as the rest.
+ */
+export function serviceLogger(name: string, { env, io }: Context): Logger {
+  const log = createLogger(name, logSettings(env, io.stderr), io.stderr, env);
+  if (io.stderr === process.stderr) {
+    const fatal = (error: unknown) => {
+      log.fatal({ err: error }, `unexpected error: ${(error as Error)?.message ?? error}`);
+      process.exit(1);
+    };
+    process.on('uncaughtException', fatal);
+    process.on('unhandledRejection', fatal);
+  }
+  return log;
 }

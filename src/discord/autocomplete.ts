@@ -20,7 +20,10 @@ export async function autocomplete(interaction: AutocompleteInteraction, context
     const inventory = await context.runs.cachedInventory(context.config.flake);
     if (!inventory) {
       context.runs.inventory(context.config.flake).catch((error: Error) => {
-        context.log(`autocomplete: reading ${context.config.flake} failed: ${error.message}`);
+        context.log.warn(
+          { err: error },
+          `autocomplete: reading ${context.config.flake} failed: ${error.message}`,
+        );
       });
     }
     const machines = inventory?.machines ?? [];

@@ -1,4 +1,5 @@
 import type { Interaction } from 'discord.js';
+import type { Logger } from 'pino';
 import type { RunControl } from '../orchestration/queue/run-control.js';
 import type { RunQueue } from '../orchestration/queue/run-queue.js';
 import type { Actor } from '../orchestration/queue/run-request.js';
@@ -10,7 +11,7 @@ export interface BotContext {
   readonly config: DiscordConfig;
   readonly runs: RunQueue;
   readonly control: RunControl;
-  readonly log: (line: string) => void;
+  readonly log: Logger;
 }
 
 /** The member behind an interaction: id, display name, role ids (from the cache or the payload). */

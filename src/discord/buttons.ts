@@ -21,7 +21,8 @@ export async function buttonClick(interaction: ButtonInteraction, context: BotCo
   const member = memberOf(interaction);
   const needs = button.action === 'approve' || button.action === 'deny' ? 'approve' : 'operate';
   if (!allowed(context.config, member, needs)) {
-    context.log(
+    context.log.info(
+      { userId: member.userId, action: button.action },
       `refused ${button.action} click by ${member.name} (${member.userId}): not allowed to ${needs}`,
     );
     await interaction.reply(ephemeral(refusal(needs)));
@@ -79,7 +80,10 @@ export async function buttonClick(interaction: ButtonInteraction, context: BotCo
     }
   } catch (error) {
     if (error instanceof RunControlError)
-      context.log(`refused ${button.action} click by ${member.name} (${member.userId}): ${error.message}`);
+      context.log.info(
+        { userId: member.userId, action: button.action },
+        `refused ${button.action} click by ${member.name} (${member.userId}): ${error.message}`,
+      );
     throw error;
   }
 }

@@ -6,6 +6,7 @@ import {
   type Interaction,
   MessageFlags,
 } from 'discord.js';
+import type { Logger } from 'pino';
 import { LabError } from '../errors.js';
 import type { RunControl } from '../orchestration/queue/run-control.js';
 import type { RunQueue } from '../orchestration/queue/run-queue.js';
@@ -24,13 +25,13 @@ export class LabBot {
   private readonly client: Client;
   private readonly context: BotContext;
 
-  constructor(config: DiscordConfig, runs: RunQueue, control: RunControl, log: (line: string) => void) {
+  constructor(config: DiscordConfig, runs: RunQueue, control: RunControl, log: Logger) {
     this.context = { config, runs, control, log };
     this.client = new Client({ intents: [GatewayIntentBits.Guilds], rest: { api: config.apiUrl } });
     this.client.on(Events.InteractionCreate, (interaction) => {
       void this.handle(interaction);
     });
-    this.client.on(Events.Error, (error) => log(`discord client: ${error.message}`));
+    this.client.on(Events.Error, (error) => log.error({ err: error }, `discord client: ${error.message}`));
   }
 
   /** Logs in and resolves once the gateway is ready. */
@@ -38,7 +39,7 @@ export class LabBot {
     const ready = new Promise<void>((resolve) => this.client.once(Events.ClientReady, () => resolve()));
     await this.client.login(this.context.config.token);
     await ready;
-    this.context.log(`discord: logged in as ${this.client.user?.tag ?? 'the bot'}`);
+    this.context.log.info(`discord: logged in as ${this.client.user?.tag ?? 'the bot'}`);
   }
 
   async stop(): Promise<void> {
@@ -50,7 +51,10 @@ export class LabBot {
     const what = describe(interaction);
     try {
       if (!interaction.guildId || !config.guildIds.includes(interaction.guildId)) {
-        log(`ignored ${what} from guild ${interaction.guildId ?? 'none'} (not in DISCORD_GUILD_IDS)`);
+        log.info(
+          { guildId: interaction.guildId },
+          `ignored ${what} from guild ${interaction.guildId ?? 'none'} (not in DISCORD_GUILD_IDS)`,
+        );
         if (interaction.isRepliable())
           await interaction.reply({ content: 'lab is not enabled here.', flags: MessageFlags.Ephemeral });
         return;
@@ -61,11 +65,10 @@ export class LabBot {
       else if (interaction.isButton()) await buttonClick(interaction, this.context);
     } catch (error) {
       const expected = error instanceof LabError;
-      if (!expected)
-        log(`${what} by ${interaction.user.id}: unexpected error: ${(error as Error).stack ?? error}`);
+      if (!expected) log.error({ err: error, userId: interaction.user.id }, `${what}: unexpected error`);
       const message = expected ? (error as Error).message : 'Something went wrong; the error is logged.';
       await this.answerError(interaction, message).catch((replyError: Error) =>
-        log(`${what}: could not report the error: ${replyError.message}`),
+        log.warn({ err: replyError }, `${what}: could not report the error: ${replyError.message}`),
       );
     }
   }

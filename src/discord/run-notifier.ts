@@ -1,6 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import { type REST, Routes } from 'discord.js';
 import type { Redis } from 'ioredis';
+import type { Logger } from 'pino';
 import { runEventLine } from '../cli/render/run-events.js';
 import { plainStyle } from '../cli/render/style.js';
 import { RunControl } from '../orchestration/queue/run-control.js';
@@ -42,7 +43,7 @@ export class RunNotifier {
     private readonly runs: RunQueue,
     private readonly config: DiscordConfig,
     private readonly rest: REST,
-    private readonly log: (line: string) => void = () => {},
+    private readonly log?: Logger,
   ) {
     this.control = new RunControl(runs);
   }
@@ -52,7 +53,9 @@ export class RunNotifier {
   }
 
   start(): void {
-    this.loop ??= this.lead().catch((error: Error) => this.log(`discord notifier stopped: ${error.message}`));
+    this.loop ??= this.lead().catch((error: Error) =>
+      this.log?.error({ err: error }, `discord notifier stopped: ${error.message}`),
+    );
   }
 
   async stop(): Promise<void> {
@@ -77,7 +80,8 @@ export class RunNotifier {
         else await sleep(LEADER_TTL_MS / 3, signal);
       } catch (error) {
         // Redis went away for a moment, say: try again, from the saved cursor.
-        if (!signal.aborted) this.log(`discord notifier: ${(error as Error).message}; retrying`);
+        if (!signal.aborted)
+          this.log?.warn({ err: error }, `discord notifier: ${(error as Error).message}; retrying`);
         await sleep(1_000, signal);
       }
     }
@@ -139,7 +143,10 @@ export class RunNotifier {
         await this.flush(event.runId).catch((error: Error) => this.editFailed(event.runId, error));
       else this.scheduleEdit(event.runId);
     } catch (error) {
-      this.log(`discord: showing ${event.type} of run ${event.runId} failed: ${(error as Error).message}`);
+      this.log?.warn(
+        { err: error, runId: event.runId, event: event.type },
+        `discord: showing ${event.type} of run ${event.runId} failed: ${(error as Error).message}`,
+      );
     }
   }
 
@@ -161,7 +168,10 @@ export class RunNotifier {
       })) as { id: string };
       threadId = thread.id;
     } catch (error) {
-      this.log(`discord: no thread for run ${data.state.id}: ${(error as Error).message}`);
+      this.log?.warn(
+        { err: error, runId: data.state.id },
+        `discord: no thread for run ${data.state.id}: ${(error as Error).message}`,
+      );
     }
     await this.runs.redis.hset(key, { channelId, messageId: message.id, threadId: threadId ?? '' });
     await this.runs.redis.expire(key, 30 * 24 * 3600);
@@ -193,7 +203,10 @@ export class RunNotifier {
   private editFailed(runId: string, error: Error): void {
     const entry = this.entry(runId);
     entry.failures += 1;
-    this.log(`discord: editing run ${runId} failed (${entry.failures}): ${error.message}`);
+    this.log?.warn(
+      { err: error, runId, failures: entry.failures },
+      `discord: editing run ${runId} failed (${entry.failures}): ${error.message}`,
+    );
     if (entry.failures <= 5 && !this.stopping.signal.aborted) {
       entry.lastEdit = Date.now() + 1_000 * entry.failures;
       this.scheduleEdit(runId);

@@ -35,7 +35,10 @@ export async function slashCommand(
   const member = memberOf(interaction);
   const needs = operatorSubcommands.includes(subcommand) ? 'operate' : 'view';
   if (!allowed(context.config, member, needs)) {
-    context.log(`refused /lab ${subcommand} for ${member.name} (${member.userId}): not allowed to ${needs}`);
+    context.log.info(
+      { userId: member.userId, subcommand },
+      `refused /lab ${subcommand} for ${member.name} (${member.userId}): not allowed to ${needs}`,
+    );
     await interaction.reply({ content: refusal(needs), flags: MessageFlags.Ephemeral });
     return;
   }

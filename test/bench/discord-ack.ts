@@ -4,6 +4,7 @@
  * discord.js client and a real redis-server. `npm run bench`; numbers in BENCHMARKS.md.
  */
 import { cpus, totalmem } from 'node:os';
+import { silentLogger } from '../../src/cli/logger.js';
 import { discordConfig } from '../../src/discord/discord-config.js';
 import { LabBot } from '../../src/discord/lab-bot.js';
 import { queueConfig } from '../../src/orchestration/queue/queue-config.js';
@@ -34,7 +35,7 @@ const bot = new LabBot(
   }),
   runs,
   new RunControl(runs),
-  () => {},
+  silentLogger,
 );
 try {
   await bot.start();

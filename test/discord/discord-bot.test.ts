@@ -10,6 +10,7 @@ import { RunControl } from '../../src/orchestration/queue/run-control.js';
 import type { RunQueue } from '../../src/orchestration/queue/run-queue.js';
 import type { LabWorker } from '../../src/orchestration/queue/run-worker.js';
 import { type Homelab, startHomelab } from '../sim/homelab.js';
+import { memoryLogger } from '../support/memory-logger.js';
 import { queueClient, queueEnv, startWorker } from '../support/queue.js';
 import {
   FakeDiscord,
@@ -26,7 +27,7 @@ let runs: RunQueue;
 let bot: LabBot;
 let notifier: RunNotifier;
 let config: DiscordConfig;
-const botLog: string[] = [];
+const botLog = memoryLogger();
 const brokenMarker = join(tmpdir(), `lab-discord-web-broken-${process.pid}`);
 
 const role = { operator: snowflake(), approver: snowflake(), oncall: snowflake() };
@@ -101,9 +102,9 @@ beforeAll(async () => {
   });
   worker = await startWorker(lab, env);
   ({ runs } = await queueClient(env));
-  notifier = new RunNotifier(runs, config, discordRest(config), (line) => botLog.push(line));
+  notifier = new RunNotifier(runs, config, discordRest(config), botLog.log);
   notifier.start();
-  bot = new LabBot(config, runs, new RunControl(runs), (line) => botLog.push(line));
+  bot = new LabBot(config, runs, new RunControl(runs), botLog.log);
   await bot.start();
 });
 
@@ -186,7 +187,7 @@ describe('the Discord bot against the fake Discord API', () => {
     expect(record.callbackType).toBe(4);
     expect(record.ephemeral).toBe(true);
     expect(record.original?.content).toBe('You need an operator role to start or steer runs.');
-    expect(botLog.some((line) => line.includes('refused /lab reboot for mallory'))).toBe(true);
+    expect(botLog.messages().some((line) => line.includes('refused /lab reboot for mallory'))).toBe(true);
   });
 
   it('reboots a critical machine after two distinct approvers click Approve; the run message ends in success', async () => {

@@ -4,6 +4,7 @@ import { discordConfig } from '../../src/discord/discord-config.js';
 import { registerCommands } from '../../src/discord/register-commands.js';
 import { type Homelab, startHomelab } from '../sim/homelab.js';
 import { repoRoot } from '../support/flake-fixtures.js';
+import { jsonLogEntries } from '../support/memory-logger.js';
 import { queueEnv } from '../support/queue.js';
 import { FakeDiscord, snowflake } from './fake-discord.js';
 
@@ -137,7 +138,11 @@ describe('lab serve', () => {
     started.process.kill('SIGTERM');
     const result = await started.process;
     expect({ exitCode: result.exitCode, signal: result.signal }).toEqual({ exitCode: 0, signal: undefined });
-    expect(stderr()).toContain('SIGTERM');
+    // Not on a terminal, its log is JSON lines of lab serve, the last one saying it stopped.
+    const entries = jsonLogEntries(stderr());
+    expect(entries.every((entry) => entry.name === 'lab serve' && typeof entry.time === 'string')).toBe(true);
+    expect(entries.map((entry) => entry.msg)).toContain('SIGTERM: parking running runs and stopping');
+    expect(entries.at(-1)).toMatchObject({ level: 'info', msg: 'stopped' });
     serve = undefined;
   });
 });

@@ -7,6 +7,7 @@ import type { RunRequestInput } from '../../src/orchestration/queue/run-request.
 import type { RunEvent } from '../../src/orchestration/run-events.js';
 import { type Homelab, sshArgs, startHomelab } from '../sim/homelab.js';
 import { repoRoot } from '../support/flake-fixtures.js';
+import { jsonLogEntries } from '../support/memory-logger.js';
 import { followRun, queueClient, queueEnv } from '../support/queue.js';
 import { eventsOf, parseEvents } from '../support/run-events.js';
 
@@ -123,11 +124,15 @@ class Worker {
     });
     const worker = new Worker(child);
     started.push(worker);
+    // Its log is JSON: stderr is not a terminal.
+    const ready = () =>
+      jsonLogEntries(worker.stderr).some(
+        (entry) => entry.name === 'lab worker' && String(entry.msg).startsWith('ready'),
+      );
     await expect
-      .poll(() => worker.stderr, { timeout: 20_000, interval: 20 })
-      .toMatch(/lab worker: ready|Error|error/);
-    if (!worker.stderr.includes('lab worker: ready'))
-      throw new Error(`lab worker did not start: ${worker.stderr}`);
+      .poll(() => ready() || /error/i.test(worker.stderr), { timeout: 20_000, interval: 20 })
+      .toBe(true);
+    if (!ready()) throw new Error(`lab worker did not start: ${worker.stderr}`);
     return worker;
   }
 
@@ -381,7 +386,13 @@ describe('a worker stopped with SIGTERM', () => {
     await worker.kill('SIGTERM');
     expect(await worker.exited).toEqual({ exitCode: 0, signal: undefined });
     expect(Date.now() - stopping).toBeLessThan(5_000);
-    expect(worker.stderr).toContain('parking running runs');
+    expect(jsonLogEntries(worker.stderr)).toContainEqual(
+      expect.objectContaining({
+        level: 'info',
+        signal: 'SIGTERM',
+        msg: 'SIGTERM: parking running runs and stopping',
+      }),
+    );
     const parked = await s.runs.run(runId);
     expect(['delayed', 'waiting']).toContain(parked.jobState);
     expect(parked.data.state.status).toBe('running');

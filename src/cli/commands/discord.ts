@@ -5,7 +5,7 @@ import { registerCommands } from '../../discord/register-commands.js';
 import { queueConfig } from '../../orchestration/queue/queue-config.js';
 import { RunControl } from '../../orchestration/queue/run-control.js';
 import { RunQueue } from '../../orchestration/queue/run-queue.js';
-import { untilStopSignal } from '../run-support.js';
+import { serviceLogger, untilStopSignal } from '../run-support.js';
 import type { Context } from './shared.js';
 
 /** `lab discord register` and `lab bot`. */
@@ -25,13 +25,13 @@ export function discordCommands(program: Command, context: Context): void {
     .command('bot')
     .description('run the Discord bot alone (gateway): it enqueues runs for `lab worker`s')
     .action(async () => {
-      const log = (line: string) => context.io.stderr.write(`lab bot: ${line}\n`);
+      const log = serviceLogger('lab bot', context);
       const config = discordConfig(context.env);
       const runs = await RunQueue.connect(queueConfig(context.env), 'lab-bot');
       const bot = new LabBot(config, runs, new RunControl(runs), log);
       try {
         await bot.start();
-        log(`ready in ${config.guildIds.length} guild(s); queue ${runs.config.queue}`);
+        log.info(`ready in ${config.guildIds.length} guild(s); queue ${runs.config.queue}`);
         await untilStopSignal(log);
       } finally {
         await bot.stop();

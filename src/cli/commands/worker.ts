@@ -8,7 +8,9 @@ import { redactUrl } from '../../orchestration/queue/redis.js';
 import { RunControl } from '../../orchestration/queue/run-control.js';
 import { LabWorker } from '../../orchestration/queue/run-worker.js';
 import { loadSshCredentials } from '../../transport/ssh/ssh-credentials.js';
+import type { Logger } from '../logger.js';
 import { runEventLine } from '../render/run-events.js';
+import { serviceLogger, untilStopSignal } from '../run-support.js';
 import { flakeSettings, positiveInteger } from '../settings.js';
 import { type Context, type SshOptions, withSshOptions } from './shared.js';
 
@@ -49,14 +51,14 @@ async function runWorker(
   context: Context,
   printEvents: boolean,
 ): Promise<void> {
-  const { env, io } = context;
+  const { env } = context;
+  const log = serviceLogger(printEvents ? 'lab serve' : 'lab worker', context);
   const config = queueConfig(env);
   const nix = flakeSettings({ nix: options.nix }, env).nix;
   const credentials = await loadSshCredentials(
     { keyPath: options.sshKey, knownHostsPath: options.knownHosts },
     env,
   );
-  const log = (line: string) => io.stderr.write(`lab ${printEvents ? 'serve' : 'worker'}: ${line}\n`);
   // Discord is configured and checked before anything starts: a bad variable stops here.
   const discord = discordWanted(env) ? discordConfig(env) : null;
   const worker = await LabWorker.start(config, {
@@ -66,7 +68,8 @@ async function runWorker(
     name: `${process.pid}`,
     log,
   });
-  log(
+  log.info(
+    { queue: config.queue, redis: redactUrl(config.redisUrl) },
     `ready: queue ${config.queue} at ${redactUrl(config.redisUrl)}, ${options.concurrency ?? config.concurrency} at once` +
       (config.schedule ? `, nightly pipeline "${config.schedule.cron}" for ${config.schedule.flake}` : ''),
   );
@@ -82,29 +85,19 @@ async function runWorker(
     await worker.stop();
     throw error;
   }
-  if (discord) log(`discord: ${bot ? 'bot and ' : ''}run messages in ${discord.guildIds.length} guild(s)`);
+  if (discord)
+    log.info(`discord: ${bot ? 'bot and ' : ''}run messages in ${discord.guildIds.length} guild(s)`);
   const stopping = new AbortController();
   const printing = printEvents
-    ? printAllEvents(worker, context, options.json === true, stopping.signal)
+    ? printAllEvents(worker, context, options.json === true, stopping.signal, log)
     : null;
-  await new Promise<void>((resolve) => {
-    const stop = (signal: string) => {
-      log(`${signal}: parking running runs and stopping`);
-      process.off('SIGTERM', onTerm);
-      process.off('SIGINT', onInt);
-      resolve();
-    };
-    const onTerm = () => stop('SIGTERM');
-    const onInt = () => stop('SIGINT');
-    process.on('SIGTERM', onTerm);
-    process.on('SIGINT', onInt);
-  });
+  await untilStopSignal(log, 'parking running runs and stopping');
   stopping.abort();
   await printing;
   await bot?.stop();
   await notifier?.stop();
   await worker.stop();
-  log('stopped');
+  log.info('stopped');
   // Everything lab opened is closed; HTTP keep-alive sockets of the Discord REST clients may
   // linger for a few seconds more. A stopped service exits now rather than when they time out.
   setTimeout(() => process.exit(), 500).unref();
@@ -116,6 +109,7 @@ async function printAllEvents(
   context: Context,
   json: boolean,
   signal: AbortSignal,
+  log: Logger,
 ): Promise<void> {
   const { output } = context;
   const blocking = worker.runs.duplicateConnection('lab-serve-events');
@@ -128,8 +122,7 @@ async function printAllEvents(
       }
     }
   } catch (error) {
-    if (!signal.aborted)
-      context.io.stderr.write(`lab serve: following events failed: ${(error as Error).message}\n`);
+    if (!signal.aborted) log.error({ err: error }, `following events failed: ${(error as Error).message}`);
   } finally {
     blocking.disconnect();
   }

@@ -1,4 +1,5 @@
 import { DelayedError, type Job } from 'bullmq';
+import type { Logger } from 'pino';
 import { buildOnTargets } from '../../domain/deploy/build-on-targets.js';
 import { buildSystems } from '../../domain/deploy/build-systems.js';
 import { SshDeployHost } from '../../domain/deploy/ssh-deploy-host.js';
@@ -46,7 +47,7 @@ export interface ProcessorDeps {
   readonly credentials: SshCredentials;
   /** How long to wait between health attempts (default 500 ms). */
   readonly healthIntervalMs?: number;
-  readonly log?: (line: string) => void;
+  readonly log?: Logger;
 }
 
 type Engine = RebootRun | DeployRun | HealthRun;
@@ -145,7 +146,7 @@ export class RunProcessor {
         if ((await control.read(runId)).version !== version) await job.promote().catch(() => {});
         throw new DelayedError();
       }
-      this.deps.log?.(`run ${runId}: unexpected error: ${(error as Error).stack ?? error}`);
+      this.deps.log?.error({ err: error, runId }, `run ${runId}: unexpected error`);
       const state = await engine.end('failed', `internal error in the worker: ${(error as Error).message}`);
       await writer.flush();
       return await this.finished(job, state);
@@ -294,7 +295,10 @@ export class RunProcessor {
     if (state.kind === 'deploy' && state.status === 'succeeded' && data.request.rebootIfNeeded) {
       followUp = await this.rebootAfterDeploy(data.request, state);
     }
-    this.deps.log?.(`run ${state.id} (${state.kind}) ${state.status}`);
+    this.deps.log?.info(
+      { runId: state.id, kind: state.kind, status: state.status },
+      `run ${state.id} (${state.kind}) ${state.status}`,
+    );
     return { status: state.status, followUp };
   }
 
@@ -316,7 +320,8 @@ export class RunProcessor {
       );
       return submitted.runId;
     } catch (error) {
-      this.deps.log?.(
+      this.deps.log?.warn(
+        { err: error, runId: state.id, machines: state.needsReboot },
         `run ${state.id}: could not start the reboot of ${state.needsReboot.join(', ')}: ${(error as Error).message}`,
       );
       return null;
@@ -381,7 +386,7 @@ class RunFence {
     private readonly runs: RunQueue,
     private readonly job: Job<RunJobData>,
     readonly token: string,
-    private readonly log?: (line: string) => void,
+    private readonly log?: Logger,
   ) {}
 
   get runId(): string {
@@ -438,7 +443,10 @@ class RunFence {
   private lose(): RunParked {
     if (!this.lostTo) {
       this.lostTo = new RunParked(Date.now(), 'another worker has taken the run over');
-      this.log?.(`run ${this.runId}: its job's lock was lost to another worker; stopping here`);
+      this.log?.warn(
+        { runId: this.runId },
+        `run ${this.runId}: its job's lock was lost to another worker; stopping here`,
+      );
       this.controller.abort(this.lostTo);
     }
     return this.lostTo;

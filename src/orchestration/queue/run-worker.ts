@@ -1,5 +1,6 @@
 import { Worker } from 'bullmq';
 import type { Redis } from 'ioredis';
+import type { Logger } from 'pino';
 import type { NixSettings } from '../../transport/process/nix.js';
 import type { SshCredentials } from '../../transport/ssh/ssh-connection.js';
 import type { QueueConfig } from './queue-config.js';
@@ -13,7 +14,7 @@ export interface WorkerOptions {
   readonly name?: string;
   readonly concurrency?: number;
   readonly healthIntervalMs?: number;
-  readonly log?: (line: string) => void;
+  readonly log?: Logger;
 }
 
 /** The nightly pipeline's scheduler id (one per queue). */
@@ -46,7 +47,9 @@ export class LabWorker {
     subscriber.on('message', (_channel: string, runId: string) => {
       processor
         .controlChanged(runId)
-        .catch((error: Error) => options.log?.(`control of ${runId}: ${error.message}`));
+        .catch((error: Error) =>
+          options.log?.warn({ err: error, runId }, `control of ${runId}: ${error.message}`),
+        );
     });
     // BullMQ makes its own copies of a blocking worker's connection and leaves this one to us.
     const jobs = runs.duplicateConnection('lab-worker-jobs');
@@ -60,17 +63,23 @@ export class LabWorker {
       maxStalledCount: 1_000_000,
       autorun: false,
     });
-    worker.on('error', (error) => options.log?.(`worker: ${error.message}`));
+    worker.on('error', (error) => options.log?.error({ err: error }, `queue worker: ${error.message}`));
     // A run whose lock could not be renewed may have been taken over by another worker.
     worker.on('lockRenewalFailed', (jobIds: string[]) => {
       processor
         .locksLost(jobIds)
         .catch((error: Error) =>
-          options.log?.(`checking the locks of ${jobIds.join(', ')}: ${error.message}`),
+          options.log?.warn(
+            { err: error, jobIds },
+            `checking the locks of ${jobIds.join(', ')}: ${error.message}`,
+          ),
         );
     });
     worker.on('failed', (job, error) =>
-      options.log?.(`job ${job?.name} ${job?.id} failed: ${error.message}`),
+      options.log?.warn(
+        { err: error, job: job?.name, jobId: job?.id },
+        `job ${job?.name} ${job?.id} failed: ${error.message}`,
+      ),
     );
     void worker.run();
     await worker.waitUntilReady();
