@@ -3,7 +3,7 @@
 #
 #   pkgs.callPackage ./nix/package.nix { }      # what the flake's packages.<system>.lab is
 #
-# Needs nixpkgs >= 24.05 (importNpmLock, lib.fileset).
+# Needs nixpkgs >= 24.05 (importNpmLock).
 {
   lib,
   buildNpmPackage,
@@ -25,16 +25,20 @@ buildNpmPackage {
   inherit (package) version;
 
   # Only what the build reads: a change to the tests or the docs does not rebuild lab.
-  src = lib.fileset.toSource {
-    root = ../.;
-    fileset = lib.fileset.unions [
-      ../package.json
-      ../package-lock.json
-      ../tsconfig.json
-      ../tsconfig.build.json
-      ../src
-      ../nix
-    ];
+  # (builtins.path, not lib.fileset, which needs Nix >= 2.14: lab's tests check this with 2.8.)
+  src = builtins.path {
+    name = "lab-source";
+    path = ../.;
+    filter = path: _type:
+      let relative = lib.removePrefix (toString ../. + "/") (toString path);
+      in builtins.elem (builtins.head (lib.splitString "/" relative)) [
+        "package.json"
+        "package-lock.json"
+        "tsconfig.json"
+        "tsconfig.build.json"
+        "src"
+        "nix"
+      ];
   };
 
   nodejs = nodejs_22;

@@ -140,7 +140,7 @@ describe('examples/homelab', () => {
       it('evaluates every host through lab.nixosModules.default: no failed assertion, metadata as in hosts/', async () => {
         const root = await temporaryDir('lab-example-real-');
         const repo = join(root, 'repo');
-        for (const path of ['flake.nix', 'nix', 'examples/homelab']) {
+        for (const path of ['flake.nix', 'flake.lock', 'nix', 'examples/homelab']) {
           await cp(join(repoRoot, path), join(repo, path), { recursive: true });
         }
         await gitAddAll(repo);
@@ -159,6 +159,11 @@ describe('examples/homelab', () => {
           `${join(repo, 'examples/homelab')}#nixosConfigurations`,
           '--override-input',
           'nixpkgs',
+          `path:${nixpkgs}`,
+          // lab's own nixpkgs input (the example does not make it follow its nixpkgs): never
+          // used by the modules, but nix must be able to lock it without network.
+          '--override-input',
+          'lab/nixpkgs',
           `path:${nixpkgs}`,
           '--no-write-lock-file',
           '--apply',

@@ -2,7 +2,7 @@
 # (services.redis.servers as in nixos/modules/services/databases/redis.nix: user, group,
 # unixSocket and port defaults); everything else a host sets is accepted as free-form data (not
 # checked). `pkgs` is ./pkgs.nix for `nixpkgs.hostPlatform`, and system.build.toplevel, like
-# NixOS's, refuses to exist while an assertion fails.
+# NixOS's, refuses to exist while an assertion fails (and, unlike NixOS's, carries `config`).
 { config, lib, ... }:
 let
   inherit (lib) mkOption types;
@@ -66,7 +66,9 @@ in
             name = "nixos-system-${config.networking.hostName}";
             system = config.nixpkgs.hostPlatform;
             builder = "/bin/false";
-          };
+          }
+          # For the tests: the configuration this system was made of.
+          // { inherit config; };
     };
   };
 }
