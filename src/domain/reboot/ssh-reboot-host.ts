@@ -82,7 +82,10 @@ export class SshRebootHost implements RebootHost {
     while (Date.now() < options.deadline && !options.signal?.aborted) {
       const probe = await this.probeBootId(target, options.deadline);
       const bootId = probe?.bootId ?? null;
-      probe?.connection.close();
+      if (bootId !== previousBootId) {
+        // Back: the probe's connection serves the health checks that follow (one handshake less).
+        if (probe && bootId !== null) this.pool.adopt(target, probe.connection);
+      } else probe?.connection.close();
       if (bootId === null) {
         lastSeen = 'down';
         if (downSince === null) {

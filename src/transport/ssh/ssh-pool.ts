@@ -30,6 +30,14 @@ export class SshPool {
     return this.open(key, target);
   }
 
+  /** Takes an open connection to the machine as its pooled one (closing any other). */
+  adopt(target: SshTarget, connection: SshConnection): void {
+    const key = `${target.machine}\u0000${target.user}@${target.host}:${target.port}`;
+    const previous = this.connections.get(key);
+    this.connections.set(key, Promise.resolve(connection));
+    previous?.then((old) => old !== connection && old.close()).catch(() => {});
+  }
+
   /** Closes and forgets the machine's connection, e.g. before a reboot. */
   async drop(target: SshTarget): Promise<void> {
     for (const [key, pending] of this.connections) {
