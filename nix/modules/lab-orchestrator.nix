@@ -524,8 +524,10 @@ in
         Type = "exec";
         ExecStart = "${lib.getExe cfg.package} serve";
         # SIGTERM: lab stops taking work, parks its running runs at the next phase boundary
-        # (another worker or the next start resumes them) and exits 0. Only the main process
-        # gets it (KillMode=mixed): nix processes lab started finish or are stopped by lab.
+        # (another worker or the next start resumes them) and exits 0. KillMode=mixed: only lab
+        # gets it, not the nix and ssh processes it started (lab decides about those); what is
+        # left when it has exited is stopped by systemd. A run still not parked after 60 s is
+        # killed, which lab survives too: the run resumes from its last checkpoint.
         KillMode = "mixed";
         TimeoutStopSec = 60;
         Restart = "on-failure";
