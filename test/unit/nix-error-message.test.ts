@@ -1,6 +1,12 @@
 import { describe, expect, it } from 'vitest';
 import { FlakeNotFoundError, NixEvalError } from '../../src/errors.js';
-import { flakeFailure, nixErrorMessage } from '../../src/transport/process/nix.js';
+import {
+  flakeFailure,
+  flakeUpdateArgs,
+  nixErrorMessage,
+  nixVersion,
+  parseNixVersion,
+} from '../../src/transport/process/nix.js';
 
 describe('nixErrorMessage', () => {
   it('keeps the message and drops the source excerpt and hints', () => {
@@ -49,5 +55,28 @@ describe('flakeFailure', () => {
     const error = flakeFailure('.', { exitCode: 1, message: 'syntax error, unexpected end of file' });
     expect(error).toBeInstanceOf(NixEvalError);
     expect(error.message).toBe("nix could not evaluate flake '.': syntax error, unexpected end of file");
+  });
+});
+
+describe('nix flake update across Nix versions', () => {
+  it('passes the flake positionally before Nix 2.19 and with --flake from 2.19 on', () => {
+    expect(parseNixVersion('nix (Nix) 2.8.0\n')).toEqual([2, 8, 0]);
+    expect(parseNixVersion('nix (Nix) 2.24.10')).toEqual([2, 24, 10]);
+    expect(parseNixVersion('nix (Determinate Nix 3.8.2) 2.30.1')).toEqual([2, 30, 1]);
+    expect(flakeUpdateArgs([2, 8, 0], '/etc/homelab')).toEqual(['flake', 'update', '/etc/homelab']);
+    expect(flakeUpdateArgs([2, 18, 9], '/etc/homelab')).toEqual(['flake', 'update', '/etc/homelab']);
+    expect(flakeUpdateArgs([2, 19, 0], '/etc/homelab')).toEqual([
+      'flake',
+      'update',
+      '--flake',
+      '/etc/homelab',
+    ]);
+    expect(flakeUpdateArgs(null, '/etc/homelab')).toEqual(['flake', 'update', '/etc/homelab']);
+  });
+
+  it('reads the version of the real nix binary', async () => {
+    const version = await nixVersion({ bin: 'nix', options: {} });
+    expect(version?.[0]).toBeGreaterThanOrEqual(2);
+    expect(version?.length).toBe(3);
   });
 });

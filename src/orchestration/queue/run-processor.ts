@@ -7,7 +7,7 @@ import { loadInventory } from '../../domain/inventory/load-inventory.js';
 import type { Inventory, Machine } from '../../domain/inventory/schema.js';
 import { machinesNotNeedingReboot } from '../../domain/reboot/not-needing-reboot.js';
 import { SshRebootHost } from '../../domain/reboot/ssh-reboot-host.js';
-import { type NixSettings, runNix } from '../../transport/process/nix.js';
+import { flakeUpdateArgs, type NixSettings, nixVersion, runNix } from '../../transport/process/nix.js';
 import type { SshCredentials } from '../../transport/ssh/ssh-connection.js';
 import { pause } from '../../util/pause.js';
 import { DeployRun, type DeployRunState } from '../deploy-run.js';
@@ -334,7 +334,8 @@ export class RunProcessor {
     flakeUpdate: boolean;
   }): Promise<{ runId: string | null }> {
     if (options.flakeUpdate) {
-      const result = await runNix(this.deps.nix, ['flake', 'update', options.flake]);
+      const version = await nixVersion(this.deps.nix);
+      const result = await runNix(this.deps.nix, flakeUpdateArgs(version, options.flake));
       if (!result.ok) throw new Error(`nix flake update ${options.flake} failed: ${result.failure.message}`);
     }
     const submitted = await this.deps.runs.submit(

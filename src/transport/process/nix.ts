@@ -66,6 +66,28 @@ export async function runNix(
   };
 }
 
+/** The version of the nix binary (`nix (Nix) 2.8.0` → [2, 8, 0]); null if it cannot be told. */
+export async function nixVersion(settings: NixSettings): Promise<number[] | null> {
+  const result = await execa(settings.bin, ['--version'], { reject: false, stdin: 'ignore' });
+  return parseNixVersion(String(result.stdout ?? ''));
+}
+
+export function parseNixVersion(text: string): number[] | null {
+  // The last version on the line is Nix's (`nix (Determinate Nix 3.8.2) 2.30.1`).
+  const match = [...text.matchAll(/(\d+)\.(\d+)(?:\.(\d+))?/g)].at(-1);
+  return match ? [Number(match[1]), Number(match[2]), Number(match[3] ?? 0)] : null;
+}
+
+/**
+ * `nix flake update` of a whole flake: Nix 2.19 made its positional arguments input names and
+ * takes the flake with `--flake`; older versions take the flake itself.
+ */
+export function flakeUpdateArgs(version: readonly number[] | null, flake: string): string[] {
+  const [major = 0, minor = 0] = version ?? [];
+  const modern = major > 2 || (major === 2 && minor >= 19);
+  return modern ? ['flake', 'update', '--flake', flake] : ['flake', 'update', flake];
+}
+
 /**
  * Extracts nix's error message from its stderr: from the last `error:` line on, without the
  * source excerpt (`at «string»:1:2:` and the numbered lines), warnings and trace hints.
