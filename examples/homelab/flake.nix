@@ -10,10 +10,12 @@
   description = "Example homelab managed by lab";
 
   inputs = {
-    nixpkgs.url = "github:NixOS/nixpkgs/nixos-25.05";
+    nixpkgs.url = "github:NixOS/nixpkgs/nixos-26.05";
     # The lab repository's own flake (this example lives two levels below it). In your own
     # homelab use e.g. "github:<owner>/lab".
     lab.url = "path:../..";
+    # One nixpkgs for the hosts and for lab's package (lab's module itself needs none).
+    lab.inputs.nixpkgs.follows = "nixpkgs";
   };
 
   outputs = { self, nixpkgs, lab }:

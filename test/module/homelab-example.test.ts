@@ -160,11 +160,8 @@ describe('examples/homelab', () => {
           '--override-input',
           'nixpkgs',
           `path:${nixpkgs}`,
-          // lab's own nixpkgs input (the example does not make it follow its nixpkgs): never
-          // used by the modules, but nix must be able to lock it without network.
-          '--override-input',
-          'lab/nixpkgs',
-          `path:${nixpkgs}`,
+          // lab's own nixpkgs input follows this one (`lab.inputs.nixpkgs.follows`), so this
+          // one override serves both.
           '--no-write-lock-file',
           '--apply',
           `builtins.mapAttrs (_: c: {

@@ -19,5 +19,5 @@
   ];
 
   time.timeZone = "UTC";
-  system.stateVersion = "25.05";
+  system.stateVersion = "26.05";
 }
