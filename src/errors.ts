@@ -85,5 +85,8 @@ export class RunControlError extends LabError {
   override readonly exitCode: number = ExitCode.usage;
 }
 
+/** Discord refused the bot (its token, its access to a guild) or cannot be reached. */
+export class DiscordError extends LabError {}
+
 /** A queued job failed in a worker (e.g. evaluating the flake); the message is the worker's. */
 export class WorkerJobError extends LabError {}

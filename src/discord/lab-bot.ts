@@ -14,6 +14,7 @@ import { autocomplete } from './autocomplete.js';
 import type { BotContext } from './bot-context.js';
 import { buttonClick } from './buttons.js';
 import type { DiscordConfig } from './discord-config.js';
+import { discordFailure } from './discord-failure.js';
 import { slashCommand } from './slash-commands.js';
 
 /**
@@ -37,7 +38,12 @@ export class LabBot {
   /** Logs in and resolves once the gateway is ready. */
   async start(): Promise<void> {
     const ready = new Promise<void>((resolve) => this.client.once(Events.ClientReady, () => resolve()));
-    await this.client.login(this.context.config.token);
+    try {
+      await this.client.login(this.context.config.token);
+    } catch (error) {
+      await this.client.destroy();
+      throw discordFailure(error, this.context.config, 'logging in to Discord');
+    }
     await ready;
     this.context.log.info(`discord: logged in as ${this.client.user?.tag ?? 'the bot'}`);
   }

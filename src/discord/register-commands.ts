@@ -1,6 +1,7 @@
 import { REST, Routes } from 'discord.js';
 import { commandDefinitions } from './command-definitions.js';
 import type { DiscordConfig } from './discord-config.js';
+import { discordFailure } from './discord-failure.js';
 
 /** A REST client for Discord's API (or the tests' fake), with the bot token. */
 export function discordRest(config: DiscordConfig): REST {
@@ -12,10 +13,18 @@ export function discordRest(config: DiscordConfig): REST {
  * ones). Returns the guilds registered.
  */
 export async function registerCommands(config: DiscordConfig, rest = discordRest(config)): Promise<string[]> {
-  const applicationId =
-    config.applicationId ?? ((await rest.get(Routes.currentApplication())) as { id: string }).id;
+  let applicationId = config.applicationId;
+  try {
+    applicationId ??= ((await rest.get(Routes.currentApplication())) as { id: string }).id;
+  } catch (error) {
+    throw discordFailure(error, config, 'reading the application id');
+  }
   for (const guildId of config.guildIds) {
-    await rest.put(Routes.applicationGuildCommands(applicationId, guildId), { body: commandDefinitions });
+    try {
+      await rest.put(Routes.applicationGuildCommands(applicationId, guildId), { body: commandDefinitions });
+    } catch (error) {
+      throw discordFailure(error, { ...config, applicationId }, `registering /lab in guild ${guildId}`);
+    }
   }
   return [...config.guildIds];
 }

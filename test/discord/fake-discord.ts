@@ -83,12 +83,20 @@ export class FakeDiscord {
     readonly guildId: string,
     readonly channelId: string,
     readonly roles: readonly { id: string; name: string }[],
+    private readonly acceptedToken: string | undefined,
   ) {}
 
-  static async start(options: { roles: readonly { id: string; name: string }[] }): Promise<FakeDiscord> {
+  /**
+   * `acceptedToken`: requests of the bot with another token get Discord's 401 (by default every
+   * token is accepted).
+   */
+  static async start(options: {
+    roles: readonly { id: string; name: string }[];
+    acceptedToken?: string;
+  }): Promise<FakeDiscord> {
     const server = createServer();
     const wss = new WebSocketServer({ noServer: true });
-    const fake = new FakeDiscord(server, wss, snowflake(), snowflake(), options.roles);
+    const fake = new FakeDiscord(server, wss, snowflake(), snowflake(), options.roles, options.acceptedToken);
     server.on('request', (request, response) => {
       fake.handleRest(request, response).catch((error: Error) => {
         response.writeHead(500, { 'content-type': 'application/json' });
@@ -390,6 +398,10 @@ export class FakeDiscord {
     };
     const route = (pattern: RegExp) => path.match(pattern);
     let match: RegExpMatchArray | null;
+    // Interaction callbacks and webhooks are authorised by their interaction token instead.
+    const botRoute = !path.startsWith('/interactions/') && !path.startsWith('/webhooks/');
+    if (botRoute && this.acceptedToken && request.headers.authorization !== `Bot ${this.acceptedToken}`)
+      return json(401, { message: '401: Unauthorized', code: 0 });
     if (method === 'GET' && path === '/gateway/bot') {
       return json(200, {
         url: `ws://127.0.0.1:${this.port}/gateway`,
@@ -400,6 +412,8 @@ export class FakeDiscord {
     if (method === 'GET' && path === '/applications/@me')
       return json(200, { id: this.applicationId, name: 'lab' });
     match = route(/^\/applications\/(\d+)\/guilds\/(\d+)\/commands$/);
+    if (method === 'PUT' && match && match[2] !== this.guildId)
+      return json(403, { message: 'Missing Access', code: 50001 });
     if (method === 'PUT' && match) {
       const commands = (body as { name: string }[]).map((command) => ({
         ...command,
