@@ -1,7 +1,5 @@
 import { execa, type ResultPromise } from 'execa';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { discordConfig } from '../../src/discord/discord-config.js';
-import { registerCommands } from '../../src/discord/register-commands.js';
 import { type Homelab, startHomelab } from '../sim/homelab.js';
 import { repoRoot } from '../support/flake-fixtures.js';
 import { jsonLogEntries } from '../support/memory-logger.js';
@@ -109,10 +107,18 @@ describe('lab serve', () => {
 
   it('carries a reboot from the slash command to the success message, and stops cleanly on SIGTERM', async () => {
     const env = serveEnv();
-    await registerCommands(discordConfig(env));
+    const registered = () =>
+      fake.calls.filter(
+        (call) => call.method === 'PUT' && call.path.endsWith(`/guilds/${fake.guildId}/commands`),
+      );
+    const before = registered().length;
     const started = await startServe(env);
     serve = started.process;
     const stderr = started.stderr;
+    // It registers /lab itself when it starts: an upgrade's commands need no manual step.
+    await fake.waitFor(() => registered().length > before, 10_000, 'the commands to be registered');
+    const commands = (registered().at(-1)?.body ?? []) as { name: string }[];
+    expect(commands.map((command) => command.name)).toEqual(['lab']);
     expect(stderr()).not.toContain('fake-token');
 
     const bootsBefore = lab.bootLog('nas').length;

@@ -1,12 +1,25 @@
 import type { Command } from 'commander';
-import { discordConfig } from '../../discord/discord-config.js';
+import { type DiscordConfig, discordConfig } from '../../discord/discord-config.js';
 import { LabBot } from '../../discord/lab-bot.js';
 import { registerCommands } from '../../discord/register-commands.js';
 import { queueConfig } from '../../orchestration/queue/queue-config.js';
 import { RunControl } from '../../orchestration/queue/run-control.js';
 import { RunQueue } from '../../orchestration/queue/run-queue.js';
+import type { Logger } from '../logger.js';
 import { serviceLogger, untilStopSignal } from '../run-support.js';
 import type { Context } from './shared.js';
+
+/**
+ * Registers /lab when the bot starts, so an upgrade's commands appear without a manual step
+ * (`lab discord register` does the same by hand). A failure is logged, not fatal: the commands
+ * registered before still work.
+ */
+export function registerOnStart(config: DiscordConfig, log: Logger): void {
+  registerCommands(config).then(
+    (guilds) => log.info({ guilds }, `registered /lab in ${guilds.length} guild(s)`),
+    (error: Error) => log.warn({ err: error }, `could not register /lab: ${error.message}`),
+  );
+}
 
 /** `lab discord register` and `lab bot`. */
 export function discordCommands(program: Command, context: Context): void {
@@ -32,6 +45,7 @@ export function discordCommands(program: Command, context: Context): void {
       try {
         await bot.start();
         log.info(`ready in ${config.guildIds.length} guild(s); queue ${runs.config.queue}`);
+        registerOnStart(config, log);
         await untilStopSignal(log);
       } finally {
         await bot.stop();

@@ -12,6 +12,7 @@ import type { Logger } from '../logger.js';
 import { runEventLine } from '../render/run-events.js';
 import { serviceLogger, untilStopSignal } from '../run-support.js';
 import { flakeSettings, positiveInteger } from '../settings.js';
+import { registerOnStart } from './discord.js';
 import { type Context, type SshOptions, withSshOptions } from './shared.js';
 
 interface WorkerCommandOptions extends SshOptions {
@@ -87,6 +88,7 @@ async function runWorker(
   }
   if (discord)
     log.info(`discord: ${bot ? 'bot and ' : ''}run messages in ${discord.guildIds.length} guild(s)`);
+  if (discord && bot) registerOnStart(discord, log);
   const stopping = new AbortController();
   const printing = printEvents
     ? printAllEvents(worker, context, options.json === true, stopping.signal, log)
