@@ -6,6 +6,7 @@ import type { RunEvent } from '../orchestration/run-events.js';
 import type { Context } from './commands/shared.js';
 import { runSteps } from './render/run-status.js';
 import { eventPrinter, runExitCode } from './run-support.js';
+import { absoluteFlakeRef } from './settings.js';
 
 /** Runs `task` with a connection to the configured queue (REDIS_URL, LAB_QUEUE), closed after. */
 export async function withRunQueue<T>(context: Context, task: (runs: RunQueue) => Promise<T>): Promise<T> {
@@ -41,7 +42,7 @@ export async function submitAndFollow(
   json: boolean,
 ): Promise<void> {
   await withRunQueue(context, async (runs) => {
-    const submitted = await runs.submit(request);
+    const submitted = await runs.submit({ ...request, flake: absoluteFlakeRef(request.flake) });
     announce(context, submitted.runId, submitted.data, submitted.duplicate, json);
     const status = await follow(context, runs, submitted.runId, submitted.data, json);
     context.setExitCode(status === null ? 130 : runExitCode(status));

@@ -1,4 +1,5 @@
 import { existsSync } from 'node:fs';
+import { resolve } from 'node:path';
 import { z } from 'zod';
 import {
   defaultCacheDir,
@@ -52,6 +53,21 @@ export function flakeSettings(options: FlakeOptions, env: NodeJS.ProcessEnv = pr
 export function localFlakeRef(ref: string): string {
   if (ref.includes(':') || ref.startsWith('.') || ref.startsWith('/')) return ref;
   return existsSync(ref) ? `./${ref}` : ref;
+}
+
+/**
+ * A flake for a queued run: workers evaluate it in their own working directory, so a local path
+ * (`.`, `./homelab`, `path:../x`) is made absolute where the user typed it. Other references
+ * (`github:…`, `git+https://…`, registry names) are passed as they are.
+ */
+export function absoluteFlakeRef(ref: string, cwd: string = process.cwd()): string {
+  if (ref.startsWith('.') || ref.startsWith('/')) return resolve(cwd, ref);
+  const scheme = ['path:', 'git+file:'].find((prefix) => ref.startsWith(prefix));
+  if (scheme && !ref.startsWith(`${scheme}/`)) {
+    const [path = '', query] = ref.slice(scheme.length).split('?', 2);
+    return `${scheme}${resolve(cwd, path)}${query === undefined ? '' : `?${query}`}`;
+  }
+  return ref;
 }
 
 /** `--nix-option name=value` (repeatable) → `{ name: value }`. */
