@@ -149,6 +149,17 @@ describe('lab serve', () => {
     expect(entries.every((entry) => entry.name === 'lab serve' && typeof entry.time === 'string')).toBe(true);
     expect(entries.map((entry) => entry.msg)).toContain('SIGTERM: parking running runs and stopping');
     expect(entries.at(-1)).toMatchObject({ level: 'info', msg: 'stopped' });
+    // The run's events are log entries too (stdout and stderr end up in one log under a service
+    // manager), and stdout stays empty.
+    expect(entries).toContainEqual(
+      expect.objectContaining({
+        runId,
+        event: 'machine.succeeded',
+        machine: 'nas',
+        msg: expect.stringMatching(/nas/),
+      }),
+    );
+    expect(result.stdout).toBe('');
     serve = undefined;
   });
 });

@@ -8,8 +8,9 @@ import { redactUrl } from '../../orchestration/queue/redis.js';
 import { RunControl } from '../../orchestration/queue/run-control.js';
 import { LabWorker } from '../../orchestration/queue/run-worker.js';
 import { loadSshCredentials } from '../../transport/ssh/ssh-credentials.js';
-import type { Logger } from '../logger.js';
+import { type Logger, logSettings } from '../logger.js';
 import { runEventLine } from '../render/run-events.js';
+import { plainStyle } from '../render/style.js';
 import { serviceLogger, untilStopSignal } from '../run-support.js';
 import { flakeSettings, positiveInteger } from '../settings.js';
 import { registerOnStart } from './discord.js';
@@ -105,7 +106,11 @@ async function runWorker(
   setTimeout(() => process.exit(), 500).unref();
 }
 
-/** Every run's events as they happen: JSON lines, or one readable line each, prefixed by the run. */
+/**
+ * Every run's events as they happen: with --json as JSON lines on stdout; when the logs are JSON
+ * (a service under systemd or Docker, where stdout and stderr end up in one log) as log entries;
+ * else one readable line each on stdout, prefixed by the run.
+ */
 async function printAllEvents(
   worker: LabWorker,
   context: Context,
@@ -114,11 +119,17 @@ async function printAllEvents(
   log: Logger,
 ): Promise<void> {
   const { output } = context;
+  const asLog = !json && logSettings(context.env, context.io.stderr).format === 'json';
   const blocking = worker.runs.duplicateConnection('lab-serve-events');
   try {
     for await (const event of worker.runs.events.all(blocking, signal)) {
       if (json) output.jsonLine(event);
-      else {
+      else if (asLog) {
+        const line = runEventLine(event, plainStyle, 0);
+        const machine = 'machine' in event ? event.machine : undefined;
+        if (line !== null)
+          log.info({ runId: event.runId, event: event.type, machine }, line.trim().replace(/\s{2,}/g, ' '));
+      } else {
         const line = runEventLine(event, output.style, 12);
         if (line !== null) output.lines([`${output.style.dim(event.runId)} ${line}`]);
       }
