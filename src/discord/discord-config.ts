@@ -1,6 +1,7 @@
 import { readFileSync } from 'node:fs';
 import { z } from 'zod';
 import { ConfigurationError } from '../errors.js';
+import { envProblem } from '../util/env-problem.js';
 
 /** The bot's and the notifier's configuration, from environment variables (validated at start-up). */
 export interface DiscordConfig {
@@ -64,7 +65,7 @@ export function discordConfig(env: NodeJS.ProcessEnv = process.env): DiscordConf
   const present = Object.fromEntries(Object.entries(env).filter(([, value]) => value !== ''));
   const parsed = envSchema.safeParse(present);
   if (!parsed.success) {
-    const problems = parsed.error.issues.map((issue) => `${String(issue.path[0])}: ${issue.message}`);
+    const problems = parsed.error.issues.map(envProblem);
     throw new ConfigurationError(`invalid Discord configuration: ${problems.join('; ')}`);
   }
   const vars = parsed.data;

@@ -34,7 +34,7 @@ describe('Discord configuration', () => {
     ).toThrow(/^invalid Discord configuration: DISCORD_GUILD_IDS: a Discord id \(digits\)$/);
     expect(() =>
       discordConfig({ ...base, DISCORD_TOKEN: 'secret-token', DISCORD_OPERATOR_ROLE_IDS: '' }),
-    ).toThrow(/DISCORD_OPERATOR_ROLE_IDS/);
+    ).toThrow(/^invalid Discord configuration: DISCORD_OPERATOR_ROLE_IDS: is required$/);
     expect(() => discordConfig({ ...base, DISCORD_TOKEN_FILE: '/nonexistent/token' })).toThrow(
       'DISCORD_TOKEN_FILE: cannot read /nonexistent/token: ENOENT',
     );

@@ -28,7 +28,9 @@ export function discordCommands(program: Command, context: Context): void {
     .command('register')
     .description('register /lab in the guilds of DISCORD_GUILD_IDS')
     .action(async () => {
-      const guilds = await registerCommands(discordConfig(context.env));
+      // Registering needs no flake: LAB_FLAKE is required by the bot only.
+      const env = { ...context.env, LAB_FLAKE: context.env.LAB_FLAKE || 'not-needed-to-register' };
+      const guilds = await registerCommands(discordConfig(env));
       context.output.lines([
         `Registered /lab in ${guilds.length} guild${guilds.length === 1 ? '' : 's'}: ${guilds.join(', ')}`,
       ]);

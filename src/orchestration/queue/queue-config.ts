@@ -1,6 +1,7 @@
 import { z } from 'zod';
 import type { Machine } from '../../domain/inventory/schema.js';
 import { ConfigurationError } from '../../errors.js';
+import { envProblem } from '../../util/env-problem.js';
 
 /** How many distinct approvers each criticality level needs, and the rules around them. */
 export interface ApprovalPolicy {
@@ -86,7 +87,7 @@ export function queueConfig(env: NodeJS.ProcessEnv = process.env): QueueConfig {
   const present = Object.fromEntries(Object.entries(env).filter(([, value]) => value !== ''));
   const parsed = envSchema.safeParse(present);
   if (!parsed.success) {
-    const problems = parsed.error.issues.map((issue) => `${String(issue.path[0])}: ${issue.message}`);
+    const problems = parsed.error.issues.map(envProblem);
     throw new ConfigurationError(`invalid environment: ${problems.join('; ')}`);
   }
   const vars = parsed.data;
