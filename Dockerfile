@@ -11,7 +11,7 @@
 # Nothing secret is in the image: the Discord token, the SSH key and known_hosts are mounted at
 # run time (compose secrets under /run/secrets).
 
-ARG NODE_IMAGE=node:20-bookworm-slim
+ARG NODE_IMAGE=node:22-bookworm-slim
 
 # ---- build: compile the TypeScript, then keep only the production dependencies -------------
 FROM ${NODE_IMAGE} AS build

@@ -100,10 +100,6 @@ let
       message = "services.lab-orchestrator.discord.enable needs discord.tokenFile: the bot token's file, e.g. /run/secrets/discord-token";
     }
     {
-      assertion = cfg.discord.applicationId != null;
-      message = "services.lab-orchestrator.discord.enable needs discord.applicationId (the bot's application id, Discord developer portal)";
-    }
-    {
       assertion = cfg.discord.guildIds != [ ];
       message = "services.lab-orchestrator.discord.enable needs discord.guildIds: at least one guild (server) id the bot answers in";
     }
@@ -242,7 +238,7 @@ in
     };
 
     logLevel = mkOption {
-      type = types.enum [ "trace" "debug" "info" "warn" "error" ];
+      type = types.enum [ "trace" "debug" "info" "warn" "error" "fatal" "silent" ];
       default = "info";
       description = "Least severe log level written to the journal (`LOG_LEVEL`); logs are JSON lines (`LOG_FORMAT=json`).";
       example = "debug";
@@ -276,7 +272,7 @@ in
       applicationId = mkOption {
         type = types.nullOr types.str;
         default = null;
-        description = "The bot's application id (`DISCORD_APPLICATION_ID`), for `lab discord register`.";
+        description = "The bot's application id (`DISCORD_APPLICATION_ID`), for registering /lab; null: lab asks Discord for it.";
         example = "123456789012345678";
       };
 

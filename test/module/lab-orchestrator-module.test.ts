@@ -447,7 +447,6 @@ describe.skipIf(libPath === undefined)(
       const { failedAssertions } = await evaluateOk(orchestrator({ ...minimal, discord: { enable: true } }));
       expect(failedAssertions).toEqual([
         "services.lab-orchestrator.discord.enable needs discord.tokenFile: the bot token's file, e.g. /run/secrets/discord-token",
-        "services.lab-orchestrator.discord.enable needs discord.applicationId (the bot's application id, Discord developer portal)",
         'services.lab-orchestrator.discord.enable needs discord.guildIds: at least one guild (server) id the bot answers in',
         'services.lab-orchestrator.discord.enable needs discord.operatorRoleIds: at least one role id allowed to start and steer runs',
         'services.lab-orchestrator.discord.enable needs discord.approverRoleIds: at least one role id allowed to approve',

@@ -54,10 +54,10 @@ function pairs(stage: { instructions: Instruction[] }, keyword: string): Map<str
 }
 
 describe('Dockerfile', () => {
-  it('builds in one stage and runs from another, both on Node 20 and Debian bookworm', () => {
+  it('builds in one stage and runs from another, both on Node 22 (LTS; 20 is past its end of life) and Debian bookworm', () => {
     expect(stages.length).toBeGreaterThanOrEqual(2);
     expect(build.name).toBe('build');
-    for (const stage of stages) expect(stage.base).toBe('node:20-bookworm-slim');
+    for (const stage of stages) expect(stage.base).toBe('node:22-bookworm-slim');
     expect(runtime.name).not.toBe(build.name);
   });
 
