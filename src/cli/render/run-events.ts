@@ -59,7 +59,8 @@ export function runEventLine(event: RunEvent, style: Style, width = 16): string 
           ? `${check.name} ok (${check.latencyMs} ms)`
           : style.red(`${check.name} FAILED (${check.error})`),
       );
-      const text = checks.length > 0 ? checks.join(', ') : 'no checks; SSH answers';
+      const text =
+        checks.length > 0 ? checks.join(', ') : event.ok ? 'no checks; SSH answers' : 'SSH does not answer';
       return line(event.machine, `health ${event.ok ? style.green('ok') : style.yellow('not yet')}: ${text}`);
     }
     case 'machine.succeeded':
