@@ -2,6 +2,7 @@ import type { Machine } from '../domain/inventory/schema.js';
 import { UsageError } from '../errors.js';
 import type { RunEventListener } from '../orchestration/run-events.js';
 import { RunCancelled } from '../orchestration/run-flow.js';
+import { unknownVariables } from '../util/known-variables.js';
 import type { Context, Output } from './commands/shared.js';
 import { createLogger, type Logger, logSettings } from './logger.js';
 import type { Io } from './program.js';
@@ -76,6 +77,12 @@ export function untilStopSignal(log: Logger, what = 'stopping'): Promise<void> {
  */
 export function serviceLogger(name: string, { env, io }: Context): Logger {
   const log = createLogger(name, logSettings(env, io.stderr), io.stderr, env);
+  for (const { name: variable, suggestion } of unknownVariables(env)) {
+    log.warn(
+      { variable },
+      `unknown variable ${variable} is ignored${suggestion ? ` (did you mean ${suggestion}?)` : ''}`,
+    );
+  }
   if (io.stderr === process.stderr) {
     const fatal = (error: unknown) => {
       log.fatal({ err: error }, `unexpected error: ${(error as Error)?.message ?? error}`);

@@ -106,7 +106,8 @@ describe('lab serve', () => {
   });
 
   it('carries a reboot from the slash command to the success message, and stops cleanly on SIGTERM', async () => {
-    const env = serveEnv();
+    // A misspelt variable is pointed out in the log.
+    const env = { ...serveEnv(), LAB_SELF_APROVAL: '1' };
     const registered = () =>
       fake.calls.filter(
         (call) => call.method === 'PUT' && call.path.endsWith(`/guilds/${fake.guildId}/commands`),
@@ -149,6 +150,12 @@ describe('lab serve', () => {
     expect(entries.every((entry) => entry.name === 'lab serve' && typeof entry.time === 'string')).toBe(true);
     expect(entries.map((entry) => entry.msg)).toContain('SIGTERM: parking running runs and stopping');
     expect(entries.at(-1)).toMatchObject({ level: 'info', msg: 'stopped' });
+    expect(entries).toContainEqual(
+      expect.objectContaining({
+        level: 'warn',
+        msg: 'unknown variable LAB_SELF_APROVAL is ignored (did you mean LAB_SELF_APPROVAL?)',
+      }),
+    );
     // The run's events are log entries too (stdout and stderr end up in one log under a service
     // manager), and stdout stays empty.
     expect(entries).toContainEqual(

@@ -7,6 +7,7 @@ import { flakeSettings } from '../../src/cli/settings.js';
 import { discordConfig } from '../../src/discord/discord-config.js';
 import { defaultCacheDir } from '../../src/domain/inventory/inventory-cache.js';
 import { queueConfig } from '../../src/orchestration/queue/queue-config.js';
+import { KNOWN_VARIABLES } from '../../src/util/known-variables.js';
 import {
   composeInterpolations,
   documentedDefault,
@@ -67,6 +68,13 @@ function labConfiguration(env: NodeJS.ProcessEnv) {
 }
 
 describe('.env.example', () => {
+  it('knows every variable src/ reads, so that only misspelt ones are warned about', () => {
+    const unknown = [...readBySource.keys()].filter((name) => !KNOWN_VARIABLES.has(name));
+    expect(unknown, 'read by src/ but missing from KNOWN_VARIABLES').toEqual([]);
+    const undocumented = [...KNOWN_VARIABLES].filter((name) => !documented.has(name));
+    expect(undocumented, 'in KNOWN_VARIABLES but not in .env.example').toEqual([]);
+  });
+
   it('documents every variable lab reads', () => {
     expect(readBySource.size).toBeGreaterThan(30);
     const missing = [...readBySource.keys()].filter((name) => !documented.has(name));

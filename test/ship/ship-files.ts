@@ -168,8 +168,8 @@ export function documentedDefault(description: string): string | undefined {
 
 // ---- src/ ------------------------------------------------------------------------------------
 
-/** Environment variables lab's own code is about, excluding those it sets for nix itself. */
-const INTERNAL = new Set(['LAB_EVAL_HOST', 'LAB_EVAL_HOSTS']);
+/** Environment variables lab's own code is about, excluding those it sets for nix itself and the tests' own. */
+const INTERNAL = new Set(['LAB_EVAL_HOST', 'LAB_EVAL_HOSTS', 'LAB_NIXPKGS_LIB']);
 
 export function variablesReadBySource(): Map<string, string[]> {
   const read = new Map<string, string[]>();
