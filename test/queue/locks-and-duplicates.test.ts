@@ -51,6 +51,11 @@ beforeAll(async () => {
         name: 'media',
         lab: { role: 'media', rebootOrder: 2, orchestration: { rebootDelay: 60 } },
       },
+      {
+        // Waits longer before its reboot than a lock lives (6 h plus the longest approval wait).
+        name: 'archive',
+        lab: { role: 'archive', rebootOrder: 3, orchestration: { rebootDelay: 30_000 } },
+      },
     ],
   });
   worker = await startWorker(lab, env);
@@ -220,5 +225,16 @@ describe('machine locks', () => {
     expect(replacement.runId).not.toBe(lost.runId);
     expect(await lockHolders(runs, ['media'])).toEqual({ media: replacement.runId });
     await parkedInDelay(replacement.runId);
+  });
+});
+
+// Last: the cancelled run stays among the recent runs that the tests above list.
+describe('machine locks of a parked run', () => {
+  it('last as long as the run is parked, even past their usual lifetime', async () => {
+    const { runId } = await runs.submit(reboot(['archive']));
+    await parkedInDelay(runId);
+    expect(await lockHolders(runs, ['archive'])).toEqual({ archive: runId });
+    const ttl = await runs.redis.pttl(runs.keys.lock('archive'));
+    expect(ttl).toBeGreaterThan(30_000_000 + runs.locks.ttlMs - 60_000);
   });
 });

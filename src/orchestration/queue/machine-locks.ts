@@ -54,11 +54,14 @@ export class MachineLocks {
     await this.redis.eval(RELEASE, keys.length, ...keys, runId);
   }
 
-  /** Keeps the run's locks for another ttl (called at every checkpoint). */
-  async refresh(runId: string, machines: readonly string[]): Promise<void> {
+  /**
+   * Keeps the run's locks for another ttl (called at every checkpoint), plus `parkedMs` when the
+   * run is about to park that long (a rebootDelay may be longer than the ttl).
+   */
+  async refresh(runId: string, machines: readonly string[], parkedMs = 0): Promise<void> {
     if (machines.length === 0) return;
     const keys = machines.map((machine) => this.keys.lock(machine));
-    await this.redis.eval(RELEASE, keys.length, ...keys, runId, String(this.ttlMs));
+    await this.redis.eval(RELEASE, keys.length, ...keys, runId, String(this.ttlMs + Math.max(0, parkedMs)));
   }
 
   /** Frees one machine held by a run that is gone (only if that run still holds it). */
@@ -72,7 +75,7 @@ export class MachineLocks {
   }
 
   /** Re-expires a key (a request claim) if it still belongs to the run. */
-  async refreshKey(key: string, runId: string): Promise<void> {
-    await this.redis.eval(RELEASE, 1, key, runId, String(this.ttlMs));
+  async refreshKey(key: string, runId: string, parkedMs = 0): Promise<void> {
+    await this.redis.eval(RELEASE, 1, key, runId, String(this.ttlMs + Math.max(0, parkedMs)));
   }
 }

@@ -141,6 +141,11 @@ export class RunProcessor {
       // Another worker has the run now: leave it alone (BullMQ cannot fail a job it does not hold).
       if (fence.lost) throw new Error(`run ${runId}: another worker has taken it over`);
       if (error instanceof RunParked) {
+        // The machines stay the run's for as long as it is parked, however long that is.
+        const parkedMs = error.until - Date.now();
+        if (data.state.kind !== 'health')
+          await runs.locks.refresh(runId, Object.keys(data.state.machines), parkedMs);
+        await runs.locks.refreshKey(runs.keys.request(data.fingerprint), runId, parkedMs);
         await job.moveToDelayed(Math.max(error.until, Date.now()), token);
         // A decision recorded while the job was still active did not find it parked: wake it now.
         if ((await control.read(runId)).version !== version) await job.promote().catch(() => {});
