@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { toplevelInstallable } from '../../src/domain/deploy/build-systems.js';
-import { nixSshOptions, storeUri } from '../../src/domain/deploy/copy-closure.js';
+import { copyFailure, nixSshOptions, storeUri } from '../../src/domain/deploy/copy-closure.js';
 import {
   commitCommand,
   parseSystems,
@@ -53,5 +53,22 @@ describe('deploy command lines', () => {
     expect(() => nixSshOptions(target, { knownHostsPath: '/my keys/known_hosts' })).toThrow(
       /path with spaces/,
     );
+  });
+});
+
+describe('a failed copy with an encrypted key', () => {
+  const denied = 'failed to start SSH connection to root@web: Permission denied (publickey).';
+  it('says what to do: nix copies with ssh, which cannot use LAB_SSH_KEY_PASSPHRASE', () => {
+    expect(copyFailure(denied, { keyPath: '/k/id', knownHostsPath: '/k/kh', encryptedKey: true })).toBe(
+      `${denied} (the key is encrypted, and nix copies with ssh, which cannot use LAB_SSH_KEY_PASSPHRASE: ` +
+        'load the key into ssh-agent and set SSH_AUTH_SOCK, or use an unencrypted key kept as a secret)',
+    );
+  });
+
+  it('leaves other failures and unencrypted keys alone', () => {
+    expect(copyFailure(denied, { keyPath: '/k/id', knownHostsPath: '/k/kh' })).toBe(denied);
+    expect(
+      copyFailure('path /nix/store/x is not valid', { knownHostsPath: '/k/kh', encryptedKey: true }),
+    ).toBe('path /nix/store/x is not valid');
   });
 });

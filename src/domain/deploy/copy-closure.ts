@@ -6,6 +6,8 @@ import { CopyError } from './errors.js';
 export interface CopySsh {
   readonly keyPath?: string;
   readonly knownHostsPath: string;
+  /** The key is encrypted (LAB_SSH_KEY_PASSPHRASE): nix's ssh cannot use it without an agent. */
+  readonly encryptedKey?: boolean;
 }
 
 /**
@@ -60,5 +62,14 @@ export async function copyClosure(
     env: { NIX_SSHOPTS: nixSshOptions(target, ssh) },
     signal: options.signal,
   });
-  if (!result.ok) throw new CopyError(target.machine, result.failure.message);
+  if (!result.ok) throw new CopyError(target.machine, copyFailure(result.failure.message, ssh));
+}
+
+/** nix's message, with what to do when it is ssh that could not use an encrypted key. */
+export function copyFailure(message: string, ssh: CopySsh): string {
+  if (!ssh.encryptedKey || !/Permission denied|passphrase|publickey/i.test(message)) return message;
+  return (
+    `${message} (the key is encrypted, and nix copies with ssh, which cannot use LAB_SSH_KEY_PASSPHRASE: ` +
+    'load the key into ssh-agent and set SSH_AUTH_SOCK, or use an unencrypted key kept as a secret)'
+  );
 }

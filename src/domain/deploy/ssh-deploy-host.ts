@@ -6,7 +6,7 @@ import { sshTarget } from '../hosts/ssh-target.js';
 import type { Machine } from '../inventory/schema.js';
 import { SshRebootHost } from '../reboot/ssh-reboot-host.js';
 import type { SystemPaths } from './build-systems.js';
-import { copyClosure } from './copy-closure.js';
+import { type CopySsh, copyClosure } from './copy-closure.js';
 import type { DeployHost, MachineSystems } from './deploy-host.js';
 import { ActivationError, BuildError } from './errors.js';
 import {
@@ -39,15 +39,17 @@ export class SshDeployHost extends SshRebootHost implements DeployHost {
     return parseSystems((await connection.exec(READ_SYSTEMS_COMMAND, { timeoutMs: 10_000 })).stdout);
   }
 
+  /** How nix's ssh logs in for copies: lab's key file (not its agent) and known_hosts. */
+  private copySsh(): CopySsh {
+    const { keyPath, knownHostsPath, passphrase, agent } = this.credentials;
+    return { keyPath, knownHostsPath, encryptedKey: Boolean(passphrase) && !agent };
+  }
+
   async copy(machine: Machine, system: string): Promise<void> {
     if (this.options.buildOnTarget) return; // built there: the closure is already in its store
-    await copyClosure(
-      this.nix,
-      sshTarget(machine),
-      { keyPath: this.credentials.keyPath, knownHostsPath: this.credentials.knownHostsPath },
-      system,
-      { substituteOnTarget: this.options.substituteOnTarget },
-    );
+    await copyClosure(this.nix, sshTarget(machine), this.copySsh(), system, {
+      substituteOnTarget: this.options.substituteOnTarget,
+    });
   }
 
   /**
@@ -55,13 +57,10 @@ export class SshDeployHost extends SshRebootHost implements DeployHost {
    * there. Touches the machine's store only, not what it runs.
    */
   async buildOnTarget(machine: Machine, paths: SystemPaths): Promise<void> {
-    await copyClosure(
-      this.nix,
-      sshTarget(machine),
-      { keyPath: this.credentials.keyPath, knownHostsPath: this.credentials.knownHostsPath },
-      paths.drvPath,
-      { substituteOnTarget: this.options.substituteOnTarget, derivation: true },
-    );
+    await copyClosure(this.nix, sshTarget(machine), this.copySsh(), paths.drvPath, {
+      substituteOnTarget: this.options.substituteOnTarget,
+      derivation: true,
+    });
     const connection = await this.pool.connection(sshTarget(machine));
     const result = await connection.exec(realiseCommand(paths.drvPath), {
       timeoutMs: BUILD_TIMEOUT_MS,
