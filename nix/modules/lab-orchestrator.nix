@@ -180,6 +180,21 @@ let
     // optionalAttrs (cfg.discord.onCallRoleId != null) { DISCORD_ONCALL_ROLE_ID = cfg.discord.onCallRoleId; }
   );
 
+  # The `lab` command for this machine's administrators (`cli.enable`): the service's queue,
+  # Redis and flake unless the caller's environment says otherwise, so that `lab status` and
+  # `lab approve <run> <machine>` in a shell on this machine reach the service's runs.
+  cliDefaults = {
+    REDIS_URL = cfg.redis.url;
+    LAB_QUEUE = cfg.queue;
+    LAB_FLAKE = cfg.flake;
+  };
+  cli = pkgs.writeShellScriptBin "lab" ''
+    ${lib.concatStrings (lib.mapAttrsToList (name: value: ''
+      export ${name}="''${${name}:-${lib.escape [ "\\" "\"" "$" "`" ] value}}"
+    '') cliDefaults)}
+    exec ${lib.escapeShellArg (lib.getExe cfg.package)} "$@"
+  '';
+
   # extraEnvironment last: it overrides the module's variables (EnvironmentFile= overrides all).
   environment = lib.mapAttrs (_: escapeSpecifiers) plainEnvironment
     // credentialEnvironment
@@ -249,6 +264,19 @@ in
       default = 3600;
       description = "Seconds a halted run waits for retry, skip or abort before it is aborted (`LAB_HALT_TIMEOUT`).";
       example = 7200;
+    };
+
+    cli.enable = mkOption {
+      type = types.bool;
+      default = true;
+      description = ''
+        Install a `lab` command preset to this service's Redis, queue and flake (REDIS_URL,
+        LAB_QUEUE, LAB_FLAKE; what the caller's environment sets wins), so that `lab status`,
+        `lab approve <run> <machine>` and `lab reboot --queue` in a shell on this machine work
+        on the service's runs. With the local Redis, its socket is for root and the members of
+        the `redis-lab` group (add yourself: `users.users.<you>.extraGroups = [ "redis-lab" ]`).
+      '';
+      example = false;
     };
 
     extraEnvironment = mkOption {
@@ -494,6 +522,8 @@ in
 
     warnings = optional (cfg.schedule.flakeUpdate && cfg.schedule.cron == null)
       "services.lab-orchestrator.schedule.flakeUpdate has no effect without schedule.cron";
+
+    environment.systemPackages = optional cfg.cli.enable cli;
 
     services.redis.servers.lab = mkIf cfg.redis.createLocally {
       enable = true;

@@ -70,6 +70,8 @@ in
     cfg.services.redis.servers;
   knownHosts = if unit == null then null else readIfStoreFile (unit.environment.LAB_KNOWN_HOSTS or null);
   script = if unit == null || module != "rollout" then null else readIfStoreFile unit.serviceConfig.ExecStart;
+  # The scripts the module installs as commands (services.lab-orchestrator.cli).
+  commands = map readIfStoreFile cfg.environment.systemPackages;
   options = map (opt: {
     inherit (opt) name;
     hasDescription = (opt.description or null) != null && opt.description != "";

@@ -40,6 +40,7 @@ interface Evaluation {
   redis: Record<string, Record<string, Json>>;
   knownHosts: string | null;
   script: string | null;
+  commands: (string | null)[];
   options: { name: string; hasDescription: boolean; hasExample: boolean; hasDefault: boolean }[];
 }
 
@@ -436,6 +437,40 @@ describe.skipIf(libPath === undefined)(
       expect(failedAssertions).toEqual([]);
     });
 
+    it("installs a `lab` command preset to the service's Redis, queue and flake; the caller's environment wins", async () => {
+      // A stand-in lab that prints what it got.
+      const dir = await temporaryDir('lab-cli-package-');
+      await mkdir(join(dir, 'bin'));
+      await writeFile(
+        join(dir, 'bin/lab'),
+        '#!/usr/bin/env bash\nprintf "%s\\n" "REDIS_URL=$REDIS_URL" "LAB_QUEUE=$LAB_QUEUE" "LAB_FLAKE=$LAB_FLAKE" "$@"\n',
+      );
+      await chmod(join(dir, 'bin/lab'), 0o755);
+      const flake = 'path:/srv/odd "lab" $HOME `id`';
+      const { commands } = await evaluateOk(orchestrator({ ...minimal, flake, queue: 'homelab' }), {
+        labPath: dir,
+      });
+      expect(commands).toHaveLength(1);
+      const command = join(dir, 'lab-command');
+      await writeFile(command, commands[0] ?? '');
+      const env = { PATH: process.env.PATH ?? '' };
+      const preset = await execa('bash', [command, 'approve', 'r1', 'db'], { env });
+      expect(preset.stdout.split('\n')).toEqual([
+        'REDIS_URL=unix:///run/redis-lab/redis.sock',
+        'LAB_QUEUE=homelab',
+        `LAB_FLAKE=${flake}`,
+        'approve',
+        'r1',
+        'db',
+      ]);
+      const own = await execa('bash', [command, 'status'], {
+        env: { ...env, REDIS_URL: 'redis://elsewhere:6379' },
+      });
+      expect(own.stdout.split('\n')[0]).toBe('REDIS_URL=redis://elsewhere:6379');
+      const none = await evaluateOk(orchestrator({ ...minimal, cli: { enable: false } }));
+      expect(none.commands).toEqual([]);
+    });
+
     it("defaults `package` to the repository's nix/package.nix built with the host's pkgs", async () => {
       const { unit } = await evaluateOk(orchestrator(minimal), { labPath: '' });
       expect(unit?.serviceConfig.ExecStart).toMatch(
@@ -564,6 +599,7 @@ describe.skipIf(libPath === undefined)(
           'approvals.medium',
           'approvals.selfApproval',
           'approvals.timeout',
+          'cli.enable',
           'concurrency',
           'discord.alertChannelId',
           'discord.applicationId',

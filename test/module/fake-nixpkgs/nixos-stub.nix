@@ -43,6 +43,7 @@ in
     networking.firewall = anything;
     networking.nat = anything;
     networking.interfaces = anything;
+    environment.systemPackages = mkOption { type = types.listOf types.anything; default = [ ]; };
     environment.etc = mkOption {
       type = types.attrsOf (types.submodule {
         options.text = mkOption { type = types.nullOr types.lines; default = null; };

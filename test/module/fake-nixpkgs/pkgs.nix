@@ -31,6 +31,8 @@ let
 
     writeText = textFile;
     writeShellScript = name: text: textFile name "#!/usr/bin/env bash\n${text}";
+    # The script itself, not a directory with bin/<name>: the tests read and run it.
+    writeShellScriptBin = name: text: textFile name "#!/usr/bin/env bash\n${text}";
 
     nodejs_22 = tool "nodejs-22";
     makeWrapper = tool "make-wrapper";
