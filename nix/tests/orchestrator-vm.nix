@@ -8,7 +8,7 @@
 pkgs.testers.runNixOSTest {
   name = "lab-orchestrator";
 
-  nodes.machine = { config, pkgs, ... }: {
+  nodes.machine = { pkgs, ... }: {
     imports = [ self.nixosModules.lab-orchestrator ];
 
     # The SSH key the way a secret manager provides one: a file outside the store, made at boot.
@@ -33,8 +33,6 @@ pkgs.testers.runNixOSTest {
         knownHosts = [ "db.lab.example ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIGxhYi1jaGVjay1ob3N0LWtleS1wbGFjZWhvbGRlcg" ];
       };
     };
-
-    environment.systemPackages = [ config.services.lab-orchestrator.package ];
   };
 
   testScript = ''
@@ -49,7 +47,8 @@ pkgs.testers.runNixOSTest {
     # Redis listens on its unix socket only; root reaches the queue through it.
     machine.fail("redis-cli -h 127.0.0.1 -p 6379 ping")
     machine.succeed("redis-cli -s /run/redis-lab/redis.sock config get maxmemory-policy | grep -qx noeviction")
-    machine.succeed("REDIS_URL=unix:///run/redis-lab/redis.sock lab status")
+    # The module's `lab` command is preset to that socket, the queue and the flake.
+    machine.succeed("lab status")
 
     # SIGTERM: lab parks its runs and exits 0; the unit is stopped, not failed.
     machine.succeed("systemctl stop lab-orchestrator.service")
