@@ -72,9 +72,6 @@ export function createLogger(
   );
 }
 
-/** A logger that drops everything: the default of library classes. */
-export const silentLogger: Logger = pino({ level: 'silent' });
-
 const levelStyle: Record<string, keyof Style | null> = {
   trace: 'dim',
   debug: 'dim',
