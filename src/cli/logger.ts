@@ -1,6 +1,7 @@
 import { type DestinationStream, type Logger, pino } from 'pino';
 import { z } from 'zod';
 import { ConfigurationError } from '../errors.js';
+import { envProblem } from '../util/env-problem.js';
 import { type Style, styleFor } from './render/style.js';
 
 export type { Logger } from 'pino';
@@ -24,8 +25,7 @@ export function logSettings(env: NodeJS.ProcessEnv, stream: NodeJS.WriteStream):
     LOG_FORMAT: env.LOG_FORMAT || undefined,
   });
   if (!parsed.success) {
-    const issue = parsed.error.issues[0];
-    throw new ConfigurationError(`invalid environment: ${issue?.path.join('.')}: ${issue?.message}`);
+    throw new ConfigurationError(`invalid environment: ${parsed.error.issues.map(envProblem).join('; ')}`);
   }
   return {
     level: parsed.data.LOG_LEVEL,

@@ -142,10 +142,7 @@ export class RunProcessor {
       if (fence.lost) throw new Error(`run ${runId}: another worker has taken it over`);
       if (error instanceof RunParked) {
         // The machines stay the run's for as long as it is parked, however long that is.
-        const parkedMs = error.until - Date.now();
-        if (data.state.kind !== 'health')
-          await runs.locks.refresh(runId, Object.keys(data.state.machines), parkedMs);
-        await runs.locks.refreshKey(runs.keys.request(data.fingerprint), runId, parkedMs);
+        await this.holdLocks(data, error.until - Date.now());
         await job.moveToDelayed(Math.max(error.until, Date.now()), token);
         // A decision recorded while the job was still active did not find it parked: wake it now.
         if ((await control.read(runId)).version !== version) await job.promote().catch(() => {});
@@ -189,17 +186,23 @@ export class RunProcessor {
     return engine.run(signal);
   }
 
+  /** Keeps the run's machine locks and request claim for another ttl, plus `parkedMs` if it parks. */
+  private async holdLocks(data: RunJobData, parkedMs = 0): Promise<void> {
+    const { runs } = this.deps;
+    const { state } = data;
+    if (state.kind !== 'health') await runs.locks.refresh(state.id, Object.keys(state.machines), parkedMs);
+    await runs.locks.refreshKey(runs.keys.request(data.fingerprint), state.id, parkedMs);
+  }
+
   private engine(data: RunJobData, host: SshRebootHost, writer: OrderedWrites, fence: RunFence): Engine {
     const { runs, healthIntervalMs } = this.deps;
-    const machines = Object.keys(data.state.machines);
     // The engine goes on only once its state is saved (a step it cannot record is not taken),
     // and only while this worker holds the run (else the checkpoint rejects with a stop).
     const checkpoint = (state: RunState) =>
       writer.pushChecked(async () => {
         data.state = state;
         await fence.checkpoint(data);
-        if (state.kind !== 'health') await runs.locks.refresh(state.id, machines);
-        await runs.locks.refreshKey(runs.keys.request(data.fingerprint), state.id);
+        await this.holdLocks(data);
       });
     const config = runs.config;
     const waiting: RunWaiting = {
