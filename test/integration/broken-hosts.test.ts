@@ -223,6 +223,11 @@ describe('queued runs and Discord', () => {
     expect(record.data.skipped).toEqual([{ name: 'vault', reason: vaultProblem }]);
     expect((await finishedState(runs, queued?.runId as string)).status).toBe('succeeded');
     expect(touches().vault).toEqual(before.vault);
+    const status = await runLab(['status', queued?.runId as string, '--json'], env);
+    expect(JSON.parse(status.stdout).skipped).toEqual([{ name: 'vault', reason: vaultProblem }]);
+    expect((await runLab(['status', queued?.runId as string], env)).stdout).toContain(
+      `  skipped (could not be read): vault: ${vaultProblem}\n`,
+    );
   });
 
   it('/lab reboot all is refused ephemerally, naming the host and the field; the plan shown skipping it starts', async () => {
