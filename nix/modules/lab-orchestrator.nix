@@ -143,6 +143,7 @@ let
     LAB_APPROVAL_TIMEOUT = toString cfg.approvals.timeout;
     LAB_HALT_TIMEOUT = toString cfg.haltTimeout;
     LAB_SCHEDULE_FLAKE_UPDATE = flag cfg.schedule.flakeUpdate;
+    LAB_SCHEDULE_SKIP_BROKEN = flag cfg.schedule.skipBroken;
     LAB_CACHE_DIR = cacheDir;
     # The system's nix (the same version as its daemon); builds and store writes go through the
     # daemon: the service has no write access to /nix (ProtectSystem=strict).
@@ -439,6 +440,18 @@ in
           local flake (an absolute path, path:… or git+file://…); its directory is made writable
           for the service (ReadWritePaths) but must also be writable by the service's dynamic
           user, e.g. through an ACL.
+        '';
+        example = true;
+      };
+
+      skipBroken = mkOption {
+        type = types.bool;
+        default = false;
+        description = ''
+          What the nightly pipeline does when a host's `lab.machine` cannot be read (it fails
+          to evaluate or is invalid) (`LAB_SCHEDULE_SKIP_BROKEN`). false: it refuses and deploys
+          nothing; its job fails with a message naming each such host and what is wrong, in the
+          service's log. true: it deploys the other machines and lists those as skipped.
         '';
         example = true;
       };

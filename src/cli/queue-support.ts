@@ -5,6 +5,7 @@ import type { Actor, RunJobData, RunRequestInput } from '../orchestration/queue/
 import type { RunEvent } from '../orchestration/run-events.js';
 import type { Context } from './commands/shared.js';
 import { runSteps } from './render/run-status.js';
+import { skippedLines } from './render/sequence.js';
 import { eventPrinter, runExitCode } from './run-support.js';
 import { absoluteFlakeRef } from './settings.js';
 
@@ -65,15 +66,18 @@ function announce(
       plan: data.planId,
       duplicate,
       steps,
+      skipped: (data.skipped ?? []).map((host) => ({ name: host.name, reason: host.reason })),
     });
     return;
   }
   const { output } = context;
   const { style } = output;
+  const skipped = data.skipped ?? [];
   output.lines([
     duplicate
       ? style.yellow(`The same request is already running as run ${runId}; following it.`)
       : `Queued ${data.state.kind} run ${style.bold(runId)} (plan ${data.planId}), started by ${data.request.requestedBy.name}.`,
+    ...(skipped.length > 0 ? skippedLines(skipped, style) : []),
     style.dim(`  lab status ${runId}    lab cancel ${runId}`),
     '',
   ]);

@@ -3,7 +3,7 @@ import { RunControlError } from '../errors.js';
 import { actorOf, type BotContext, memberOf } from './bot-context.js';
 import { decodeButton } from './custom-ids.js';
 import { allowed, refusal } from './permissions.js';
-import { rebootPlan, targetsOf } from './slash-commands.js';
+import { inDiscordWords, rebootPlan, skippedNote, targetsOf } from './slash-commands.js';
 
 const ephemeral = (content: string) => ({ content, flags: MessageFlags.Ephemeral }) as const;
 
@@ -60,12 +60,14 @@ export async function buttonClick(interaction: ButtonInteraction, context: BotCo
       }
       case 'start': {
         const inventory = await runs.inventory(context.config.flake);
-        if (rebootPlan(inventory, button.target, context).id !== button.plan)
+        const { skipBroken } = button;
+        if (rebootPlan(inventory, button.target, context, skipBroken).id !== button.plan)
           throw new RunControlError('the plan changed since it was shown: run /lab sequence again');
         const submitted = await runs.submit({
           kind: 'reboot',
           flake: context.config.flake,
           targets: targetsOf(button.target),
+          skipBroken,
           requestedBy: actor,
           source: 'discord',
           ...(interaction.channelId ? { discordChannel: interaction.channelId } : {}),
@@ -73,7 +75,7 @@ export async function buttonClick(interaction: ButtonInteraction, context: BotCo
         await interaction.editReply(
           submitted.duplicate
             ? `This reboot is already running as run ${submitted.runId}.`
-            : `Started reboot run ${submitted.runId}.`,
+            : `Started reboot run ${submitted.runId}.${skippedNote(submitted.data.skipped)}`,
         );
         return;
       }
@@ -84,6 +86,6 @@ export async function buttonClick(interaction: ButtonInteraction, context: BotCo
         { userId: member.userId, action: button.action },
         `refused ${button.action} click by ${member.name} (${member.userId}): ${error.message}`,
       );
-    throw error;
+    throw inDiscordWords(error);
   }
 }

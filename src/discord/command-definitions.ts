@@ -15,6 +15,15 @@ const target = (required: boolean, description: string) =>
     max_length: 100,
   }) as const;
 
+/** The `skip-broken` option: go on without the hosts that could not be read (else refused). */
+const skipBroken = {
+  type: ApplicationCommandOptionType.Boolean,
+  name: 'skip-broken',
+  description:
+    'Go on without hosts whose lab.machine cannot be read (else a plan of all or a group is refused)',
+  required: false,
+} as const;
+
 /**
  * `/lab` and its subcommands, as the data Discord registers. The handlers read options by these
  * names; `Subcommand` below is derived from this definition.
@@ -44,19 +53,19 @@ export const labCommand = {
       type: ApplicationCommandOptionType.Subcommand,
       name: 'sequence',
       description: 'Show the reboot plan: steps, delays, criticality, approvals',
-      options: [target(false, 'Machine, @group or all (default: all)')],
+      options: [target(false, 'Machine, @group or all (default: all)'), skipBroken],
     },
     {
       type: ApplicationCommandOptionType.Subcommand,
       name: 'health',
       description: "Run the machines' health checks now",
-      options: [target(false, 'Machine, @group or all (default: all)')],
+      options: [target(false, 'Machine, @group or all (default: all)'), skipBroken],
     },
     {
       type: ApplicationCommandOptionType.Subcommand,
       name: 'reboot',
       description: 'Reboot machines in the planned order, each healthy before the next',
-      options: [target(true, 'Machine, @group or all')],
+      options: [target(true, 'Machine, @group or all'), skipBroken],
     },
     {
       type: ApplicationCommandOptionType.Subcommand,
@@ -71,6 +80,7 @@ export const labCommand = {
           required: false,
           choices: deployStrategies.map((strategy) => ({ name: strategy, value: strategy })),
         },
+        skipBroken,
       ],
     },
     {

@@ -18,7 +18,13 @@ export type ButtonAction =
       readonly decision: Decision;
       readonly haltAt: number;
     }
-  | { readonly action: 'start'; readonly plan: string; readonly target: string };
+  | {
+      readonly action: 'start';
+      readonly plan: string;
+      readonly target: string;
+      /** The plan was shown going on without the hosts that could not be read (`lab:start-skip-broken:`). */
+      readonly skipBroken: boolean;
+    };
 
 export function encodeButton(button: ButtonAction): string {
   const parts = (() => {
@@ -31,7 +37,7 @@ export function encodeButton(button: ButtonAction): string {
       case 'decide':
         return ['decide', button.runId, button.decision, String(button.haltAt)];
       case 'start':
-        return ['start', button.plan, button.target];
+        return [button.skipBroken ? 'start-skip-broken' : 'start', button.plan, button.target];
     }
   })();
   const id = ['lab', ...parts].join(':');
@@ -57,9 +63,12 @@ export function decodeButton(customId: string): ButtonAction | null {
       if (decision !== 'retry' && decision !== 'skip' && decision !== 'abort') return null;
       return { action, runId, decision, haltAt: Number(haltAt) };
     }
-    case 'start': {
+    case 'start':
+    case 'start-skip-broken': {
       const [plan, ...target] = rest;
-      return plan && target.length > 0 ? { action, plan, target: target.join(':') } : null;
+      return plan && target.length > 0
+        ? { action: 'start', plan, target: target.join(':'), skipBroken: action === 'start-skip-broken' }
+        : null;
     }
     default:
       return null;

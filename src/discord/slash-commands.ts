@@ -1,6 +1,7 @@
 import { type ChatInputCommandInteraction, MessageFlags } from 'discord.js';
 import type { Inventory } from '../domain/inventory/schema.js';
-import { type Plan, planSequence } from '../domain/planner/plan.js';
+import { BrokenHostsError } from '../domain/planner/errors.js';
+import { type Plan, planSequence, type SkippedHost } from '../domain/planner/plan.js';
 import { selectTargets } from '../domain/planner/select-targets.js';
 import { levelsNeedingApproval } from '../orchestration/queue/queue-config.js';
 import { planId } from '../orchestration/queue/run-request.js';
@@ -9,19 +10,35 @@ import { actorOf, type BotContext, memberOf } from './bot-context.js';
 import type { Subcommand } from './command-definitions.js';
 import { operatorSubcommands } from './command-definitions.js';
 import { allowed, refusal } from './permissions.js';
+import { clip } from './render/colors.js';
 import { healthEmbed, machinesEmbed, statusEmbed } from './render/info-embeds.js';
 import { planMessage } from './render/plan-message.js';
 
 /** `all` (or nothing) is every machine. */
 export const targetsOf = (target: string | null): string[] => (!target || target === 'all' ? [] : [target]);
 
+/** How a Discord user goes on without the hosts that could not be read. */
+const skipBrokenInDiscord = 'set the skip-broken option to True';
+
+/** A refusal over broken hosts, telling how to skip them in Discord's words; other errors as they are. */
+export function inDiscordWords(error: unknown): unknown {
+  return error instanceof BrokenHostsError ? error.withHowToSkip(skipBrokenInDiscord) : error;
+}
+
+/** ` Skipped (could not be read): thrower, typo.` for a reply; nothing when none was skipped. */
+export function skippedNote(skipped: readonly SkippedHost[] | undefined): string {
+  if (!skipped || skipped.length === 0) return '';
+  return ` ${clip(`Skipped (could not be read): ${skipped.map((host) => `${host.name} (${host.reason})`).join('; ')}.`, 1200)}`;
+}
+
 /** The reboot plan for a target and the id that binds a start click to it. */
 export function rebootPlan(
   inventory: Inventory,
   target: string | null,
   context: BotContext,
+  skipBroken = false,
 ): { plan: Plan; id: string } {
-  const plan = planSequence(inventory, { targets: targetsOf(target) });
+  const plan = planSequence(inventory, { targets: targetsOf(target), skipBroken });
   const confirmLevels = levelsNeedingApproval(context.runs.config.approvals);
   return { plan, id: planId(createRebootRun(plan, { flake: inventory.flake, settings: { confirmLevels } })) };
 }
@@ -43,7 +60,21 @@ export async function slashCommand(
     return;
   }
   await interaction.deferReply();
+  try {
+    await answer(interaction, subcommand, member, context);
+  } catch (error) {
+    throw inDiscordWords(error);
+  }
+}
+
+async function answer(
+  interaction: ChatInputCommandInteraction,
+  subcommand: Subcommand,
+  member: ReturnType<typeof memberOf>,
+  context: BotContext,
+): Promise<void> {
   const { runs, config } = context;
+  const skipBroken = interaction.options.getBoolean('skip-broken') ?? false;
   switch (subcommand) {
     case 'machines': {
       const group = interaction.options.getString('group');
@@ -57,9 +88,9 @@ export async function slashCommand(
     case 'sequence': {
       const target = interaction.options.getString('target') ?? 'all';
       const inventory = await runs.inventory(config.flake);
-      const { plan, id } = rebootPlan(inventory, target, context);
+      const { plan, id } = rebootPlan(inventory, target, context, skipBroken);
       await interaction.editReply(
-        planMessage(plan, inventory, runs.config.approvals, { target, planId: id }),
+        planMessage(plan, inventory, runs.config.approvals, { target, planId: id, skipBroken }),
       );
       return;
     }
@@ -69,13 +100,14 @@ export async function slashCommand(
         kind: 'health',
         flake: config.flake,
         targets: targetsOf(target),
+        skipBroken,
         requestedBy: actorOf(member),
         source: 'discord',
       });
       const state = await finishedState(context, submitted.runId);
       if (state?.kind !== 'health') {
         await interaction.editReply(
-          `Health run \`${submitted.runId}\` is still going: /lab status shows it.`,
+          `Health run \`${submitted.runId}\` is still going: /lab status shows it.${skippedNote(submitted.data.skipped)}`,
         );
         return;
       }
@@ -83,7 +115,8 @@ export async function slashCommand(
         const health = state.results[machine];
         return health ? [{ machine, health }] : [];
       });
-      await interaction.editReply({ embeds: [healthEmbed(results)] });
+      const note = skippedNote(submitted.data.skipped).trim();
+      await interaction.editReply({ ...(note ? { content: note } : {}), embeds: [healthEmbed(results)] });
       return;
     }
     case 'reboot':
@@ -99,6 +132,7 @@ export async function slashCommand(
         flake: config.flake,
         targets: targetsOf(target),
         ...(strategy ? { strategy } : {}),
+        skipBroken,
         requestedBy: actorOf(member),
         source: 'discord',
         ...(interaction.channelId ? { discordChannel: interaction.channelId } : {}),
@@ -107,7 +141,7 @@ export async function slashCommand(
       await interaction.editReply(
         submitted.duplicate
           ? `The same ${subcommand} is already running as run \`${submitted.runId}\`.`
-          : `Started ${subcommand} run \`${submitted.runId}\` of ${count} machine${count === 1 ? '' : 's'} (plan \`${submitted.data.planId}\`).`,
+          : `Started ${subcommand} run \`${submitted.runId}\` of ${count} machine${count === 1 ? '' : 's'} (plan \`${submitted.data.planId}\`).${skippedNote(submitted.data.skipped)}`,
       );
       return;
     }

@@ -21,6 +21,7 @@ export const KNOWN_VARIABLES: ReadonlySet<string> = new Set([
   'LAB_SCHEDULE',
   'LAB_SCHEDULE_TZ',
   'LAB_SCHEDULE_FLAKE_UPDATE',
+  'LAB_SCHEDULE_SKIP_BROKEN',
   'LAB_FLAKE',
   'LAB_NIX',
   'LAB_NO_CACHE',

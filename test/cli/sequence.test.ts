@@ -45,8 +45,9 @@ describe('lab sequence', () => {
       ],
       unmanaged: ['printer'],
       warnings: ['cache has no health checks: after a reboot lab can only wait for SSH'],
+      skipped: [],
     });
-    expect(Object.keys(JSON.parse(result.stdout))).toEqual(['steps', 'unmanaged', 'warnings']);
+    expect(Object.keys(JSON.parse(result.stdout))).toEqual(['steps', 'unmanaged', 'warnings', 'skipped']);
   });
 
   it("prints `machine:rebootDelay` lines for scripts, also as the seed's `lab get-reboot-sequence`", async () => {

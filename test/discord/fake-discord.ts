@@ -141,11 +141,11 @@ export class FakeDiscord {
 
   // ── Acting as users ───────────────────────────────────────────────────────────────────────
 
-  /** `/lab <subcommand> [options]` typed by the user; resolves with its record. */
+  /** `/lab <subcommand> [options]` typed by the user (string or boolean options); resolves with its record. */
   command(
     user: FakeUser,
     subcommand: string,
-    options: Record<string, string> = {},
+    options: Record<string, string | boolean> = {},
     where: { guildId?: string } = {},
   ): InteractionRecord {
     return this.interact(user, {
@@ -162,7 +162,12 @@ export class FakeDiscord {
           {
             type: 1,
             name: subcommand,
-            options: Object.entries(options).map(([name, value]) => ({ type: 3, name, value })),
+            // Option types as Discord sends them: 3 a string, 5 a boolean.
+            options: Object.entries(options).map(([name, value]) => ({
+              type: typeof value === 'boolean' ? 5 : 3,
+              name,
+              value,
+            })),
           },
         ],
       },

@@ -191,6 +191,7 @@ describe('.env.example', () => {
         'LAB_QUEUE',
         'LAB_REBOOT_TIMEOUT',
         'LAB_SCHEDULE_FLAKE_UPDATE',
+        'LAB_SCHEDULE_SKIP_BROKEN',
         'LAB_SELF_APPROVAL',
         'LAB_WORKER_CONCURRENCY',
         'LOG_FORMAT',

@@ -71,7 +71,8 @@ describe('button ids', () => {
       { action: 'deny', runId: '3f2a9c1d7e', machine: 'db', plan: '0123456789ab' },
       { action: 'cancel', runId: '3f2a9c1d7e' },
       { action: 'decide', runId: '3f2a9c1d7e', decision: 'skip', haltAt: 1795739571389 },
-      { action: 'start', plan: '0123456789ab', target: '@storage' },
+      { action: 'start', plan: '0123456789ab', target: '@storage', skipBroken: false },
+      { action: 'start', plan: '0123456789ab', target: 'all', skipBroken: true },
     ] as const;
     for (const button of buttons) {
       const id = encodeButton(button);
@@ -81,6 +82,10 @@ describe('button ids', () => {
     expect(decodeButton('other:approve:x:y:z')).toBeNull();
     expect(decodeButton('lab:decide:run:reboot-everything:1')).toBeNull();
     expect(decodeButton('lab:approve:run:db')).toBeNull();
-    expect(() => encodeButton({ action: 'start', plan: 'p', target: 'x'.repeat(100) })).toThrow(/too long/);
+    expect(encodeButton(buttons[4])).toBe('lab:start:0123456789ab:@storage');
+    expect(encodeButton(buttons[5])).toBe('lab:start-skip-broken:0123456789ab:all');
+    expect(() =>
+      encodeButton({ action: 'start', plan: 'p', target: 'x'.repeat(100), skipBroken: false }),
+    ).toThrow(/too long/);
   });
 });

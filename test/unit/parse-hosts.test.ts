@@ -93,3 +93,22 @@ describe('parseHosts', () => {
     ]);
   });
 });
+
+describe('parseHosts: the groups of a broken host', () => {
+  it('keeps the groups of a lab.machine that is wrong elsewhere, so a plan of a group can tell', () => {
+    const { broken } = parseHosts({
+      grouped: managed({ role: 'x', rebootOrder: 'soon', groups: ['storage', 'data'] }),
+      ungrouped: managed({ role: 'x', rebootOrder: 'soon' }),
+      badGroups: managed({ role: 'x', rebootOrder: 1, groups: 'storage' }),
+      notASet: managed('web'),
+      thrower: { status: 'broken', error: 'evaluation failed: boom' },
+    });
+    expect(Object.fromEntries(broken.map((host) => [host.name, host.groups]))).toEqual({
+      badGroups: undefined,
+      grouped: ['storage', 'data'],
+      notASet: undefined,
+      thrower: undefined,
+      ungrouped: [],
+    });
+  });
+});

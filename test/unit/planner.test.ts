@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import { planSequence } from '../../src/domain/planner/plan.js';
+import { BrokenHostsError } from '../../src/domain/planner/errors.js';
+import { planSequence, selectForPlan } from '../../src/domain/planner/plan.js';
 import { ConfigurationErrors, UnknownTargetError, UsageError } from '../../src/errors.js';
 import { inventoryOf, machine } from '../support/machines.js';
 
@@ -208,5 +209,123 @@ describe('planSequence at scale', () => {
     const plan = planSequence(inventoryOf(chain.reverse()));
     expect(plan.steps).toHaveLength(5000);
     expect(plan.steps[4999]?.machines[0]?.name).toBe('m04999');
+  });
+});
+
+describe('planSequence with hosts that could not be read', () => {
+  const homelab = inventoryOf(
+    [machine('nas', { groups: ['storage'] }), machine('web', { groups: ['front'], rebootOrder: 2 })],
+    {
+      broken: [
+        {
+          name: 'backup',
+          error: 'lab.machine.rebootOrder: must be a number, got "soon"',
+          groups: ['storage'],
+        },
+        { name: 'proxy', error: 'lab.machine.orchestration.rebootdelay: unknown field', groups: ['front'] },
+        { name: 'thrower', error: 'evaluation failed: thrower: missing hardware-configuration.nix' },
+      ],
+    },
+  );
+  const refusal = (run: () => unknown): BrokenHostsError => {
+    try {
+      run();
+    } catch (error) {
+      if (error instanceof BrokenHostsError) return error;
+      throw error;
+    }
+    throw new Error('expected the plan to be refused');
+  };
+
+  it('refuses a plan of all, naming each broken host and what is wrong, with exit code 2', () => {
+    for (const targets of [[], ['all']]) {
+      const error = refusal(() => planSequence(homelab, { targets }));
+      expect(error.exitCode).toBe(2);
+      expect(error.message).toBe(
+        [
+          'refusing to plan all machines: 3 hosts could not be read, and the plan would leave them out:',
+          '  - backup: lab.machine.rebootOrder: must be a number, got "soon"',
+          '  - proxy: lab.machine.orchestration.rebootdelay: unknown field',
+          '  - thrower: evaluation failed: thrower: missing hardware-configuration.nix',
+          'Fix them, or pass --skip-broken to go on without them.',
+        ].join('\n'),
+      );
+    }
+  });
+
+  it('refuses a plan of a group with a broken host in it, or one whose groups could not be read', () => {
+    const error = refusal(() => planSequence(homelab, { targets: ['@storage'] }));
+    expect(error.hosts.map((host) => host.name)).toEqual(['backup', 'thrower']);
+    expect(error.message).toBe(
+      [
+        'refusing to plan @storage: 2 hosts that could not be read are or may be in @storage, and the plan would leave them out:',
+        '  - backup (in @storage): lab.machine.rebootOrder: must be a number, got "soon"',
+        '  - thrower (its groups could not be read, so it may be in any): evaluation failed: thrower: missing hardware-configuration.nix',
+        'Fix them, or pass --skip-broken to go on without them.',
+      ].join('\n'),
+    );
+    expect(error.withHowToSkip('set LAB_SCHEDULE_SKIP_BROKEN=1').message).toMatch(
+      /\nFix them, or set LAB_SCHEDULE_SKIP_BROKEN=1 to go on without them\.$/,
+    );
+  });
+
+  it('goes on with a group whose broken hosts are known to be elsewhere', () => {
+    const known = inventoryOf(homelab.machines as never, { broken: homelab.broken.slice(0, 1) });
+    const plan = planSequence(known, { targets: ['@front'] });
+    expect(names(plan)).toEqual([['web']]);
+    expect(() => planSequence(known, { targets: ['@storage'] })).toThrow(
+      /^refusing to plan @storage: a host that could not be read is or may be in @storage, and the plan would leave it out:\n {2}- backup \(in @storage\)/,
+    );
+  });
+
+  it('goes on with machines named one by one, saying which broken hosts it does not include', () => {
+    const plan = planSequence(homelab, { targets: ['nas', 'web'] });
+    expect(names(plan)).toEqual([['nas'], ['web']]);
+    expect(plan.skipped).toEqual([]);
+    expect(plan.warnings).toContain(
+      'thrower could not be read and is not in this plan: evaluation failed: thrower: missing hardware-configuration.nix',
+    );
+  });
+
+  it('with skipBroken, goes on without them and lists them as skipped', () => {
+    const all = planSequence(homelab, { skipBroken: true });
+    expect(names(all)).toEqual([['nas'], ['web']]);
+    expect(all.skipped).toEqual([
+      { name: 'backup', reason: 'lab.machine.rebootOrder: must be a number, got "soon"' },
+      { name: 'proxy', reason: 'lab.machine.orchestration.rebootdelay: unknown field' },
+      { name: 'thrower', reason: 'evaluation failed: thrower: missing hardware-configuration.nix' },
+    ]);
+    expect(all.warnings.filter((warning) => warning.includes('could not be read'))).toEqual([]);
+    const front = planSequence(homelab, { targets: ['@front'], skipBroken: true });
+    expect(names(front)).toEqual([['web']]);
+    expect(front.skipped.map((host) => host.name)).toEqual(['proxy', 'thrower']);
+    expect(front.warnings).toEqual([
+      'web has no health checks: after a reboot lab can only wait for SSH',
+      'backup could not be read and is not in this plan: lab.machine.rebootOrder: must be a number, got "soon"',
+    ]);
+  });
+
+  it('selects for a health check the same way', () => {
+    expect(() => selectForPlan(homelab, {})).toThrow(BrokenHostsError);
+    expect(selectForPlan(homelab, { targets: ['@storage'], skipBroken: true })).toMatchObject({
+      machines: [{ name: 'nas' }],
+      skipped: [{ name: 'backup' }, { name: 'thrower' }],
+    });
+  });
+
+  it('reports wrong dependencies first: those are configuration errors with or without skipBroken', () => {
+    const leaning = inventoryOf([machine('web', { dependencies: ['thrower'] })], {
+      broken: [{ name: 'thrower', error: 'boom' }],
+    });
+    expect(() => planSequence(leaning, { skipBroken: true })).toThrow(ConfigurationErrors);
+    expect(() => planSequence(leaning, { skipBroken: true })).toThrow(
+      "web depends on 'thrower' (lab.machine.dependencies), which could not be read",
+    );
+  });
+
+  it('names the broken hosts that may be in a group no readable machine is in', () => {
+    expect(() => planSequence(homelab, { targets: ['@gpu'], skipBroken: true })).toThrow(
+      "no machine is in group 'gpu' (known groups: @front, @storage); thrower could not be read, so its groups are unknown",
+    );
   });
 });

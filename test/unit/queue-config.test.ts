@@ -43,7 +43,13 @@ describe('queue configuration from the environment', () => {
       tz: 'Europe/Berlin',
       flake: '/etc/homelab',
       flakeUpdate: false,
+      skipBroken: false,
     });
+    expect(
+      queueConfig({ LAB_SCHEDULE: '0 3 * * *', LAB_FLAKE: '/etc/homelab', LAB_SCHEDULE_SKIP_BROKEN: '1' })
+        .schedule?.skipBroken,
+    ).toBe(true);
+    expect(() => queueConfig({ LAB_SCHEDULE_SKIP_BROKEN: 'sometimes' })).toThrow(/LAB_SCHEDULE_SKIP_BROKEN/);
   });
 
   it('accepts Redis on a unix socket, with an optional database number', () => {

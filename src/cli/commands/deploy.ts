@@ -22,9 +22,17 @@ import {
 } from '../run-support.js';
 import { type FlakeOptions, flakeSettings, wholeSeconds } from '../settings.js';
 import { runRebootPlan } from './reboot.js';
-import { type Context, type SshOptions, withFlakeOptions, withSshOptions } from './shared.js';
+import {
+  type Context,
+  reportSkipped,
+  type SkipBrokenOptions,
+  type SshOptions,
+  withFlakeOptions,
+  withSkipBrokenOption,
+  withSshOptions,
+} from './shared.js';
 
-interface DeployOptions extends FlakeOptions, SshOptions {
+interface DeployOptions extends FlakeOptions, SshOptions, SkipBrokenOptions {
   all?: boolean;
   dryRun?: boolean;
   yes?: boolean;
@@ -57,7 +65,7 @@ export function deployCommand(program: Command, context: Context): void {
 
 /** The options `lab deploy` and `lab deploy-all` share. */
 function deployOptions(command: Command): Command {
-  return withSshOptions(withFlakeOptions(command))
+  return withSkipBrokenOption(withSshOptions(withFlakeOptions(command)))
     .option('-n, --dry-run', 'show what would be built, copied and activated; touch nothing')
     .option('-y, --yes', 'do not ask before deploying to high and critical machines')
     .option(
@@ -110,6 +118,7 @@ async function deploy(targets: string[], options: DeployOptions, context: Contex
         targets: options.all ? [] : targets,
         ...(options.strategy ? { strategy: options.strategy } : {}),
         rebootIfNeeded: options.rebootIfNeeded === true,
+        skipBroken: options.skipBroken === true,
         buildOnTarget: options.buildOnTarget === true,
         substituteOnTarget: options.substituteOnTarget === true,
         healthTimeout: options.healthTimeout,
@@ -123,7 +132,11 @@ async function deploy(targets: string[], options: DeployOptions, context: Contex
   }
   const inventory = await loadInventory(settings);
   const strategy = options.strategy;
-  const plan = planSequence(inventory, { targets: options.all ? [] : targets });
+  const plan = planSequence(inventory, {
+    targets: options.all ? [] : targets,
+    skipBroken: options.skipBroken === true,
+  });
+  reportSkipped(context, plan.skipped);
   const steps = deploySteps(
     strategy
       ? {

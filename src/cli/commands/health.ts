@@ -1,16 +1,24 @@
 import type { Command } from 'commander';
 import { checkMachine } from '../../domain/health/check-machine.js';
 import { loadInventory } from '../../domain/inventory/load-inventory.js';
-import { selectTargets } from '../../domain/planner/select-targets.js';
+import { selectForPlan } from '../../domain/planner/plan.js';
 import { loadSshCredentials } from '../../transport/ssh/ssh-credentials.js';
 import { SshPool } from '../../transport/ssh/ssh-pool.js';
 import { mapConcurrent } from '../../util/map-concurrent.js';
 import { cliActor, submitAndFollow } from '../queue-support.js';
 import { healthJson, healthText } from '../render/health.js';
 import { type FlakeOptions, flakeSettings, positiveInteger } from '../settings.js';
-import { type Context, type SshOptions, withFlakeOptions, withSshOptions } from './shared.js';
+import {
+  type Context,
+  reportSkipped,
+  type SkipBrokenOptions,
+  type SshOptions,
+  withFlakeOptions,
+  withSkipBrokenOption,
+  withSshOptions,
+} from './shared.js';
 
-interface HealthOptions extends FlakeOptions, SshOptions {
+interface HealthOptions extends FlakeOptions, SshOptions, SkipBrokenOptions {
   json?: boolean;
   concurrency: number;
   queue?: boolean;
@@ -19,7 +27,7 @@ interface HealthOptions extends FlakeOptions, SshOptions {
 
 export function healthCommand(program: Command, context: Context): void {
   const { output, env, setExitCode } = context;
-  withSshOptions(withFlakeOptions(program.command('health')))
+  withSkipBrokenOption(withSshOptions(withFlakeOptions(program.command('health'))))
     .description("run the machines' health checks over SSH, from each machine's own point of view")
     .argument('[targets...]', 'machine names, @group or all (default: all)')
     .option('--concurrency <n>', 'machines checked at once', positiveInteger('--concurrency'), 16)
@@ -33,6 +41,7 @@ export function healthCommand(program: Command, context: Context): void {
           kind: 'health' as const,
           flake,
           targets,
+          skipBroken: options.skipBroken === true,
           requestedBy: cliActor(env, options.as),
           source: 'cli' as const,
         };
@@ -40,7 +49,11 @@ export function healthCommand(program: Command, context: Context): void {
         return;
       }
       const inventory = await loadInventory(flakeSettings(options, env));
-      const machines = selectTargets(inventory, targets);
+      const { machines, skipped } = selectForPlan(inventory, {
+        targets,
+        skipBroken: options.skipBroken === true,
+      });
+      reportSkipped(context, skipped);
       const credentials = await loadSshCredentials(
         { keyPath: options.sshKey, knownHostsPath: options.knownHosts },
         env,

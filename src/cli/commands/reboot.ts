@@ -23,9 +23,17 @@ import {
   withInterrupt,
 } from '../run-support.js';
 import { type FlakeOptions, flakeSettings, positiveInteger, wholeSeconds } from '../settings.js';
-import { type Context, type SshOptions, withFlakeOptions, withSshOptions } from './shared.js';
+import {
+  type Context,
+  reportSkipped,
+  type SkipBrokenOptions,
+  type SshOptions,
+  withFlakeOptions,
+  withSkipBrokenOption,
+  withSshOptions,
+} from './shared.js';
 
-interface RebootOptions extends FlakeOptions, SshOptions {
+interface RebootOptions extends FlakeOptions, SshOptions, SkipBrokenOptions {
   all?: boolean;
   parallel: number;
   yes?: boolean;
@@ -40,7 +48,7 @@ interface RebootOptions extends FlakeOptions, SshOptions {
 }
 
 export function rebootCommand(program: Command, context: Context): void {
-  withSshOptions(withFlakeOptions(program.command('reboot')))
+  withSkipBrokenOption(withSshOptions(withFlakeOptions(program.command('reboot'))))
     .description(
       'reboot machines in the planned order, each back with a new boot id and healthy before the next',
     )
@@ -94,6 +102,7 @@ async function reboot(targets: string[], options: RebootOptions, context: Contex
         targets: options.all ? [] : targets,
         parallel: options.parallel,
         onlyNeeded: options.onlyNeeded === true,
+        skipBroken: options.skipBroken === true,
         rebootTimeout: options.rebootTimeout,
         healthTimeout: options.healthTimeout,
         stabilityWindow: options.stability,
@@ -106,7 +115,11 @@ async function reboot(targets: string[], options: RebootOptions, context: Contex
     return;
   }
   const inventory = await loadInventory(settings);
-  const plan = planSequence(inventory, { targets: options.all ? [] : targets, parallel: options.parallel });
+  const plan = planSequence(inventory, {
+    targets: options.all ? [] : targets,
+    parallel: options.parallel,
+    skipBroken: options.skipBroken === true,
+  });
   const prompt = terminalPrompt(context.io);
   const confirmLevels = options.yes ? [] : defaultRebootSettings.confirmLevels;
   requireConfirmable(
@@ -115,7 +128,9 @@ async function reboot(targets: string[], options: RebootOptions, context: Contex
       .filter((machine) => confirmLevels.includes(machine.criticalityLevel)),
     prompt,
   );
+  // The plan's text lists the skipped hosts; with --json they are told on stderr.
   if (!options.json) context.output.lines([...sequenceText(plan, inventory, context.output.style), '']);
+  else reportSkipped(context, plan.skipped);
   const credentials = await loadSshCredentials(
     { keyPath: options.sshKey, knownHostsPath: options.knownHosts },
     context.env,

@@ -3,16 +3,23 @@ import { loadInventory } from '../../domain/inventory/load-inventory.js';
 import { planSequence } from '../../domain/planner/plan.js';
 import { sequenceJson, sequenceLines, sequenceText } from '../render/sequence.js';
 import { type FlakeOptions, flakeSettings, positiveInteger } from '../settings.js';
-import { type Context, withFlakeOptions } from './shared.js';
+import {
+  type Context,
+  reportSkipped,
+  type SkipBrokenOptions,
+  withFlakeOptions,
+  withSkipBrokenOption,
+} from './shared.js';
 
-interface SequenceOptions extends FlakeOptions {
+interface SequenceOptions extends FlakeOptions, SkipBrokenOptions {
   parallel: number;
   json?: boolean;
   lines?: boolean;
 }
 
-export function sequenceCommand(program: Command, { output, env }: Context): void {
-  withFlakeOptions(program.command('sequence'))
+export function sequenceCommand(program: Command, context: Context): void {
+  const { output, env } = context;
+  withSkipBrokenOption(withFlakeOptions(program.command('sequence')))
     .description('show the reboot plan: stages by rebootOrder, dependencies first')
     .argument('[targets...]', 'machine names, @group or all (default: all)')
     .option(
@@ -25,18 +32,26 @@ export function sequenceCommand(program: Command, { output, env }: Context): voi
     .option('--lines', 'print one `machine:rebootDelay` line per machine, in order (for scripts)')
     .action(async (targets: string[], options: SequenceOptions) => {
       const inventory = await loadInventory(flakeSettings(options, env));
-      const plan = planSequence(inventory, { targets, parallel: options.parallel });
+      const plan = planSequence(inventory, {
+        targets,
+        parallel: options.parallel,
+        skipBroken: options.skipBroken === true,
+      });
       if (options.json) output.json(sequenceJson(plan, inventory));
-      else if (options.lines) output.lines(sequenceLines(plan));
-      else output.lines(sequenceText(plan, inventory, output.style));
+      else if (options.lines) {
+        reportSkipped(context, plan.skipped);
+        output.lines(sequenceLines(plan));
+      } else output.lines(sequenceText(plan, inventory, output.style));
     });
 
   // The seed's orchestrator script reads `lab get-reboot-sequence`.
-  withFlakeOptions(program.command('get-reboot-sequence'))
+  withSkipBrokenOption(withFlakeOptions(program.command('get-reboot-sequence')))
     .description('the same as `lab sequence --lines`: one `machine:rebootDelay` line per machine')
     .argument('[targets...]', 'machine names, @group or all (default: all)')
-    .action(async (targets: string[], options: FlakeOptions) => {
+    .action(async (targets: string[], options: FlakeOptions & SkipBrokenOptions) => {
       const inventory = await loadInventory(flakeSettings(options, env));
-      output.lines(sequenceLines(planSequence(inventory, { targets, parallel: 1 })));
+      const plan = planSequence(inventory, { targets, parallel: 1, skipBroken: options.skipBroken === true });
+      reportSkipped(context, plan.skipped);
+      output.lines(sequenceLines(plan));
     });
 }

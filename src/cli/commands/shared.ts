@@ -1,4 +1,5 @@
 import type { Command } from 'commander';
+import type { SkippedHost } from '../../domain/planner/plan.js';
 import type { Io } from '../program.js';
 import type { Style } from '../render/style.js';
 
@@ -41,4 +42,28 @@ export function withSshOptions(command: Command): Command {
   return command
     .option('-i, --ssh-key <file>', 'private key (default: $LAB_SSH_KEY, else ssh-agent, else ~/.ssh/id_*)')
     .option('--known-hosts <file>', 'known_hosts file (default: $LAB_KNOWN_HOSTS or ~/.ssh/known_hosts)');
+}
+
+export interface SkipBrokenOptions {
+  skipBroken?: boolean;
+}
+
+/** --skip-broken: every command that plans all machines or a group. */
+export function withSkipBrokenOption(command: Command): Command {
+  return command.option(
+    '--skip-broken',
+    'go on without the hosts whose lab.machine could not be read, listed as skipped (else a plan of all or of a group that would leave one out is refused)',
+  );
+}
+
+/**
+ * Tells, on stderr, which hosts a plan goes on without: for output that does not show the plan
+ * (events, JSON of other things, `--lines`).
+ */
+export function reportSkipped(context: Pick<Context, 'io'>, skipped: readonly SkippedHost[]): void {
+  if (skipped.length === 0) return;
+  context.io.stderr.write(
+    `lab: going on without ${skipped.length === 1 ? 'a host' : `${skipped.length} hosts`} that could not be read (--skip-broken):\n` +
+      skipped.map((host) => `  ${host.name}: ${host.reason}\n`).join(''),
+  );
 }

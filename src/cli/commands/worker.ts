@@ -73,7 +73,10 @@ async function runWorker(
   log.info(
     { queue: config.queue, redis: redactUrl(config.redisUrl) },
     `ready: queue ${config.queue} at ${redactUrl(config.redisUrl)}, ${options.concurrency ?? config.concurrency} at once` +
-      (config.schedule ? `, nightly pipeline "${config.schedule.cron}" for ${config.schedule.flake}` : ''),
+      (config.schedule
+        ? `, nightly pipeline "${config.schedule.cron}" for ${config.schedule.flake}` +
+          (config.schedule.skipBroken ? ' (going on without hosts that cannot be read)' : '')
+        : ''),
   );
   // Workers post run messages over REST; `lab serve` also runs the bot (gateway).
   const notifier = discord ? new RunNotifier(worker.runs, discord, discordRest(discord), log) : null;

@@ -75,6 +75,8 @@ export function runJson(record: RunRecord) {
     }),
     halt: state.halt,
     cancelReason: state.cancelReason,
+    /** Hosts that could not be read and that the run goes on without (skipBroken). */
+    skipped: (data.skipped ?? []).map((host) => ({ name: host.name, reason: host.reason })),
   };
 }
 
@@ -120,6 +122,8 @@ export function runText(record: RunRecord, style: Style): string[] {
       lines.push(`    ${machine.padEnd(16)} ${phase}${extra.length > 0 ? `  ${extra.join('; ')}` : ''}`);
     }
   });
+  for (const host of data.skipped ?? [])
+    lines.push(style.yellow(`  skipped (could not be read): ${host.name}: ${host.reason}`));
   if (state.halt) {
     lines.push(
       style.red(`  halted: ${state.halt.reason}`),

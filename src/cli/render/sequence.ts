@@ -10,9 +10,11 @@ export interface SequenceJson {
   }[];
   unmanaged: string[];
   warnings: string[];
+  /** Hosts that could not be read and that the plan goes on without (--skip-broken). */
+  skipped: { name: string; reason: string }[];
 }
 
-export function sequenceJson(plan: Plan, inventory: Pick<Inventory, 'unmanaged' | 'warnings'>): SequenceJson {
+export function sequenceJson(plan: Plan, inventory: Pick<Inventory, 'unmanaged'>): SequenceJson {
   return {
     steps: plan.steps.map((step) => ({
       rebootOrder: step.rebootOrder,
@@ -24,7 +26,9 @@ export function sequenceJson(plan: Plan, inventory: Pick<Inventory, 'unmanaged' 
       })),
     })),
     unmanaged: inventory.unmanaged.map((host) => host.name),
-    warnings: [...inventory.warnings, ...plan.warnings],
+    // The plan says what it does with the hosts that could not be read (skipped, or not in it).
+    warnings: [...plan.warnings],
+    skipped: plan.skipped.map((host) => ({ name: host.name, reason: host.reason })),
   };
 }
 
@@ -43,7 +47,7 @@ export const seconds = (value: number): string => `${value} ${value === 1 ? 'sec
  */
 export function sequenceText(
   plan: Plan,
-  inventory: Pick<Inventory, 'flake' | 'unmanaged' | 'warnings'>,
+  inventory: Pick<Inventory, 'flake' | 'unmanaged'>,
   style: Style,
 ): string[] {
   const machineCount = plan.steps.reduce((sum, step) => sum + step.machines.length, 0);
@@ -68,11 +72,20 @@ export function sequenceText(
   if (inventory.unmanaged.length > 0) {
     lines.push('', `Unmanaged (no lab.machine): ${inventory.unmanaged.map((host) => host.name).join(', ')}`);
   }
-  const warnings = [...inventory.warnings, ...plan.warnings];
+  if (plan.skipped.length > 0) lines.push('', ...skippedLines(plan.skipped, style));
+  const warnings = plan.warnings;
   if (warnings.length > 0) {
     lines.push('', style.yellow('Warnings:'), ...warnings.map((warning) => `  - ${warning}`));
   }
   return lines;
+}
+
+/** The hosts a plan goes on without, for people: a heading and one line per host. */
+export function skippedLines(skipped: Plan['skipped'], style: Style): string[] {
+  return [
+    style.yellow('Skipped (could not be read; --skip-broken):'),
+    ...skipped.map((host) => `  ${host.name}: ${host.reason}`),
+  ];
 }
 
 function machineLine(machine: Machine, style: Style): string {

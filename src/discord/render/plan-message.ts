@@ -21,9 +21,9 @@ export interface DiscordMessage {
 /** `/lab sequence`: the steps in order with delays, criticality and approvals, and a start button. */
 export function planMessage(
   plan: Plan,
-  inventory: Pick<Inventory, 'flake' | 'warnings'>,
+  inventory: Pick<Inventory, 'flake'>,
   policy: ApprovalPolicy,
-  options: { target: string; planId: string },
+  options: { target: string; planId: string; skipBroken?: boolean },
 ): DiscordMessage {
   const count = plan.steps.reduce((sum, step) => sum + step.machines.length, 0);
   const lines = plan.steps.map((step, index) => {
@@ -50,8 +50,17 @@ export function planMessage(
         inline: true,
       },
       { name: 'Plan', value: `\`${options.planId}\``, inline: true },
-      ...(inventory.warnings.length > 0 || plan.warnings.length > 0
-        ? [{ name: 'Warnings', value: clip([...inventory.warnings, ...plan.warnings].join('\n'), 1000) }]
+      ...(plan.skipped.length > 0
+        ? [
+            {
+              name: 'Skipped (could not be read)',
+              value: clip(plan.skipped.map((host) => `${host.name}: ${host.reason}`).join('\n'), 1000),
+            },
+          ]
+        : []),
+      // The plan says what it does with the hosts that could not be read (skipped, or not in it).
+      ...(plan.warnings.length > 0
+        ? [{ name: 'Warnings', value: clip(plan.warnings.join('\n'), 1000) }]
         : []),
     ],
     footer: { text: clip(`${inventory.flake} · target ${options.target}`, 2000) },
@@ -60,7 +69,12 @@ export function planMessage(
     type: ComponentType.Button,
     style: ButtonStyle.Primary,
     label: 'Start reboot sequence',
-    custom_id: encodeButton({ action: 'start', plan: options.planId, target: options.target }),
+    custom_id: encodeButton({
+      action: 'start',
+      plan: options.planId,
+      target: options.target,
+      skipBroken: options.skipBroken === true,
+    }),
     disabled: count === 0,
   };
   return { embeds: [embed], components: [{ type: ComponentType.ActionRow, components: [start] }] };

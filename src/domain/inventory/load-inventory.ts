@@ -37,7 +37,7 @@ export async function loadInventory(options: LoadInventoryOptions): Promise<Inve
     if (key && cache) await cache.set(key, raw);
   }
   const { machines, unmanaged, broken } = parseHosts(raw);
-  const warnings = broken.map((host) => `${host.name} is skipped: ${host.error}`);
+  const warnings = broken.map((host) => `${host.name} could not be read: ${host.error}`);
   return { flake, revision, machines, unmanaged, broken, warnings };
 }
 

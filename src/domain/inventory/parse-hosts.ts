@@ -53,7 +53,11 @@ export function parseHosts(raw: RawHosts): ParsedHosts {
 function parseMachine(name: string, rawMachine: unknown, rawHostName: unknown): Machine | BrokenHost {
   const result = machineMetadataSchema.safeParse(rawMachine);
   if (!result.success) {
-    return { name, error: result.error.issues.map((issue) => describeIssue(issue, rawMachine)).join('; ') };
+    return {
+      name,
+      error: result.error.issues.map((issue) => describeIssue(issue, rawMachine)).join('; '),
+      ...readableGroups(rawMachine),
+    };
   }
   const hostName = typeof rawHostName === 'string' && rawHostName !== '' ? rawHostName : null;
   return toMachine(name, hostName, result.data);
@@ -73,6 +77,17 @@ function toMachine(name: string, hostName: string | null, metadata: MachineMetad
     criticalityLevel: metadata.orchestration.criticalityLevel,
     ssh: { host: metadata.ssh.host ?? hostName ?? name, port: metadata.ssh.port, user: metadata.ssh.user },
   };
+}
+
+/**
+ * The groups of a `lab.machine` that is wrong elsewhere, when they are valid on their own (no
+ * `groups` means none, as the module's default): a plan of a group can then tell whether the
+ * broken host belongs to it. Nothing when they cannot be read.
+ */
+function readableGroups(rawMachine: unknown): { groups?: string[] } {
+  if (rawMachine === null || typeof rawMachine !== 'object' || Array.isArray(rawMachine)) return {};
+  const groups = machineMetadataSchema.shape.groups.safeParse((rawMachine as { groups?: unknown }).groups);
+  return groups.success ? { groups: groups.data } : {};
 }
 
 /** `lab.machine.healthChecks.0.url: a http check needs url` */

@@ -108,6 +108,11 @@ export interface BrokenHost {
   readonly name: string;
   /** What is wrong, naming the field where one is known, or nix's own message. */
   readonly error: string;
+  /**
+   * The groups its `lab.machine` names, when they could be read although the rest is wrong;
+   * absent when they could not (the host may be in any group).
+   */
+  readonly groups?: readonly string[];
 }
 
 export interface Inventory {
@@ -118,5 +123,9 @@ export interface Inventory {
   readonly machines: readonly Machine[];
   readonly unmanaged: readonly UnmanagedHost[];
   readonly broken: readonly BrokenHost[];
+  /**
+   * What a listing of the flake should point out (each host that could not be read). Plans say
+   * themselves what they do with broken hosts (Plan.skipped, Plan.warnings).
+   */
   readonly warnings: readonly string[];
 }

@@ -1,7 +1,11 @@
 import { ConfigurationErrors, UsageError } from '../../errors.js';
-import type { Inventory, Machine } from '../inventory/schema.js';
+import type { BrokenHost, Inventory, Machine } from '../inventory/schema.js';
+import { brokenHostsIn, type SkippedHost } from './broken-hosts.js';
 import { dependencyProblems } from './dependency-problems.js';
+import { BrokenHostsError } from './errors.js';
 import { selectTargets } from './select-targets.js';
+
+export type { SkippedHost } from './broken-hosts.js';
 
 /** Machines that reboot together; every machine of a step has the same rebootOrder. */
 export interface PlanStep {
@@ -12,6 +16,8 @@ export interface PlanStep {
 export interface Plan {
   readonly steps: readonly PlanStep[];
   readonly warnings: readonly string[];
+  /** Hosts that could not be read and that the plan goes on without (only with `skipBroken`). */
+  readonly skipped: readonly SkippedHost[];
 }
 
 export interface PlanOptions {
@@ -19,6 +25,11 @@ export interface PlanOptions {
   readonly targets?: readonly string[];
   /** How many independent machines of one stage may share a step (default 1). */
   readonly parallel?: number;
+  /**
+   * Go on without the hosts that could not be read which a plan of all or of a group would
+   * include; they are listed in `skipped`. Without it such a plan is refused (BrokenHostsError).
+   */
+  readonly skipBroken?: boolean;
 }
 
 /**
@@ -28,6 +39,8 @@ export interface PlanOptions {
  * up to `parallel` of them, taken in name order. Pure: no I/O.
  *
  * @throws ConfigurationErrors naming every machine whose dependencies are wrong.
+ * @throws BrokenHostsError when a plan of all or of a group would leave out hosts that could
+ *   not be read, unless `skipBroken`.
  */
 export function planSequence(
   inventory: Pick<Inventory, 'machines' | 'unmanaged' | 'broken'>,
@@ -40,7 +53,7 @@ export function planSequence(
   const problems = dependencyProblems(inventory);
   if (problems.length > 0) throw new ConfigurationErrors(problems);
 
-  const selected = selectTargets(inventory, options.targets ?? []);
+  const { machines: selected, skipped, notInPlan } = selectForPlan(inventory, options);
   const selectedNames = new Set(selected.map((machine) => machine.name));
   const steps: PlanStep[] = [];
   for (const stage of stagesOf(selected)) {
@@ -48,7 +61,41 @@ export function planSequence(
       steps.push({ rebootOrder: stage[0]?.rebootOrder ?? 0, machines });
     }
   }
-  return { steps, warnings: planWarnings(selected, selectedNames) };
+  return { steps, warnings: [...planWarnings(selected, selectedNames), ...notInPlan], skipped };
+}
+
+/** The machines a plan (or a health check) of the targets is about, and the broken hosts it leaves out. */
+export interface PlanSelection {
+  /** In inventory order. */
+  readonly machines: readonly Machine[];
+  /** The broken hosts the selection goes on without (with `skipBroken`). */
+  readonly skipped: readonly SkippedHost[];
+  /** One line per broken host that is not in the selection anyway (machines named one by one). */
+  readonly notInPlan: readonly string[];
+}
+
+/**
+ * Resolves the targets (see selectTargets) and decides about the hosts that could not be read:
+ * a selection of all or of a group that would leave some out is refused unless `skipBroken`.
+ *
+ * @throws BrokenHostsError naming each such host and what is wrong with it.
+ */
+export function selectForPlan(
+  inventory: Pick<Inventory, 'machines' | 'unmanaged' | 'broken'>,
+  options: Pick<PlanOptions, 'targets' | 'skipBroken'> = {},
+): PlanSelection {
+  const targets = options.targets ?? [];
+  const machines = selectTargets(inventory, targets);
+  const leftOut = brokenHostsIn(inventory, targets);
+  if (leftOut.length > 0 && !options.skipBroken) throw new BrokenHostsError(leftOut, targets);
+  const skippedNames = new Set(leftOut.map((host) => host.name));
+  return {
+    machines,
+    skipped: leftOut.map((host) => ({ name: host.name, reason: host.error })),
+    notInPlan: inventory.broken
+      .filter((host) => !skippedNames.has(host.name))
+      .map((host: BrokenHost) => `${host.name} could not be read and is not in this plan: ${host.error}`),
+  };
 }
 
 function stagesOf(machines: readonly Machine[]): Machine[][] {

@@ -18,7 +18,7 @@ export function selectTargets(
       const members = machines.filter((machine) => machine.groups.includes(group));
       if (members.length === 0) {
         throw new UnknownTargetError(
-          `no machine is in group '${group}' (known groups: ${knownGroups(machines)})`,
+          `no machine is in group '${group}' (known groups: ${knownGroups(machines)})${brokenMembers(inventory, group)}`,
         );
       }
       for (const member of members) selected.add(member.name);
@@ -44,6 +44,20 @@ function unknownMachineMessage(
   if (broken) return `'${target}' could not be read: ${broken.error}`;
   const names = inventory.machines.map((machine) => machine.name).join(', ') || 'none';
   return `unknown machine '${target}' (machines: ${names}; groups are written @group)`;
+}
+
+/** `; thrower could not be read, so its groups are unknown` for hosts that could not be read. */
+function brokenMembers(inventory: Pick<Inventory, 'broken'>, group: string): string {
+  const inIt = inventory.broken.filter((host) => host.groups?.includes(group)).map((host) => host.name);
+  const unknown = inventory.broken.filter((host) => !host.groups).map((host) => host.name);
+  const parts: string[] = [];
+  if (inIt.length > 0)
+    parts.push(`${inIt.join(', ')} could not be read and ${inIt.length === 1 ? 'is' : 'are'} in it`);
+  if (unknown.length > 0)
+    parts.push(
+      `${unknown.join(', ')} could not be read, so ${unknown.length === 1 ? 'its groups are' : 'their groups are'} unknown`,
+    );
+  return parts.length > 0 ? `; ${parts.join('; ')}` : '';
 }
 
 function knownGroups(machines: readonly Machine[]): string {

@@ -19,6 +19,11 @@ export interface ScheduleConfig {
   readonly flake: string;
   /** Run `nix flake update` in the flake's directory first (a local flake only). */
   readonly flakeUpdate: boolean;
+  /**
+   * Deploy the others when hosts could not be read (LAB_SCHEDULE_SKIP_BROKEN); by default the
+   * pipeline refuses, naming them, and deploys nothing.
+   */
+  readonly skipBroken: boolean;
 }
 
 /** Everything the queue, its workers and its clients read from the environment. */
@@ -79,6 +84,7 @@ const envSchema = z.object({
     .optional(),
   LAB_SCHEDULE_TZ: z.string().min(1).optional(),
   LAB_SCHEDULE_FLAKE_UPDATE: flag.default(false),
+  LAB_SCHEDULE_SKIP_BROKEN: flag.default(false),
   LAB_FLAKE: z.string().min(1).optional(),
 });
 
@@ -119,6 +125,7 @@ export function queueConfig(env: NodeJS.ProcessEnv = process.env): QueueConfig {
           tz: vars.LAB_SCHEDULE_TZ,
           flake: vars.LAB_FLAKE as string,
           flakeUpdate: vars.LAB_SCHEDULE_FLAKE_UPDATE,
+          skipBroken: vars.LAB_SCHEDULE_SKIP_BROKEN,
         }
       : null,
   };

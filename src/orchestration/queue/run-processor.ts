@@ -5,6 +5,7 @@ import { buildSystems } from '../../domain/deploy/build-systems.js';
 import { SshDeployHost } from '../../domain/deploy/ssh-deploy-host.js';
 import { loadInventory } from '../../domain/inventory/load-inventory.js';
 import type { Inventory, Machine } from '../../domain/inventory/schema.js';
+import { BrokenHostsError } from '../../domain/planner/errors.js';
 import { machinesNotNeedingReboot } from '../../domain/reboot/not-needing-reboot.js';
 import { SshRebootHost } from '../../domain/reboot/ssh-reboot-host.js';
 import { flakeUpdateArgs, type NixSettings, nixVersion, runNix } from '../../transport/process/nix.js';
@@ -20,6 +21,14 @@ import { RedisInventoryCache } from './redis-inventory-cache.js';
 import type { RunControl } from './run-control.js';
 import { KEEP_FINISHED_S, type RunQueue } from './run-queue.js';
 import type { RunJobData, RunRequest, RunState } from './run-request.js';
+
+/** What the nightly schedule's pipeline job carries (see LabWorker.applySchedule). */
+interface PipelineOptions {
+  readonly flake: string;
+  readonly flakeUpdate: boolean;
+  /** Absent in the jobs of schedules installed before it existed: false. */
+  readonly skipBroken?: boolean;
+}
 
 /** Waits shorter than this are waited out in the worker; longer ones park the job. */
 const PARK_ABOVE_MS = 2_000;
@@ -72,7 +81,7 @@ export class RunProcessor {
   process = async (job: Job, token?: string): Promise<unknown> => {
     if (job.name === 'inventory') return this.readInventory((job.data as { flake: string }).flake);
     if (job.name === 'run') return this.runJob(job as Job<RunJobData>, token);
-    if (job.name === 'pipeline') return this.pipeline(job.data as { flake: string; flakeUpdate: boolean });
+    if (job.name === 'pipeline') return this.pipeline(job.data as PipelineOptions);
     throw new Error(`unknown job ${job.name}`);
   };
 
@@ -336,27 +345,43 @@ export class RunProcessor {
     }
   }
 
-  /** The scheduled pipeline: optionally update the flake's inputs, then deploy all, reboot what needs it. */
-  private async pipeline(options: {
-    flake: string;
-    flakeUpdate: boolean;
-  }): Promise<{ runId: string | null }> {
+  /**
+   * The scheduled pipeline: optionally update the flake's inputs, then deploy all, reboot what
+   * needs it. Hosts that could not be read make it refuse (the job fails with the message, which
+   * the worker logs) unless the schedule skips them (LAB_SCHEDULE_SKIP_BROKEN).
+   */
+  private async pipeline(options: PipelineOptions): Promise<{ runId: string | null }> {
     if (options.flakeUpdate) {
       const version = await nixVersion(this.deps.nix);
       const result = await runNix(this.deps.nix, flakeUpdateArgs(version, options.flake));
       if (!result.ok) throw new Error(`nix flake update ${options.flake} failed: ${result.failure.message}`);
     }
-    const submitted = await this.deps.runs.submit(
-      {
-        kind: 'deploy',
-        flake: options.flake,
-        targets: [],
-        rebootIfNeeded: true,
-        requestedBy: { id: 'lab:schedule', name: 'the nightly schedule' },
-        source: 'schedule',
-      },
-      { inventory: (flake) => this.readInventory(flake) },
-    );
+    const skipBroken = options.skipBroken === true;
+    const submitted = await this.deps.runs
+      .submit(
+        {
+          kind: 'deploy',
+          flake: options.flake,
+          targets: [],
+          rebootIfNeeded: true,
+          skipBroken,
+          requestedBy: { id: 'lab:schedule', name: 'the nightly schedule' },
+          source: 'schedule',
+        },
+        { inventory: (flake) => this.readInventory(flake) },
+      )
+      .catch((error: unknown) => {
+        if (error instanceof BrokenHostsError)
+          throw error.withHowToSkip('set LAB_SCHEDULE_SKIP_BROKEN=1 (NixOS: schedule.skipBroken)');
+        throw error;
+      });
+    const skipped = submitted.data.skipped ?? [];
+    if (skipped.length > 0)
+      this.deps.log?.warn(
+        { runId: submitted.runId, skipped },
+        `the nightly pipeline goes on without ${skipped.map((host) => host.name).join(', ')}, which could not be read ` +
+          `(LAB_SCHEDULE_SKIP_BROKEN): ${skipped.map((host) => `${host.name}: ${host.reason}`).join('; ')}`,
+      );
     return { runId: submitted.runId };
   }
 

@@ -3,7 +3,7 @@ import { type Job, Queue, QueueEvents } from 'bullmq';
 import type { Redis } from 'ioredis';
 import type { Inventory, Machine } from '../../domain/inventory/schema.js';
 import { deploySteps } from '../../domain/planner/deploy-steps.js';
-import { planSequence } from '../../domain/planner/plan.js';
+import { planSequence, type SkippedHost } from '../../domain/planner/plan.js';
 import { MachineBusyError, RunNotFoundError, WorkerJobError } from '../../errors.js';
 import { pause } from '../../util/pause.js';
 import { createDeployRun } from '../deploy-run.js';
@@ -152,7 +152,7 @@ export class RunQueue {
     let locked: string[] = [];
     try {
       const inventory = await (options.inventory ?? ((flake) => this.inventory(flake)))(request.flake);
-      const state = this.planRun(runId, request, inventory);
+      const { state, skipped } = this.planRun(runId, request, inventory);
       const machines = Object.keys(state.machines);
       if (request.kind !== 'health') {
         await this.lockMachines(runId, machines);
@@ -164,6 +164,7 @@ export class RunQueue {
         fingerprint,
         policy: this.config.approvals,
         requestedAt: Date.now(),
+        skipped,
         state,
       };
       await this.queue.add(JOB.run, data, {
@@ -226,21 +227,34 @@ export class RunQueue {
     );
   }
 
+  /**
+   * The run's initial state, and the hosts that could not be read which it goes on without.
+   *
+   * @throws BrokenHostsError when a run of all or of a group would leave some out, unless the
+   *   request says skipBroken.
+   */
   private planRun(
     runId: string,
     request: ReturnType<typeof parseRunRequest>,
     inventory: Inventory,
-  ): RunState {
-    const plan = planSequence(inventory, { targets: request.targets, parallel: request.parallel });
+  ): { state: RunState; skipped: readonly SkippedHost[] } {
+    const { skipBroken } = request;
+    const plan = planSequence(inventory, {
+      targets: request.targets,
+      parallel: request.parallel,
+      skipBroken,
+    });
+    const skipped = plan.skipped;
     if (request.kind === 'health') {
-      return createHealthRun(
+      const state = createHealthRun(
         plan.steps.flatMap((step) => step.machines),
         { flake: request.flake, id: runId },
       );
+      return { state, skipped };
     }
     const confirmLevels = levelsNeedingApproval(this.config.approvals);
     if (request.kind === 'reboot') {
-      return createRebootRun(plan, {
+      const state = createRebootRun(plan, {
         flake: request.flake,
         id: runId,
         settings: {
@@ -251,6 +265,7 @@ export class RunQueue {
           ...(request.rebootCommand ? { rebootCommand: request.rebootCommand } : {}),
         },
       });
+      return { state, skipped };
     }
     const { strategy } = request;
     const deployPlan = strategy
@@ -261,8 +276,8 @@ export class RunQueue {
             machines: step.machines.map((machine): Machine => ({ ...machine, deployStrategy: strategy })),
           })),
         }
-      : planSequence(inventory, { targets: request.targets });
-    return createDeployRun(deploySteps(deployPlan), {
+      : planSequence(inventory, { targets: request.targets, skipBroken });
+    const state = createDeployRun(deploySteps(deployPlan), {
       flake: request.flake,
       id: runId,
       settings: {
@@ -270,6 +285,7 @@ export class RunQueue {
         healthTimeout: request.healthTimeout ?? this.config.healthTimeout,
       },
     });
+    return { state, skipped };
   }
 
   /**

@@ -1,6 +1,7 @@
 import { createHash } from 'node:crypto';
 import { z } from 'zod';
 import { deployStrategies } from '../../domain/inventory/schema.js';
+import type { SkippedHost } from '../../domain/planner/plan.js';
 import { UsageError } from '../../errors.js';
 import type { DeployRunState } from '../deploy-run.js';
 import type { HealthRunState } from '../health-run.js';
@@ -30,6 +31,11 @@ export const runRequestSchema = z.strictObject({
   /** Machine names and @groups; empty means every machine. */
   targets: z.array(z.string().min(1).max(100)).max(500).default([]),
   parallel: z.number().int().min(1).max(64).default(1),
+  /**
+   * Go on without the hosts that could not be read which a plan of all or of a group would
+   * include (the run lists them as skipped); without it such a run is refused.
+   */
+  skipBroken: z.boolean().default(false),
   /** reboot: only machines whose booted kernel, initrd or modules differ from the current system. */
   onlyNeeded: z.boolean().default(false),
   /** deploy: one strategy for every machine instead of each machine's own. */
@@ -72,6 +78,8 @@ export interface RunJobData {
   readonly fingerprint: string;
   readonly policy: ApprovalPolicy;
   readonly requestedAt: number;
+  /** Hosts that could not be read and that the run goes on without (skipBroken); absent in older runs. */
+  readonly skipped?: readonly SkippedHost[];
   state: RunState;
 }
 
@@ -80,8 +88,9 @@ export interface RunJobData {
  * when (two people asking for one reboot get one reboot).
  */
 export function requestFingerprint(request: RunRequest): string {
-  const { requestedBy: _who, source: _from, discordChannel: _where, ...what } = request;
-  const normal = { ...what, targets: [...what.targets].sort() };
+  const { requestedBy: _who, source: _from, discordChannel: _where, skipBroken, ...what } = request;
+  // skipBroken counts only when set, so that requests without it keep the fingerprint they had.
+  const normal = { ...what, targets: [...what.targets].sort(), ...(skipBroken ? { skipBroken } : {}) };
   return createHash('sha256').update(JSON.stringify(normal)).digest('hex').slice(0, 24);
 }
 

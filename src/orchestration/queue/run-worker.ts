@@ -75,12 +75,21 @@ export class LabWorker {
           ),
         );
     });
-    worker.on('failed', (job, error) =>
+    worker.on('failed', (job, error) => {
+      // Nobody waits for the nightly pipeline: its failure (e.g. a refusal to deploy without the
+      // hosts that could not be read) must stand out in the log.
+      if (job?.name === JOB.pipeline) {
+        options.log?.error(
+          { err: error, job: job.name, jobId: job.id },
+          `the nightly pipeline failed: ${error.message}`,
+        );
+        return;
+      }
       options.log?.warn(
         { err: error, job: job?.name, jobId: job?.id },
         `job ${job?.name} ${job?.id} failed: ${error.message}`,
-      ),
-    );
+      );
+    });
     void worker.run();
     await worker.waitUntilReady();
     const labWorker = new LabWorker(runs, processor, worker, [subscriber, jobs]);
@@ -98,7 +107,10 @@ export class LabWorker {
     await this.runs.queue.upsertJobScheduler(
       SCHEDULE_ID,
       { pattern: schedule.cron, ...(schedule.tz ? { tz: schedule.tz } : {}) },
-      { name: JOB.pipeline, data: { flake: schedule.flake, flakeUpdate: schedule.flakeUpdate } },
+      {
+        name: JOB.pipeline,
+        data: { flake: schedule.flake, flakeUpdate: schedule.flakeUpdate, skipBroken: schedule.skipBroken },
+      },
     );
   }
 
