@@ -44,8 +44,8 @@ const canRehearse =
 /**
  * Runs in a private mount namespace: /nix replaced by an empty tmpfs that the lab user owns,
  * /etc/passwd and /etc/group with the lab user added, the flake made read-only, this checkout
- * read-only at $SIM/app; then "$@" as the lab user with the image's HOME, nix.conf and git
- * system configuration.
+ * read-only at $SIM/app; then "$@" as the lab user in $SIM/app (the image's WORKDIR /app) or $WORKDIR, with
+ * the image's HOME, nix.conf and git system configuration.
  */
 const REHEARSAL = `
 set -eu
@@ -58,6 +58,7 @@ mount --bind "$SIM/flake" "$SIM/flake"
 mount -o remount,bind,ro "$SIM/flake"
 mount --bind "$APP" "$SIM/app"
 mount -o remount,bind,ro "$SIM/app"
+cd "\${WORKDIR:-$SIM/app}"
 set +e
 setpriv --reuid "$LAB_UID" --regid "$LAB_GID" --clear-groups \\
   env -i PATH=/usr/local/bin:/usr/bin:/bin HOME="$SIM/home" LAB_CACHE_DIR="$SIM/home/.cache/lab" \\
@@ -70,7 +71,7 @@ describe.skipIf(!canRehearse)("the image's nix and ssh set-up, rehearsed without
   let sim: string;
   let gitConfig: string;
 
-  async function asLab(command: string[], options: { gitConfig?: string } = {}) {
+  async function asLab(command: string[], options: { gitConfig?: string; workdir?: string } = {}) {
     const result = await execa(
       'unshare',
       ['--mount', '--propagation', 'private', 'bash', '-c', REHEARSAL, 'rehearsal', ...command],
@@ -81,6 +82,7 @@ describe.skipIf(!canRehearse)("the image's nix and ssh set-up, rehearsed without
           LAB_UID: String(UID),
           LAB_GID: String(GID),
           GIT_CONFIG_FILE: options.gitConfig ?? gitConfig,
+          ...(options.workdir ? { WORKDIR: options.workdir } : {}),
         },
         reject: false,
       },
@@ -158,6 +160,20 @@ describe.skipIf(!canRehearse)("the image's nix and ssh set-up, rehearsed without
     expect(result.setupFailed, result.stderr).toBe(false);
     expect(result.rc).not.toBe(0);
     expect(result.stderr).toMatch(/git/);
+  });
+
+  it('says so when lab runs in a directory the lab user cannot enter (not that nix is missing)', async () => {
+    const closed = join(sim, 'closed');
+    mkdirSync(closed, { mode: 0o700 });
+    const result = await asLab(
+      ['node', join(sim, 'app/dist/cli/main.js'), 'sequence', '--flake', join(sim, 'flake/offline')],
+      { workdir: closed },
+    );
+    expect(result.setupFailed, result.stderr).toBe(false);
+    expect(result.rc).toBe(1);
+    expect(result.stderr.trim()).toBe(
+      `lab: cannot run nix: the current directory ${closed} is not accessible to this user (uid ${UID}): run lab from a directory it can enter.`,
+    );
   });
 
   it('builds a derivation as the lab user: single-user nix, no daemon, no sandbox, no build users', async () => {

@@ -1,3 +1,5 @@
+import { constants } from 'node:fs';
+import { access } from 'node:fs/promises';
 import { execa } from 'execa';
 import { FlakeNotFoundError, NixBuildUsersGroupError, NixEvalError, NixNotFoundError } from '../../errors.js';
 
@@ -53,10 +55,7 @@ export async function runNix(
     );
   }
   if (result.failed && (result.code === 'ENOENT' || result.code === 'EACCES')) {
-    throw new NixNotFoundError(
-      `cannot run nix: '${settings.bin}' was not found or is not executable. ` +
-        'Install Nix (Debian: apt-get install nix-bin) or set LAB_NIX to the nix binary.',
-    );
+    throw await cannotStart(settings.bin);
   }
   const stderr = withoutBuildUsersGroupWarning(String(result.stderr));
   if (result.exitCode === 0) return { ok: true, stdout: String(result.stdout), stderr };
@@ -93,6 +92,28 @@ export function buildUsersGroupRefusal(stderr: string): string | null {
 function nixConfigFile(env: Readonly<Record<string, string>> | undefined): string {
   const dir = env?.NIX_CONF_DIR ?? process.env.NIX_CONF_DIR;
   return `${dir || '/etc/nix'}/nix.conf`;
+}
+
+/**
+ * Why nix could not be started when spawning it failed with ENOENT or EACCES: the binary, or the
+ * current directory that the child is started in (one this user may not enter, or one removed).
+ */
+async function cannotStart(bin: string): Promise<NixNotFoundError> {
+  let cwd: string | null = null;
+  try {
+    cwd = process.cwd();
+    await access(cwd, constants.X_OK);
+  } catch {
+    return new NixNotFoundError(
+      cwd === null
+        ? 'cannot run nix: the current directory no longer exists: run lab from another directory.'
+        : `cannot run nix: the current directory ${cwd} is not accessible to this user (uid ${process.getuid?.() ?? '?'}): run lab from a directory it can enter.`,
+    );
+  }
+  return new NixNotFoundError(
+    `cannot run nix: '${bin}' was not found or is not executable. ` +
+      'Install Nix (Debian: apt-get install nix-bin) or set LAB_NIX to the nix binary.',
+  );
 }
 
 /** The version of the nix binary (`nix (Nix) 2.8.0` → [2, 8, 0]); null if it cannot be told. */
