@@ -53,6 +53,24 @@ export class UnknownTargetError extends LabError {
 /** The `nix` binary could not be started. */
 export class NixNotFoundError extends LabError {}
 
+/**
+ * nix refuses every build: its `build-users-group` setting names a group that does not exist on
+ * this machine (nix run as root without nix-daemon, e.g. Debian's nix-bin on its own, defaults to
+ * `nixbld`). The message says what to put in nix.conf instead of passing nix's line on.
+ */
+export class NixBuildUsersGroupError extends LabError {
+  constructor(
+    readonly group: string,
+    readonly configFile = '/etc/nix/nix.conf',
+  ) {
+    super(
+      `nix refuses to build on this machine: its build-users-group setting names the group '${group}', which does not exist here. ` +
+        `For nix run as root without nix-daemon, put the line 'build-users-group =' in ${configFile} (lab's scripts/setup does this); ` +
+        `to build as build users instead (a multi-user install, with nix-daemon), create the group '${group}' with build users as its members (nixbld1, nixbld2, …), as nix's installer does`,
+    );
+  }
+}
+
 /** The flake reference does not point at a flake nix can read. */
 export class FlakeNotFoundError extends LabError {}
 

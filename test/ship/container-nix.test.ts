@@ -2,8 +2,10 @@
  * The image's runtime set-up, rehearsed without Docker: in a private mount namespace, /nix is a
  * fresh empty file system owned by the image's lab user (as a new named volume would be), the
  * image's nix.conf and git configuration are the ones in use, the flake is a read-only git
- * checkout of another owner (as the compose bind mount is), and lab runs as the lab uid with no
- * nix-daemon. Debian's nix-bin, the package the image installs, does the work.
+ * checkout of another owner (as the compose bind mount is), lab is this checkout mounted read-only
+ * where the lab user can read it (as the image's /app, wherever the checkout lives: /root is not
+ * readable by that user), and lab runs as the lab uid with no nix-daemon. Debian's nix-bin, the
+ * package the image installs, does the work.
  */
 import {
   chmodSync,
@@ -41,8 +43,9 @@ const canRehearse =
 
 /**
  * Runs in a private mount namespace: /nix replaced by an empty tmpfs that the lab user owns,
- * /etc/passwd and /etc/group with the lab user added, the flake made read-only; then "$@" as
- * the lab user with the image's HOME, nix.conf and git system configuration.
+ * /etc/passwd and /etc/group with the lab user added, the flake made read-only, this checkout
+ * read-only at $SIM/app; then "$@" as the lab user in $SIM/app (the image's WORKDIR /app) or $WORKDIR, with
+ * the image's HOME, nix.conf and git system configuration.
  */
 const REHEARSAL = `
 set -eu
@@ -53,6 +56,9 @@ mount --bind "$SIM/etc/passwd" /etc/passwd
 mount --bind "$SIM/etc/group" /etc/group
 mount --bind "$SIM/flake" "$SIM/flake"
 mount -o remount,bind,ro "$SIM/flake"
+mount --bind "$APP" "$SIM/app"
+mount -o remount,bind,ro "$SIM/app"
+cd "\${WORKDIR:-$SIM/app}"
 set +e
 setpriv --reuid "$LAB_UID" --regid "$LAB_GID" --clear-groups \\
   env -i PATH=/usr/local/bin:/usr/bin:/bin HOME="$SIM/home" LAB_CACHE_DIR="$SIM/home/.cache/lab" \\
@@ -65,16 +71,18 @@ describe.skipIf(!canRehearse)("the image's nix and ssh set-up, rehearsed without
   let sim: string;
   let gitConfig: string;
 
-  async function asLab(command: string[], options: { gitConfig?: string } = {}) {
+  async function asLab(command: string[], options: { gitConfig?: string; workdir?: string } = {}) {
     const result = await execa(
       'unshare',
       ['--mount', '--propagation', 'private', 'bash', '-c', REHEARSAL, 'rehearsal', ...command],
       {
         env: {
           SIM: sim,
+          APP: ROOT,
           LAB_UID: String(UID),
           LAB_GID: String(GID),
           GIT_CONFIG_FILE: options.gitConfig ?? gitConfig,
+          ...(options.workdir ? { WORKDIR: options.workdir } : {}),
         },
         reject: false,
       },
@@ -90,7 +98,8 @@ describe.skipIf(!canRehearse)("the image's nix and ssh set-up, rehearsed without
     expect(gitConfigCommand).toBeDefined();
     sim = mkdtempSync(join(tmpdir(), 'lab-ship-rehearsal-'));
     chmodSync(sim, 0o755);
-    for (const dir of ['etc', 'nixconf', 'home/.cache/lab']) mkdirSync(join(sim, dir), { recursive: true });
+    for (const dir of ['app', 'etc', 'nixconf', 'home/.cache/lab'])
+      mkdirSync(join(sim, dir), { recursive: true });
     chownSync(join(sim, 'home'), UID, GID);
     chownSync(join(sim, 'home/.cache'), UID, GID);
     chownSync(join(sim, 'home/.cache/lab'), UID, GID);
@@ -124,7 +133,7 @@ describe.skipIf(!canRehearse)("the image's nix and ssh set-up, rehearsed without
   it('reads a read-only flake of another owner as the lab user, into a store that user owns', async () => {
     const result = await asLab([
       'node',
-      join(ROOT, 'dist/cli/main.js'),
+      join(sim, 'app/dist/cli/main.js'),
       'sequence',
       '--json',
       '--flake',
@@ -145,12 +154,26 @@ describe.skipIf(!canRehearse)("the image's nix and ssh set-up, rehearsed without
 
   it("needs the image's git safe.directory for that: without it git refuses the flake", async () => {
     const result = await asLab(
-      ['node', join(ROOT, 'dist/cli/main.js'), 'sequence', '--flake', join(sim, 'flake/offline')],
+      ['node', join(sim, 'app/dist/cli/main.js'), 'sequence', '--flake', join(sim, 'flake/offline')],
       { gitConfig: '/dev/null' },
     );
     expect(result.setupFailed, result.stderr).toBe(false);
     expect(result.rc).not.toBe(0);
     expect(result.stderr).toMatch(/git/);
+  });
+
+  it('says so when lab runs in a directory the lab user cannot enter (not that nix is missing)', async () => {
+    const closed = join(sim, 'closed');
+    mkdirSync(closed, { mode: 0o700 });
+    const result = await asLab(
+      ['node', join(sim, 'app/dist/cli/main.js'), 'sequence', '--flake', join(sim, 'flake/offline')],
+      { workdir: closed },
+    );
+    expect(result.setupFailed, result.stderr).toBe(false);
+    expect(result.rc).toBe(1);
+    expect(result.stderr.trim()).toBe(
+      `lab: cannot run nix: the current directory ${closed} is not accessible to this user (uid ${UID}): run lab from a directory it can enter.`,
+    );
   });
 
   it('builds a derivation as the lab user: single-user nix, no daemon, no sandbox, no build users', async () => {

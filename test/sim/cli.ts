@@ -9,7 +9,7 @@ import { readdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { execa } from 'execa';
-import { SIM_PREFIX, startHomelab } from './homelab.js';
+import { SIM_NIX_CONF, SIM_PREFIX, startHomelab } from './homelab.js';
 
 const pidFile = join(tmpdir(), 'lab-sim-up.pid');
 const envFile = join(tmpdir(), 'lab-sim.env');
@@ -66,7 +66,8 @@ async function up(): Promise<void> {
       },
     ],
   });
-  const exports = `export LAB_FLAKE=${lab.flake} LAB_SSH_KEY=${lab.keyPath} LAB_KNOWN_HOSTS=${lab.knownHostsPath}\n`;
+  // NIX_USER_CONF_FILES: what nix needs to build the homelab's systems (lab deploy).
+  const exports = `export LAB_FLAKE=${lab.flake} LAB_SSH_KEY=${lab.keyPath} LAB_KNOWN_HOSTS=${lab.knownHostsPath} NIX_USER_CONF_FILES=${SIM_NIX_CONF}\n`;
   await writeFile(envFile, exports);
   await writeFile(pidFile, String(process.pid));
   process.stdout.write(

@@ -19,6 +19,12 @@ export type { ActivationRecord, BootRecord, Fault, RebootRequest, SimDelays, Sim
 /** Prefix of every homelab's state directory; `npm run lab:clean` removes what carries it. */
 export const SIM_PREFIX = 'lab-sim-';
 
+/**
+ * The nix settings the homelab's systems need to build (no sandbox: they are built with the
+ * host's /bin/sh), for `NIX_USER_CONF_FILES`: set on the machines, and for nix on the host.
+ */
+export const SIM_NIX_CONF = join(import.meta.dirname, '../support/nix.conf');
+
 export interface SimMachineSpec {
   readonly name: string;
   /** `lab.machine` without `ssh` (filled in with the machine's address). */
@@ -271,8 +277,9 @@ StrictModes no
 AllowTcpForwarding yes
 PrintMotd no
 LogLevel ERROR
-# This machine has no network: nix on it must not wait for a binary cache.
-SetEnv NIX_CONFIG="substituters ="
+# This machine has no network: nix on it must not wait for a binary cache. The systems it builds
+# (lab deploy --build-on-target) need the tests' nix settings.
+SetEnv NIX_CONFIG="substituters =" NIX_USER_CONF_FILES="${SIM_NIX_CONF}"
 `;
 }
 

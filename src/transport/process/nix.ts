@@ -1,5 +1,7 @@
+import { constants } from 'node:fs';
+import { access } from 'node:fs/promises';
 import { execa } from 'execa';
-import { FlakeNotFoundError, NixEvalError, NixNotFoundError } from '../../errors.js';
+import { FlakeNotFoundError, NixBuildUsersGroupError, NixEvalError, NixNotFoundError } from '../../errors.js';
 
 /** How lab runs nix: which binary, and extra `--option name value` pairs. */
 export interface NixSettings {
@@ -53,17 +55,65 @@ export async function runNix(
     );
   }
   if (result.failed && (result.code === 'ENOENT' || result.code === 'EACCES')) {
-    throw new NixNotFoundError(
-      `cannot run nix: '${settings.bin}' was not found or is not executable. ` +
-        'Install Nix (Debian: apt-get install nix-bin) or set LAB_NIX to the nix binary.',
+    throw await cannotStart(settings.bin);
+  }
+  const stderr = withoutBuildUsersGroupWarning(String(result.stderr));
+  if (result.exitCode === 0) return { ok: true, stdout: String(result.stdout), stderr };
+  const group = buildUsersGroupRefusal(stderr);
+  if (group !== null) throw new NixBuildUsersGroupError(group, nixConfigFile(options.env));
+  return { ok: false, failure: { exitCode: result.exitCode, message: nixErrorMessage(stderr) } };
+}
+
+/**
+ * nix's line when the group that its `build-users-group` setting names does not exist: printed
+ * as a warning by every nix run as root (opening the store), and as the error of every build.
+ */
+const MISSING_BUILD_USERS_GROUP = /the group '([^']*)' specified in 'build-users-group' does not exist/;
+
+/** stderr without the warning nix prints on every call when build-users-group names no group. */
+export function withoutBuildUsersGroupWarning(stderr: string): string {
+  return stderr
+    .split('\n')
+    .filter((line) => !(line.trim().startsWith('warning:') && MISSING_BUILD_USERS_GROUP.test(line)))
+    .join('\n');
+}
+
+/** The group named if nix refused to build because its build-users-group does not exist, else null. */
+export function buildUsersGroupRefusal(stderr: string): string | null {
+  for (const line of stderr.split('\n')) {
+    if (line.trim().startsWith('warning:')) continue;
+    const match = MISSING_BUILD_USERS_GROUP.exec(line);
+    if (match) return match[1] ?? '';
+  }
+  return null;
+}
+
+/** The nix.conf that nix reads first: `$NIX_CONF_DIR/nix.conf`, by default /etc/nix/nix.conf. */
+function nixConfigFile(env: Readonly<Record<string, string>> | undefined): string {
+  const dir = env?.NIX_CONF_DIR ?? process.env.NIX_CONF_DIR;
+  return `${dir || '/etc/nix'}/nix.conf`;
+}
+
+/**
+ * Why nix could not be started when spawning it failed with ENOENT or EACCES: the binary, or the
+ * current directory that the child is started in (one this user may not enter, or one removed).
+ */
+async function cannotStart(bin: string): Promise<NixNotFoundError> {
+  let cwd: string | null = null;
+  try {
+    cwd = process.cwd();
+    await access(cwd, constants.X_OK);
+  } catch {
+    return new NixNotFoundError(
+      cwd === null
+        ? 'cannot run nix: the current directory no longer exists: run lab from another directory.'
+        : `cannot run nix: the current directory ${cwd} is not accessible to this user (uid ${process.getuid?.() ?? '?'}): run lab from a directory it can enter.`,
     );
   }
-  if (result.exitCode === 0)
-    return { ok: true, stdout: String(result.stdout), stderr: String(result.stderr) };
-  return {
-    ok: false,
-    failure: { exitCode: result.exitCode, message: nixErrorMessage(String(result.stderr)) },
-  };
+  return new NixNotFoundError(
+    `cannot run nix: '${bin}' was not found or is not executable. ` +
+      'Install Nix (Debian: apt-get install nix-bin) or set LAB_NIX to the nix binary.',
+  );
 }
 
 /** The version of the nix binary (`nix (Nix) 2.8.0` → [2, 8, 0]); null if it cannot be told. */
@@ -106,7 +156,7 @@ export function nixErrorMessage(stderr: string): string {
     kept.push(trimmed.replace(/^error:\s*/, ''));
   }
   const message = kept.join(' ').replace(/\s+/g, ' ').trim();
-  return message || stderr.trim() || 'nix failed without a message';
+  return message || withoutBuildUsersGroupWarning(stderr).trim() || 'nix failed without a message';
 }
 
 /** Maps a failure that concerns the flake as a whole to the error a user can act on. */
