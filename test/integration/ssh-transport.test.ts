@@ -1,4 +1,5 @@
 import { readFile } from 'node:fs/promises';
+import { execa } from 'execa';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { readHostFacts } from '../../src/domain/hosts/host-facts.js';
 import {
@@ -158,4 +159,24 @@ describe('SshConnection against real sshd', () => {
       lab.machine('db').freeze(false);
     }
   });
+});
+
+describe('a server that breaks off connections before the SSH handshake (a machine going down)', () => {
+  const script = new URL('../support/connect-to-resetting-server.ts', import.meta.url).pathname;
+  it.each(['reset', 'reset-mid-banner', 'reset-after-banner', 'close-mid-banner'])(
+    '%s: every connect rejects as unreachable, and the process does not die of a second error',
+    async (mode) => {
+      // Its own process: an uncaught error there exits non-zero, as it would end a worker.
+      const child = await execa('node', ['--import', 'tsx', script, mode, '50'], { reject: false });
+      expect(child.stderr).toBe('');
+      expect(child.exitCode).toBe(0);
+      const outcomes = JSON.parse(child.stdout) as Record<string, number>;
+      expect(Object.values(outcomes).reduce((sum, n) => sum + n, 0)).toBe(50);
+      for (const outcome of Object.keys(outcomes)) {
+        expect(outcome).toMatch(
+          /^HostUnreachableError: gone \(root@127\.0\.0\.1:\d+\) is unreachable: connection (reset|closed) before the SSH handshake/,
+        );
+      }
+    },
+  );
 });

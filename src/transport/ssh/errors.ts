@@ -30,6 +30,26 @@ export class HostUnreachableError extends SshError {
   }
 }
 
+/** Why a connection failed before SSH got going, in words: refused, reset, no route, ... */
+export function unreachableReason(target: SshTarget, error: Error & { code?: string }): string {
+  switch (error.code) {
+    case 'ECONNREFUSED':
+      return 'connection refused (is sshd running?)';
+    case 'ECONNRESET':
+    case 'EPIPE':
+      return 'connection reset before the SSH handshake finished (is the machine going down?)';
+    case 'ENOTFOUND':
+    case 'EAI_AGAIN':
+      return `cannot resolve host name ${target.host}`;
+    case 'EHOSTUNREACH':
+    case 'ENETUNREACH':
+      return 'no route to host';
+  }
+  if (/^Connection lost before handshake$/.test(error.message))
+    return 'connection closed before the SSH handshake (is the machine going down?)';
+  return error.message;
+}
+
 /** The server refused every key lab offered. */
 export class SshAuthError extends SshError {
   constructor(target: SshTarget, methods: string, options?: ErrorOptions) {

@@ -13,6 +13,7 @@ import {
   SshAuthError,
   type SshTarget,
   SshTimeoutError,
+  unreachableReason,
 } from './errors.js';
 import {
   fingerprint,
@@ -139,6 +140,11 @@ export class SshConnection {
         client.removeListener('close', onClose);
         outcome();
       };
+      // One failure can bring several errors: a server that resets the connection before its
+      // banner (a machine going down) gives 'read ECONNRESET', then 'Connection lost before
+      // handshake'. This listener stays until the connection takes over (it listens for the
+      // client's whole life) or, after a failure, for good: an error with no listener would be
+      // uncaught and end the process, and a worker must never die of one machine's connection.
       const onError = (error: Error & { level?: string; code?: string }) =>
         settle(() => {
           client.removeListener('ready', onReady);
@@ -147,8 +153,9 @@ export class SshConnection {
         });
       const onReady = () =>
         settle(() => {
+          const connection = new SshConnection(target, client);
           client.removeListener('error', onError);
-          resolve(new SshConnection(target, client));
+          resolve(connection);
         });
       // A server that goes away mid-handshake (a machine going down) may close without an error.
       const onClose = () =>
@@ -165,7 +172,7 @@ export class SshConnection {
           }),
         timeouts.connectMs + 1_000,
       );
-      client.once('error', onError);
+      client.on('error', onError);
       client.once('ready', onReady);
       client.once('close', onClose);
       try {
@@ -315,15 +322,7 @@ function connectError(
   if (error.level === 'client-timeout' || /Timed out while waiting for handshake/.test(error.message)) {
     return new SshTimeoutError(target, 'connecting', connectMs);
   }
-  const reason =
-    error.code === 'ECONNREFUSED'
-      ? 'connection refused (is sshd running?)'
-      : error.code === 'ENOTFOUND' || error.code === 'EAI_AGAIN'
-        ? `cannot resolve host name ${target.host}`
-        : error.code === 'EHOSTUNREACH' || error.code === 'ENETUNREACH'
-          ? 'no route to host'
-          : error.message;
-  return new HostUnreachableError(target, reason, { cause: error });
+  return new HostUnreachableError(target, unreachableReason(target, error), { cause: error });
 }
 
 const SUPPORTED_HOST_KEY_ALGORITHMS: readonly ServerHostKeyAlgorithm[] = [
