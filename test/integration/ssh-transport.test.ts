@@ -142,6 +142,32 @@ describe('SshConnection against real sshd', () => {
     );
   });
 
+  it('gets the exit status and output of every one of many short commands run at once on one connection', async () => {
+    const connection = await SshConnection.connect(target('web'), credentials);
+    try {
+      // Each exits at once, so that its exit status often comes in the same read as the channel's
+      // confirmation; 200 at once are more sessions than sshd allows (MaxSessions 10): lab's
+      // connection runs a few at a time, the others wait their turn.
+      const results = await Promise.all(
+        Array.from({ length: 200 }, (_, n) =>
+          connection
+            .exec(`echo out ${n}; echo err ${n} >&2; exit ${n}`, { allowFailure: true })
+            .then((result) => ({ n, ...result })),
+        ),
+      );
+      const wrong = results.filter(
+        (r) =>
+          r.exitCode !== r.n ||
+          r.signal !== null ||
+          r.stdout !== `out ${r.n}\n` ||
+          r.stderr !== `err ${r.n}\n`,
+      );
+      expect(wrong).toEqual([]);
+    } finally {
+      connection.close();
+    }
+  });
+
   it('notices within seconds that a machine vanished without closing anything (keep-alives)', async () => {
     const connection = await SshConnection.connect(target('db'), credentials, {
       connectMs: 5000,

@@ -30,7 +30,7 @@ export class SshRebootHost implements RebootHost {
 
   async bootId(machine: Machine): Promise<string> {
     const connection = await this.pool.connection(sshTarget(machine));
-    return (await connection.exec(BOOT_ID_COMMAND, { timeoutMs: 10_000, idempotent: true })).stdout.trim();
+    return (await connection.exec(BOOT_ID_COMMAND, { timeoutMs: 10_000 })).stdout.trim();
   }
 
   async facts(machine: Machine): Promise<HostFacts> {
@@ -42,7 +42,6 @@ export class SshRebootHost implements RebootHost {
     const result = await connection.exec(SYSTEM_STATE_COMMAND, {
       timeoutMs: 10_000,
       allowFailure: true,
-      idempotent: true,
     });
     return result.stdout.trim() === 'stopping';
   }
@@ -122,9 +121,7 @@ export class SshRebootHost implements RebootHost {
     try {
       const connectMs = Math.max(200, Math.min(POLL_CONNECT_MS, deadline - Date.now()));
       connection = await SshConnection.connect(target, this.credentials, { connectMs, keepaliveMs: 1_000 });
-      const bootId = (
-        await connection.exec(BOOT_ID_COMMAND, { timeoutMs: connectMs, idempotent: true })
-      ).stdout.trim();
+      const bootId = (await connection.exec(BOOT_ID_COMMAND, { timeoutMs: connectMs })).stdout.trim();
       return { bootId, connection };
     } catch (error) {
       connection?.close();

@@ -91,7 +91,11 @@ export class RemoteCommandError extends SshError {
     readonly signal: string | null,
     readonly stderr: string,
   ) {
-    const how = signal ? `was killed by ${signal}` : `exited with ${remoteExitCode}`;
+    const how = signal
+      ? `was killed by ${signal}`
+      : remoteExitCode === null
+        ? 'ended without an exit status'
+        : `exited with ${remoteExitCode}`;
     const tail = stderrTail(stderr);
     super(target, `on ${target.machine}, '${command}' ${how}${tail ? `: ${tail}` : ''}`);
   }
@@ -110,7 +114,11 @@ export function describeExit(result: {
   signal: string | null;
   stderr: string;
 }): string {
-  const how = result.signal ? `killed by ${result.signal}` : `exit code ${result.exitCode}`;
+  const how = result.signal
+    ? `killed by ${result.signal}`
+    : result.exitCode === null
+      ? 'no exit status'
+      : `exit code ${result.exitCode}`;
   const tail = stderrTail(result.stderr);
   return tail ? `${how}: ${tail}` : how;
 }
