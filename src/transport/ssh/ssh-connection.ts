@@ -1,3 +1,4 @@
+import type { Socket } from 'node:net';
 import type { Duplex } from 'node:stream';
 import {
   type AlgorithmList,
@@ -104,11 +105,19 @@ export class SshConnection {
     return new Promise((resolve) => this.client.once('close', () => resolve()));
   }
 
+  /**
+   * Connects and authenticates, over `socket` if one is given (a TCP connection already accepted,
+   * see ./tcp-connect.ts), else over a new one.
+   */
   static connect(
     target: SshTarget,
     credentials: SshCredentials,
     timeouts: SshTimeouts = defaultSshTimeouts,
+    socket?: Socket,
   ): Promise<SshConnection> {
+    if (socket?.destroyed) {
+      return Promise.reject(new HostUnreachableError(target, 'connection closed before the SSH handshake'));
+    }
     const client = new Client();
     let keyRefusal: HostKeyError | undefined;
     const types = knownKeyTypes(credentials.knownHosts, target.host, target.port);
@@ -117,6 +126,7 @@ export class SshConnection {
       port: target.port,
       username: target.user,
       readyTimeout: timeouts.connectMs,
+      ...(socket ? { sock: socket } : {}),
       keepaliveInterval: timeouts.keepaliveMs,
       keepaliveCountMax: 3,
       privateKey: credentials.privateKey,
