@@ -168,6 +168,26 @@ describe('SshConnection against real sshd', () => {
     }
   });
 
+  it('frees the session of a command that timed out before its channel opened', async () => {
+    const connection = await SshConnection.connect(target('db'), credentials);
+    try {
+      // A machine that stops answering for a moment: the channels open only after the timeouts.
+      lab.machine('db').freeze(true);
+      const timedOut = await Promise.all(
+        Array.from({ length: 6 }, () => connection.exec('true', { timeoutMs: 300 }).catch((e: unknown) => e)),
+      );
+      lab.machine('db').freeze(false);
+      for (const error of timedOut) expect(error).toBeInstanceOf(SshTimeoutError);
+      const results = await Promise.all(
+        Array.from({ length: 10 }, (_, n) => connection.exec(`echo ${n}`, { timeoutMs: 10_000 })),
+      );
+      expect(results.map((result) => result.stdout)).toEqual(Array.from({ length: 10 }, (_, n) => `${n}\n`));
+    } finally {
+      lab.machine('db').freeze(false);
+      connection.close();
+    }
+  });
+
   it('notices within seconds that a machine vanished without closing anything (keep-alives)', async () => {
     const connection = await SshConnection.connect(target('db'), credentials, {
       connectMs: 5000,

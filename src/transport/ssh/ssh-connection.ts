@@ -263,7 +263,10 @@ export class SshConnection {
           channel = opened;
           opened.once('close', release);
           if (settled) {
-            // Timed out while the channel was being opened: nobody waits for it any more.
+            // Timed out while the channel was being opened: nobody waits for it any more. It
+            // must still be read to its end, or it never emits 'close' and keeps its session.
+            opened.resume();
+            opened.stderr.resume();
             opened.close();
             return;
           }
