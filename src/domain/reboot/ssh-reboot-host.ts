@@ -35,7 +35,10 @@ const TCP_CONNECT_MS = 1_000;
 /** Between SSH probes of a machine that still runs its old boot (its shutdown has not begun). */
 const OLD_BOOT_POLL_MS = 100;
 
-/** Reboots over SSH: one pooled connection per machine, fresh short-timeout probes while it is down. */
+/**
+ * Reboots over SSH: one pooled connection per machine; while one reboots, fresh probes (a TCP
+ * connect, then SSH over it).
+ */
 export class SshRebootHost implements RebootHost {
   protected readonly pool: SshPool;
 
