@@ -1,4 +1,5 @@
 import { readFile } from 'node:fs/promises';
+import { execa } from 'execa';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { readHostFacts } from '../../src/domain/hosts/host-facts.js';
 import {
@@ -141,6 +142,52 @@ describe('SshConnection against real sshd', () => {
     );
   });
 
+  it('gets the exit status and output of every one of many short commands run at once on one connection', async () => {
+    const connection = await SshConnection.connect(target('web'), credentials);
+    try {
+      // Each exits at once, so that its exit status often comes in the same read as the channel's
+      // confirmation; 200 at once are more sessions than sshd allows (MaxSessions 10): lab's
+      // connection runs a few at a time, the others wait their turn.
+      const results = await Promise.all(
+        Array.from({ length: 200 }, (_, n) =>
+          connection
+            .exec(`echo out ${n}; echo err ${n} >&2; exit ${n}`, { allowFailure: true })
+            .then((result) => ({ n, ...result })),
+        ),
+      );
+      const wrong = results.filter(
+        (r) =>
+          r.exitCode !== r.n ||
+          r.signal !== null ||
+          r.stdout !== `out ${r.n}\n` ||
+          r.stderr !== `err ${r.n}\n`,
+      );
+      expect(wrong).toEqual([]);
+    } finally {
+      connection.close();
+    }
+  });
+
+  it('frees the session of a command that timed out before its channel opened', async () => {
+    const connection = await SshConnection.connect(target('db'), credentials);
+    try {
+      // A machine that stops answering for a moment: the channels open only after the timeouts.
+      lab.machine('db').freeze(true);
+      const timedOut = await Promise.all(
+        Array.from({ length: 6 }, () => connection.exec('true', { timeoutMs: 300 }).catch((e: unknown) => e)),
+      );
+      lab.machine('db').freeze(false);
+      for (const error of timedOut) expect(error).toBeInstanceOf(SshTimeoutError);
+      const results = await Promise.all(
+        Array.from({ length: 10 }, (_, n) => connection.exec(`echo ${n}`, { timeoutMs: 10_000 })),
+      );
+      expect(results.map((result) => result.stdout)).toEqual(Array.from({ length: 10 }, (_, n) => `${n}\n`));
+    } finally {
+      lab.machine('db').freeze(false);
+      connection.close();
+    }
+  });
+
   it('notices within seconds that a machine vanished without closing anything (keep-alives)', async () => {
     const connection = await SshConnection.connect(target('db'), credentials, {
       connectMs: 5000,
@@ -158,4 +205,24 @@ describe('SshConnection against real sshd', () => {
       lab.machine('db').freeze(false);
     }
   });
+});
+
+describe('a server that breaks off connections before the SSH handshake (a machine going down)', () => {
+  const script = new URL('../support/connect-to-resetting-server.ts', import.meta.url).pathname;
+  it.each(['reset', 'reset-mid-banner', 'reset-after-banner', 'close-mid-banner'])(
+    '%s: every connect rejects as unreachable, and the process does not die of a second error',
+    async (mode) => {
+      // Its own process: an uncaught error there exits non-zero, as it would end a worker.
+      const child = await execa('node', ['--import', 'tsx', script, mode, '50'], { reject: false });
+      expect(child.stderr).toBe('');
+      expect(child.exitCode).toBe(0);
+      const outcomes = JSON.parse(child.stdout) as Record<string, number>;
+      expect(Object.values(outcomes).reduce((sum, n) => sum + n, 0)).toBe(50);
+      for (const outcome of Object.keys(outcomes)) {
+        expect(outcome).toMatch(
+          /^HostUnreachableError: gone \(root@127\.0\.0\.1:\d+\) is unreachable: connection (reset|closed) before the SSH handshake/,
+        );
+      }
+    },
+  );
 });

@@ -117,7 +117,6 @@ async function probeCommand(
   const line = commandLine('timeout', `${timeoutSeconds}`, 'sh', '-c', command);
   const result = await connection.exec(line, {
     allowFailure: true,
-    idempotent: true,
     timeoutMs: timeoutSeconds * 1000 + 2000,
   });
   if (result.exitCode === 0) return null;

@@ -52,6 +52,6 @@ export function parseHostFacts(output: string): HostFacts {
 }
 
 export async function readHostFacts(connection: SshConnection, timeoutMs = 10_000): Promise<HostFacts> {
-  const { stdout } = await connection.exec(HOST_FACTS_COMMAND, { timeoutMs, idempotent: true });
+  const { stdout } = await connection.exec(HOST_FACTS_COMMAND, { timeoutMs });
   return parseHostFacts(stdout);
 }

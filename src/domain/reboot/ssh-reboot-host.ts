@@ -1,7 +1,20 @@
-import { describeExit, HostKeyError, SshAuthError, type SshTarget } from '../../transport/ssh/errors.js';
+import type { Socket } from 'node:net';
+import {
+  describeExit,
+  HostKeyError,
+  HostUnreachableError,
+  SshAuthError,
+  type SshTarget,
+  SshTimeoutError,
+} from '../../transport/ssh/errors.js';
 import { commandLine } from '../../transport/ssh/shell.js';
-import { SshConnection, type SshCredentials } from '../../transport/ssh/ssh-connection.js';
+import {
+  defaultSshTimeouts,
+  SshConnection,
+  type SshCredentials,
+} from '../../transport/ssh/ssh-connection.js';
 import { SshPool } from '../../transport/ssh/ssh-pool.js';
+import { connectTcp } from '../../transport/ssh/tcp-connect.js';
 import { pause } from '../../util/pause.js';
 import { checkMachine } from '../health/check-machine.js';
 import type { MachineHealth } from '../health/check-result.js';
@@ -15,12 +28,17 @@ const BOOT_ID_COMMAND = 'cat /proc/sys/kernel/random/boot_id';
 /** "stopping" once a shutdown (a reboot) is under way; exits non-zero unless "running". */
 const SYSTEM_STATE_COMMAND = 'systemctl is-system-running';
 
-/** Polling for a machine to come back: every 100 ms (a refused TCP connect costs nothing). */
-const FIRST_POLL_MS = 100;
-const MAX_POLL_MS = 100;
-const POLL_CONNECT_MS = 3_000;
+/** While a machine is down, its SSH port is tried this often: a refused TCP connect costs nothing. */
+const PORT_POLL_MS = 50;
+/** A TCP connect that nobody answers within this long finds the machine down (off the network). */
+const TCP_CONNECT_MS = 1_000;
+/** Between SSH probes of a machine that still runs its old boot (its shutdown has not begun). */
+const OLD_BOOT_POLL_MS = 100;
 
-/** Reboots over SSH: one pooled connection per machine, fresh short-timeout probes while it is down. */
+/**
+ * Reboots over SSH: one pooled connection per machine; while one reboots, fresh probes (a TCP
+ * connect, then SSH over it).
+ */
 export class SshRebootHost implements RebootHost {
   protected readonly pool: SshPool;
 
@@ -30,7 +48,7 @@ export class SshRebootHost implements RebootHost {
 
   async bootId(machine: Machine): Promise<string> {
     const connection = await this.pool.connection(sshTarget(machine));
-    return (await connection.exec(BOOT_ID_COMMAND, { timeoutMs: 10_000, idempotent: true })).stdout.trim();
+    return (await connection.exec(BOOT_ID_COMMAND, { timeoutMs: 10_000 })).stdout.trim();
   }
 
   async facts(machine: Machine): Promise<HostFacts> {
@@ -42,7 +60,6 @@ export class SshRebootHost implements RebootHost {
     const result = await connection.exec(SYSTEM_STATE_COMMAND, {
       timeoutMs: 10_000,
       allowFailure: true,
-      idempotent: true,
     });
     return result.stdout.trim() === 'stopping';
   }
@@ -76,30 +93,28 @@ export class SshRebootHost implements RebootHost {
   ): Promise<{ bootId: string; downMs: number }> {
     const target = sshTarget(machine);
     let downSince: number | null = null;
-    let interval = FIRST_POLL_MS;
     let lastSeen: 'down' | 'old boot' = 'old boot';
     const started = Date.now();
     while (Date.now() < options.deadline && !options.signal?.aborted) {
       const probe = await this.probeBootId(target, options.deadline);
-      const bootId = probe?.bootId ?? null;
-      if (bootId !== previousBootId) {
-        // Back: the probe's connection serves the health checks that follow (one handshake less).
-        if (probe && bootId !== null) this.pool.adopt(target, probe.connection);
-      } else probe?.connection.close();
-      if (bootId === null) {
+      let wait = OLD_BOOT_POLL_MS;
+      if (probe.kind === 'down') {
         lastSeen = 'down';
+        wait = PORT_POLL_MS;
         if (downSince === null) {
           downSince = Date.now();
           options.onDown?.();
-          interval = FIRST_POLL_MS;
         }
-      } else if (bootId !== previousBootId) {
-        return { bootId, downMs: Date.now() - (downSince ?? Date.now()) };
-      } else {
+      } else if (probe.kind === 'up') {
+        if (probe.bootId !== previousBootId) {
+          // Back: the probe's connection serves the health checks that follow (one handshake less).
+          this.pool.adopt(target, probe.connection);
+          return { bootId: probe.bootId, downMs: Date.now() - (downSince ?? Date.now()) };
+        }
+        probe.connection.close();
         lastSeen = 'old boot';
       }
-      await pause(Math.min(interval, options.deadline - Date.now()), options.signal);
-      interval = Math.min(Math.round(interval * 1.5), MAX_POLL_MS);
+      await pause(Math.min(wait, options.deadline - Date.now()), options.signal);
     }
     if (options.signal?.aborted) throw options.signal.reason ?? new Error('aborted');
     throw new RebootTimeoutError(machine.name, Math.round((options.deadline - started) / 1000), lastSeen);
@@ -113,23 +128,51 @@ export class SshRebootHost implements RebootHost {
     return this.pool.closeAll();
   }
 
-  /** The boot id, or null while the machine does not answer. Key and auth refusals are fatal. */
-  private async probeBootId(
-    target: SshTarget,
-    deadline: number,
-  ): Promise<{ bootId: string; connection: SshConnection } | null> {
+  /**
+   * What the machine answers now. "down" only on evidence: its SSH port refused the connection,
+   * reset it or was unreachable, nothing answered the TCP connect within TCP_CONNECT_MS, or SSH
+   * failed or did not finish within its full timeout. Once the port accepts, the handshake and
+   * the boot id read get that full timeout (a slow machine is not a down one); "unknown" when
+   * the deadline cut them short or the command failed. Key and auth refusals are fatal.
+   */
+  private async probeBootId(target: SshTarget, deadline: number): Promise<Probe> {
+    // A timeout is evidence only if it was the full one, not one that the deadline cut short.
+    const budget = (fullMs: number) => {
+      const ms = Math.min(fullMs, deadline - Date.now());
+      return { ms: Math.max(1, ms), full: ms >= fullMs };
+    };
+    const tcp = budget(TCP_CONNECT_MS);
+    let socket: Socket;
+    try {
+      socket = await connectTcp(target, tcp.ms);
+    } catch (error) {
+      return error instanceof SshTimeoutError && !tcp.full ? { kind: 'unknown' } : { kind: 'down' };
+    }
+    let ssh = budget(defaultSshTimeouts.connectMs);
     let connection: SshConnection | undefined;
     try {
-      const connectMs = Math.max(200, Math.min(POLL_CONNECT_MS, deadline - Date.now()));
-      connection = await SshConnection.connect(target, this.credentials, { connectMs, keepaliveMs: 1_000 });
-      const bootId = (
-        await connection.exec(BOOT_ID_COMMAND, { timeoutMs: connectMs, idempotent: true })
-      ).stdout.trim();
-      return { bootId, connection };
+      connection = await SshConnection.connect(
+        target,
+        this.credentials,
+        { connectMs: ssh.ms, keepaliveMs: 1_000 },
+        socket,
+      );
+      ssh = budget(defaultSshTimeouts.connectMs);
+      const bootId = (await connection.exec(BOOT_ID_COMMAND, { timeoutMs: ssh.ms })).stdout.trim();
+      return { kind: 'up', bootId, connection };
     } catch (error) {
       connection?.close();
+      socket.destroy();
       if (error instanceof HostKeyError || error instanceof SshAuthError) throw error;
-      return null;
+      if (error instanceof HostUnreachableError) return { kind: 'down' };
+      if (error instanceof SshTimeoutError && ssh.full) return { kind: 'down' };
+      return { kind: 'unknown' };
     }
   }
 }
+
+/** One look at a machine that is rebooting; see probeBootId. */
+type Probe =
+  | { readonly kind: 'up'; readonly bootId: string; readonly connection: SshConnection }
+  | { readonly kind: 'down' }
+  | { readonly kind: 'unknown' };

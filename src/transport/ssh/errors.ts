@@ -30,6 +30,26 @@ export class HostUnreachableError extends SshError {
   }
 }
 
+/** Why a connection failed before SSH got going, in words: refused, reset, no route, ... */
+export function unreachableReason(target: SshTarget, error: Error & { code?: string }): string {
+  switch (error.code) {
+    case 'ECONNREFUSED':
+      return 'connection refused (is sshd running?)';
+    case 'ECONNRESET':
+    case 'EPIPE':
+      return 'connection reset before the SSH handshake finished (is the machine going down?)';
+    case 'ENOTFOUND':
+    case 'EAI_AGAIN':
+      return `cannot resolve host name ${target.host}`;
+    case 'EHOSTUNREACH':
+    case 'ENETUNREACH':
+      return 'no route to host';
+  }
+  if (/^Connection lost before handshake$/.test(error.message))
+    return 'connection closed before the SSH handshake (is the machine going down?)';
+  return error.message;
+}
+
 /** The server refused every key lab offered. */
 export class SshAuthError extends SshError {
   constructor(target: SshTarget, methods: string, options?: ErrorOptions) {
@@ -71,7 +91,11 @@ export class RemoteCommandError extends SshError {
     readonly signal: string | null,
     readonly stderr: string,
   ) {
-    const how = signal ? `was killed by ${signal}` : `exited with ${remoteExitCode}`;
+    const how = signal
+      ? `was killed by ${signal}`
+      : remoteExitCode === null
+        ? 'ended without an exit status'
+        : `exited with ${remoteExitCode}`;
     const tail = stderrTail(stderr);
     super(target, `on ${target.machine}, '${command}' ${how}${tail ? `: ${tail}` : ''}`);
   }
@@ -90,7 +114,11 @@ export function describeExit(result: {
   signal: string | null;
   stderr: string;
 }): string {
-  const how = result.signal ? `killed by ${result.signal}` : `exit code ${result.exitCode}`;
+  const how = result.signal
+    ? `killed by ${result.signal}`
+    : result.exitCode === null
+      ? 'no exit status'
+      : `exit code ${result.exitCode}`;
   const tail = stderrTail(result.stderr);
   return tail ? `${how}: ${tail}` : how;
 }

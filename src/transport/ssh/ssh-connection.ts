@@ -1,3 +1,4 @@
+import type { Socket } from 'node:net';
 import type { Duplex } from 'node:stream';
 import {
   type AlgorithmList,
@@ -13,6 +14,7 @@ import {
   SshAuthError,
   type SshTarget,
   SshTimeoutError,
+  unreachableReason,
 } from './errors.js';
 import {
   fingerprint,
@@ -59,9 +61,15 @@ export interface ExecOptions {
   readonly timeoutMs?: number;
   /** Resolve with the result even for a non-zero exit (default: throw RemoteCommandError). */
   readonly allowFailure?: boolean;
-  /** A read that may run again if its exit status was lost. */
-  readonly idempotent?: boolean;
 }
+
+/**
+ * Sessions (exec channels) open at once on one connection; more wait their turn. sshd allows 10
+ * by default (MaxSessions), and it frees a closed session only once it has handled all the input
+ * that arrived with the close, so a command started as another one ends may find that one still
+ * counted: half of sshd's limit never meets it.
+ */
+const MAX_SESSIONS = 5;
 
 /**
  * One authenticated SSH connection to one machine. Host keys are checked strictly against
@@ -70,6 +78,8 @@ export interface ExecOptions {
 export class SshConnection {
   private closed = false;
   private lostReason: string | undefined;
+  private sessions = 0;
+  private readonly waitingForSession: (() => void)[] = [];
 
   private constructor(
     readonly target: SshTarget,
@@ -95,11 +105,19 @@ export class SshConnection {
     return new Promise((resolve) => this.client.once('close', () => resolve()));
   }
 
+  /**
+   * Connects and authenticates, over `socket` if one is given (a TCP connection already accepted,
+   * see ./tcp-connect.ts), else over a new one.
+   */
   static connect(
     target: SshTarget,
     credentials: SshCredentials,
     timeouts: SshTimeouts = defaultSshTimeouts,
+    socket?: Socket,
   ): Promise<SshConnection> {
+    if (socket?.destroyed) {
+      return Promise.reject(new HostUnreachableError(target, 'connection closed before the SSH handshake'));
+    }
     const client = new Client();
     let keyRefusal: HostKeyError | undefined;
     const types = knownKeyTypes(credentials.knownHosts, target.host, target.port);
@@ -108,6 +126,7 @@ export class SshConnection {
       port: target.port,
       username: target.user,
       readyTimeout: timeouts.connectMs,
+      ...(socket ? { sock: socket } : {}),
       keepaliveInterval: timeouts.keepaliveMs,
       keepaliveCountMax: 3,
       privateKey: credentials.privateKey,
@@ -139,6 +158,11 @@ export class SshConnection {
         client.removeListener('close', onClose);
         outcome();
       };
+      // One failure can bring several errors: a server that resets the connection before its
+      // banner (a machine going down) gives 'read ECONNRESET', then 'Connection lost before
+      // handshake'. This listener stays until the connection takes over (it listens for the
+      // client's whole life) or, after a failure, for good: an error with no listener would be
+      // uncaught and end the process, and a worker must never die of one machine's connection.
       const onError = (error: Error & { level?: string; code?: string }) =>
         settle(() => {
           client.removeListener('ready', onReady);
@@ -147,8 +171,9 @@ export class SshConnection {
         });
       const onReady = () =>
         settle(() => {
+          const connection = new SshConnection(target, client);
           client.removeListener('error', onError);
-          resolve(new SshConnection(target, client));
+          resolve(connection);
         });
       // A server that goes away mid-handshake (a machine going down) may close without an error.
       const onClose = () =>
@@ -165,7 +190,7 @@ export class SshConnection {
           }),
         timeouts.connectMs + 1_000,
       );
-      client.once('error', onError);
+      client.on('error', onError);
       client.once('ready', onReady);
       client.once('close', onClose);
       try {
@@ -177,72 +202,128 @@ export class SshConnection {
   }
 
   /**
-   * Runs a command line (build it with ./shell.ts) and collects its output. An `idempotent`
-   * command whose channel closed without an exit status (the connection still open) runs once
-   * more: only a read may be repeated.
+   * Runs a command line (build it with ./shell.ts) and collects its output and exit status. At
+   * most MAX_SESSIONS run at once on a connection; the timeout counts from this call.
    */
   async exec(command: string, options: ExecOptions = {}): Promise<ExecResult> {
-    let result = await this.execOnce(command, options.timeoutMs);
-    if (options.idempotent && result.exitCode === null && result.signal === null && this.isOpen)
-      result = await this.execOnce(command, options.timeoutMs);
+    const result = await this.run(command, options.timeoutMs);
     if (!options.allowFailure && (result.exitCode !== 0 || result.signal !== null)) {
       throw new RemoteCommandError(this.target, command, result.exitCode, result.signal, result.stderr);
     }
     return result;
   }
 
-  private async execOnce(command: string, timeoutMs: number | undefined): Promise<ExecResult> {
-    // The timeout covers opening the channel too: a half-dead server may never answer that.
-    let timer: NodeJS.Timeout | undefined;
-    const timedOut = new Promise<never>((_, reject) => {
-      if (timeoutMs !== undefined) {
-        timer = setTimeout(
-          () => reject(new SshTimeoutError(this.target, `'${command}'`, timeoutMs)),
-          timeoutMs,
-        );
-      }
-    });
-    timedOut.catch(() => undefined);
-    let channel: ClientChannel | undefined;
-    try {
-      channel = await Promise.race([
-        this.channel('exec', (callback) => this.client.exec(command, callback)),
-        timedOut,
-      ]);
-      return await Promise.race([this.collect(channel, command), timedOut]);
-    } catch (error) {
-      if (error instanceof SshTimeoutError) channel?.close();
-      throw error;
-    } finally {
-      clearTimeout(timer);
+  /**
+   * Opens an exec channel and collects what it says. Every listener is attached in the callback
+   * that hands over the channel, before anything else runs: ssh2 emits 'exit' as it parses the
+   * packet, and a fast command's exit status often comes in the same read as the channel's
+   * confirmation, so a listener attached a tick later (after an await) would miss it.
+   */
+  private run(command: string, timeoutMs: number | undefined): Promise<ExecResult> {
+    if (this.closed) {
+      return Promise.reject(new HostUnreachableError(this.target, this.lostReason ?? 'connection closed'));
     }
+    return new Promise<ExecResult>((resolve, reject) => {
+      let settled = false;
+      let channel: ClientChannel | undefined;
+      let stopWaiting = () => {};
+      const settle = (outcome: () => void) => {
+        if (settled) return;
+        settled = true;
+        clearTimeout(timer);
+        outcome();
+      };
+      // The timeout covers waiting for a session and opening the channel: a half-dead server
+      // may never answer that.
+      const timer =
+        timeoutMs === undefined
+          ? undefined
+          : setTimeout(
+              () =>
+                settle(() => {
+                  stopWaiting();
+                  channel?.close();
+                  reject(new SshTimeoutError(this.target, `'${command}'`, timeoutMs));
+                }),
+              timeoutMs,
+            );
+      stopWaiting = this.whenSessionFree(() => {
+        let released = false;
+        const release = () => {
+          if (released) return;
+          released = true;
+          this.releaseSession();
+        };
+        const onChannel = (error: Error | undefined, opened: ClientChannel) => {
+          if (error) {
+            release();
+            settle(() => reject(channelError(this, 'exec', error)));
+            return;
+          }
+          channel = opened;
+          opened.once('close', release);
+          if (settled) {
+            // Timed out while the channel was being opened: nobody waits for it any more. It
+            // must still be read to its end, or it never emits 'close' and keeps its session.
+            opened.resume();
+            opened.stderr.resume();
+            opened.close();
+            return;
+          }
+          const stdout: Buffer[] = [];
+          const stderr: Buffer[] = [];
+          let exitCode: number | null = null;
+          let signal: string | null = null;
+          opened.on('data', (chunk: Buffer) => stdout.push(chunk));
+          opened.stderr.on('data', (chunk: Buffer) => stderr.push(chunk));
+          opened.on('exit', (code: number | null, signalName?: string) => {
+            exitCode = code;
+            signal = signalName ?? null;
+          });
+          opened.on('close', () =>
+            settle(() => {
+              if (exitCode === null && signal === null && !this.isOpen) {
+                reject(new HostUnreachableError(this.target, `connection lost while running '${command}'`));
+                return;
+              }
+              resolve({
+                exitCode,
+                signal,
+                stdout: Buffer.concat(stdout).toString('utf8'),
+                stderr: Buffer.concat(stderr).toString('utf8'),
+              });
+            }),
+          );
+        };
+        try {
+          this.client.exec(command, onChannel);
+        } catch (error) {
+          release();
+          settle(() => reject(channelError(this, 'exec', error as Error)));
+        }
+      });
+    });
   }
 
-  private collect(channel: ClientChannel, command: string): Promise<ExecResult> {
-    return new Promise<ExecResult>((resolve, reject) => {
-      const stdout: Buffer[] = [];
-      const stderr: Buffer[] = [];
-      let exitCode: number | null = null;
-      let signal: string | null = null;
-      channel.on('data', (chunk: Buffer) => stdout.push(chunk));
-      channel.stderr.on('data', (chunk: Buffer) => stderr.push(chunk));
-      channel.on('exit', (code: number | null, signalName?: string) => {
-        exitCode = code;
-        signal = signalName ?? null;
-      });
-      channel.on('close', () => {
-        if (exitCode === null && signal === null && !this.isOpen) {
-          reject(new HostUnreachableError(this.target, `connection lost while running '${command}'`));
-          return;
-        }
-        resolve({
-          exitCode,
-          signal,
-          stdout: Buffer.concat(stdout).toString('utf8'),
-          stderr: Buffer.concat(stderr).toString('utf8'),
-        });
-      });
-    });
+  /** Calls `start` as soon as a session may be opened; the function returned gives up waiting. */
+  private whenSessionFree(start: () => void): () => void {
+    if (this.sessions < MAX_SESSIONS) {
+      this.sessions++;
+      start();
+      return () => {};
+    }
+    this.waitingForSession.push(start);
+    return () => {
+      const index = this.waitingForSession.indexOf(start);
+      if (index >= 0) this.waitingForSession.splice(index, 1);
+    };
+  }
+
+  /** A session closed: its place goes to the next command waiting, if any. */
+  private releaseSession(): void {
+    const next = this.waitingForSession.shift();
+    if (next) next();
+    else this.sessions--;
   }
 
   /**
@@ -315,15 +396,7 @@ function connectError(
   if (error.level === 'client-timeout' || /Timed out while waiting for handshake/.test(error.message)) {
     return new SshTimeoutError(target, 'connecting', connectMs);
   }
-  const reason =
-    error.code === 'ECONNREFUSED'
-      ? 'connection refused (is sshd running?)'
-      : error.code === 'ENOTFOUND' || error.code === 'EAI_AGAIN'
-        ? `cannot resolve host name ${target.host}`
-        : error.code === 'EHOSTUNREACH' || error.code === 'ENETUNREACH'
-          ? 'no route to host'
-          : error.message;
-  return new HostUnreachableError(target, reason, { cause: error });
+  return new HostUnreachableError(target, unreachableReason(target, error), { cause: error });
 }
 
 const SUPPORTED_HOST_KEY_ALGORITHMS: readonly ServerHostKeyAlgorithm[] = [

@@ -1,0 +1,77 @@
+import { readFile } from 'node:fs/promises';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { RebootTimeoutError } from '../../src/domain/reboot/errors.js';
+import { SshRebootHost } from '../../src/domain/reboot/ssh-reboot-host.js';
+import { parseKnownHosts } from '../../src/transport/ssh/known-hosts.js';
+import { loadSshCredentials } from '../../src/transport/ssh/ssh-credentials.js';
+import { type Homelab, startHomelab } from '../sim/homelab.js';
+import { machine } from '../support/machines.js';
+import { type SlowBannerProxy, startSlowBannerProxy } from '../support/slow-banner-proxy.js';
+
+/** Longer than the 3 s the reboot poll used to give an SSH handshake, well within the 10 s it gets now. */
+const BANNER_DELAY_MS = 4_000;
+
+let lab: Homelab;
+let proxy: SlowBannerProxy;
+let host: SshRebootHost;
+let slow: ReturnType<typeof machine>;
+
+beforeAll(async () => {
+  lab = await startHomelab({
+    bootTimeMs: 200,
+    machines: [{ name: 'slow', lab: { role: 'r', rebootOrder: 1 } }],
+  });
+  const sim = lab.machine('slow');
+  proxy = await startSlowBannerProxy({ host: sim.address, port: sim.sshPort }, BANNER_DELAY_MS);
+  const credentials = await loadSshCredentials({}, { ...lab.env, HOME: lab.root });
+  const [type, key] = (await readFile(`${sim.dir}/ssh_host_ed25519_key.pub`, 'utf8')).split(' ');
+  host = new SshRebootHost({
+    ...credentials,
+    knownHosts: parseKnownHosts(`[127.0.0.1]:${proxy.port} ${type} ${key}\n`),
+  });
+  slow = machine('slow', { ssh: { host: '127.0.0.1', port: proxy.port, user: 'root' } });
+});
+
+afterAll(async () => {
+  await host?.close();
+  await proxy?.close();
+  await lab?.stop();
+});
+
+describe('waiting for a reboot of a machine whose sshd answers slowly', () => {
+  it('never reports it down while it answers, however slowly, with its old boot', async () => {
+    const before = await host.bootId(slow);
+    let downs = 0;
+    const error = await host
+      .waitForNewBoot(slow, before, { deadline: Date.now() + 2.5 * BANNER_DELAY_MS, onDown: () => downs++ })
+      .catch((e: unknown) => e);
+    expect(error).toBeInstanceOf(RebootTimeoutError);
+    expect((error as RebootTimeoutError).lastSeen).toBe('old boot');
+    expect(downs).toBe(0);
+    expect(lab.bootLog('slow')).toHaveLength(1);
+  });
+
+  it('sees it go down only once it really did, and finds its new boot', async () => {
+    const shutdownMs = 1.5 * BANNER_DELAY_MS;
+    lab.machine('slow').setDelays({ shutdownMs });
+    try {
+      const before = await host.bootId(slow);
+      await host.sendReboot(slow, ['systemctl', 'reboot']);
+      const downAt: number[] = [];
+      const back = await host.waitForNewBoot(slow, before, {
+        deadline: Date.now() + 60_000,
+        onDown: () => downAt.push(Date.now()),
+      });
+      const request = lab.machine('slow').rebootRequests().at(-1);
+      const boots = lab.bootLog('slow');
+      expect(boots).toHaveLength(2);
+      expect(back.bootId).toBe(boots[1]?.bootId);
+      expect(request?.bootId).toBe(before);
+      // The machine went down no earlier than its shutdown delay after the reboot command.
+      expect(downAt).toHaveLength(1);
+      expect(downAt[0]).toBeGreaterThanOrEqual((request?.at ?? 0) + shutdownMs);
+    } finally {
+      lab.machine('slow').setDelays({ shutdownMs: 0 });
+    }
+  });
+});
