@@ -1,9 +1,26 @@
 import { LabError } from '../../errors.js';
 
-/** Building the configurations failed: nothing was copied or activated anywhere. */
+/**
+ * Building the configurations failed: nothing was copied or activated anywhere. `failures` names
+ * each machine whose system did not build, with why; `built` the machines whose systems did.
+ * Both are empty when nix failed before anything could be told apart (the reason says why).
+ */
 export class BuildError extends LabError {
-  constructor(reason: string) {
+  constructor(
+    readonly reason: string,
+    readonly failures: ReadonlyMap<string, string> = new Map(),
+    readonly built: readonly string[] = [],
+  ) {
     super(`build failed, no machine was touched: ${reason}`);
+  }
+
+  /** The error for machines whose systems did not build (each with its reason), and the rest built. */
+  static ofMachines(failures: ReadonlyMap<string, string>, built: readonly string[]): BuildError {
+    const failed = [...failures].map(
+      ([machine, reason]) => `the system of ${machine} did not build: ${reason}`,
+    );
+    const fine = built.length > 0 ? [`built fine: ${built.join(', ')}`] : [];
+    return new BuildError([...failed, ...fine].join('; '), failures, built);
   }
 }
 
