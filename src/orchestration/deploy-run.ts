@@ -211,6 +211,8 @@ export class DeployRun {
   private readonly listeners: RunEventListener[] = [];
   /** Set when run() picks up a state that was already running: the profile is reconciled. */
   private resumed = false;
+  /** Machines whose activation this process has begun (before the state records it). */
+  private readonly changing = new Set<string>();
 
   constructor(
     readonly state: DeployRunState,
@@ -480,6 +482,7 @@ export class DeployRun {
     if (progress.phase !== 'activating') return;
     // Stopped before anything was activated: the machine is not touched.
     if (!activationStarted(progress)) throwIfStopped(signal);
+    this.changing.add(machine.name);
     if (!this.started(progress, system, action)) {
       this.report({ type: 'machine.activating', machine: machine.name, action, system });
     }
@@ -494,8 +497,9 @@ export class DeployRun {
     const where: DeployPhase = progress.phase === 'committing' ? 'commit' : 'activation';
     // A resumed run may have been stopped half-way: do only what is not done yet.
     const done = this.resumed ? await this.runs(machine, system) : { current: false, profile: false };
-    // Stopped before anything was activated: the machine is not touched.
-    if (!activationStarted(progress)) throwIfStopped(signal);
+    // Stopped before anything was activated (a resumed run asks the machine): it is not touched.
+    if (!activationStarted(progress) && !done.profile && !done.current) throwIfStopped(signal);
+    this.changing.add(machine.name);
     if (!this.started(progress, system, 'switch'))
       this.report({ type: 'machine.activating', machine: machine.name, action: 'switch', system });
     if (!done.profile) await phase(where, this.ports.host.setProfile(machine, system));
@@ -676,7 +680,7 @@ export class DeployRun {
   private inFlight(): string[] {
     return (this.state.steps[this.state.step]?.machines ?? []).filter((name) => {
       const progress = this.progress(name);
-      return activationStarted(progress) && !settled(progress.phase);
+      return (activationStarted(progress) || this.changing.has(name)) && !settled(progress.phase);
     });
   }
 
@@ -692,7 +696,11 @@ export class DeployRun {
     if (status === 'aborted') state.abortReason = reason;
     const outcomes = state.steps
       .flatMap((step) => step.machines)
-      .map((machine) => ({ machine, outcome: deployOutcome(this.progress(machine)) }));
+      .map((machine) => {
+        const outcome = deployOutcome(this.progress(machine));
+        const begun = outcome === 'not touched' && this.changing.has(machine);
+        return { machine, outcome: begun ? ('unknown' as const) : outcome };
+      });
     const pending = outcomes.filter((entry) => isUntouched(entry.outcome));
     await this.save();
     this.report({

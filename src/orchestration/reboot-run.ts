@@ -62,6 +62,9 @@ export interface RebootRunPorts {
   readonly haltForMs?: number;
 }
 
+/** The shortest active wait for a machine to come back before the run parks again. */
+const MIN_ACTIVE_MS = 1_000;
+
 /** Thrown inside a machine's procedure: the phase and reason recorded for it. */
 class PhaseFailure extends Error {
   constructor(
@@ -323,7 +326,9 @@ export class RebootRun {
       const previous = progress.bootIdBefore as string;
       const deadline = (progress.rebootSentAt ?? Date.now()) + settings.rebootTimeout * 1000;
       const { activeMs, parkPollMs = 5_000 } = this.ports.waiting ?? {};
-      const activeUntil = activeMs === undefined ? deadline : Math.min(deadline, Date.now() + activeMs);
+      // Every wake polls for a moment at least (LAB_ACTIVE_WAIT=0 would never look at the machine).
+      const activeFor = activeMs === undefined ? undefined : Math.max(activeMs, MIN_ACTIVE_MS);
+      const activeUntil = activeFor === undefined ? deadline : Math.min(deadline, Date.now() + activeFor);
       let back: { bootId: string; downMs: number };
       try {
         back = await host.waitForNewBoot(machine, previous, {

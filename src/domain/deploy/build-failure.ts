@@ -33,7 +33,7 @@ export function failedDerivations(stderr: string): FailedDerivation[] {
     if (/dependenc(y|ies)\b.*\bfailed/i.test(text) || /^error: build of /.test(text)) continue;
     const message = block
       .map((line) => line.trim())
-      .filter((line) => !line.startsWith('For full logs, run'))
+      .filter((line) => !line.startsWith('For full logs, run') && !line.startsWith('nix log '))
       .join(' ')
       .replace(/^error:\s*/, '')
       .replace(/\s+/g, ' ')

@@ -14,10 +14,18 @@ export class BuildError extends LabError {
     super(`build failed, no machine was touched: ${reason}`);
   }
 
-  /** The error for machines whose systems did not build (each with its reason), and the rest built. */
+  /**
+   * The error for machines whose systems did not build (machines failing for the same reason,
+   * e.g. a dependency they share, are named together), and the machines whose systems built.
+   */
   static ofMachines(failures: ReadonlyMap<string, string>, built: readonly string[]): BuildError {
-    const failed = [...failures].map(
-      ([machine, reason]) => `the system of ${machine} did not build: ${reason}`,
+    const byReason = new Map<string, string[]>();
+    for (const [machine, reason] of failures)
+      byReason.set(reason, [...(byReason.get(reason) ?? []), machine]);
+    const failed = [...byReason].map(([reason, machines]) =>
+      machines.length === 1
+        ? `the system of ${machines[0]} did not build: ${reason}`
+        : `the systems of ${machines.join(', ')} did not build: ${reason}`,
     );
     const fine = built.length > 0 ? [`built fine: ${built.join(', ')}`] : [];
     return new BuildError([...failed, ...fine].join('; '), failures, built);
