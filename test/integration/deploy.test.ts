@@ -224,7 +224,9 @@ describe('lab deploy on the simulated homelab', () => {
         { type: 'tcp', port: 8443 },
       ],
     });
-    lab.machine('nas').setDelays({ activationMs: 2_000 });
+    // Its services answer only a while after the activation: its health is still failing when
+    // the Ctrl-C comes, and must be waited for.
+    lab.machine('nas').setDelays({ activationMs: 2_000, servicesMs: 1_500 });
     try {
       const child = execa(
         'node',
@@ -255,9 +257,6 @@ describe('lab deploy on the simulated homelab', () => {
       expect(interrupted).toBe(true);
       expect(result.exitCode).toBe(130);
       const events = parseEvents(result.stdout);
-      expect(eventsOf(events, 'run.cancelling')).toEqual([
-        expect.objectContaining({ reason: 'Ctrl-C at the terminal', finishing: ['nas'] }),
-      ]);
       expect(events.at(-1)).toMatchObject({
         type: 'run.finished',
         status: 'cancelled',
@@ -268,6 +267,9 @@ describe('lab deploy on the simulated homelab', () => {
           { machine: 'web', outcome: 'not touched' },
         ],
       });
+      expect(eventsOf(events, 'run.cancelling')).toEqual([
+        expect.objectContaining({ reason: 'Ctrl-C at the terminal', finishing: ['nas'] }),
+      ]);
       // nas runs and boots its new system, whose activation got to its end; web is as it was.
       const system = built(events).nas as string;
       expect(await systemsOf('nas')).toEqual({ current: system, profile: system });
@@ -279,7 +281,7 @@ describe('lab deploy on the simulated homelab', () => {
       expect(await systemsOf('web')).toEqual(before.web);
       expect(before.nas.current).not.toBe(system);
     } finally {
-      lab.machine('nas').setDelays({ activationMs: 0 });
+      lab.machine('nas').setDelays({ activationMs: 0, servicesMs: 0 });
     }
   });
 
@@ -307,51 +309,54 @@ describe('lab deploy on the simulated homelab', () => {
     await lab.configure('nas', { services: [{ type: 'tcp', port: 2050 }] });
     await lab.configure('db', { services: [{ type: 'tcp', port: 5433 }] });
     await lab.configure('web', { buildFails: true });
-    const result = await deploy(...names, '--json');
-    expect(result.exitCode).toBe(1);
-    const events = parseEvents(result.stdout);
-    expect(eventsOf(events, 'machine.copying')).toEqual([]);
-    expect(eventsOf(events, 'machine.failed')).toEqual([
-      expect.objectContaining({
-        machine: 'web',
-        phase: 'build',
-        reason: expect.stringContaining('the configuration of web does not build'),
-      }),
-    ]);
-    const finished = events.at(-1);
-    expect(finished).toMatchObject({
-      type: 'run.finished',
-      status: 'failed',
-      failure: { machine: null, machines: ['web'], phase: 'build' },
-      pending: ['nas', 'db', 'web'],
-      outcomes: [
-        { machine: 'nas', outcome: 'not touched' },
-        { machine: 'db', outcome: 'not touched' },
-        { machine: 'web', outcome: 'not built' },
-      ],
-    });
-    const reason = finished?.type === 'run.finished' ? (finished.failure?.reason ?? '') : '';
-    expect(reason).toMatch(
-      /^build failed, no machine was touched: the system of web did not build: builder for '\/nix\/store\/[a-z0-9]{32}-nixos-system-web-\d+\.drv' failed .*the configuration of web does not build; built fine: nas, db$/,
-    );
-    // With --keep-going, nas's and db's new systems were built all the same.
-    const systems = await evalSystems(['nas', 'db']);
-    for (const system of systems) expect(existsSync(system)).toBe(true);
-    expect(await Promise.all(names.map(systemsOf))).toEqual(before);
+    try {
+      const result = await deploy(...names, '--json');
+      expect(result.exitCode).toBe(1);
+      const events = parseEvents(result.stdout);
+      expect(eventsOf(events, 'machine.copying')).toEqual([]);
+      expect(eventsOf(events, 'machine.failed')).toEqual([
+        expect.objectContaining({
+          machine: 'web',
+          phase: 'build',
+          reason: expect.stringContaining('the configuration of web does not build'),
+        }),
+      ]);
+      const finished = events.at(-1);
+      expect(finished).toMatchObject({
+        type: 'run.finished',
+        status: 'failed',
+        failure: { machine: null, machines: ['web'], phase: 'build' },
+        pending: ['nas', 'db', 'web'],
+        outcomes: [
+          { machine: 'nas', outcome: 'not touched' },
+          { machine: 'db', outcome: 'not touched' },
+          { machine: 'web', outcome: 'not built' },
+        ],
+      });
+      const reason = finished?.type === 'run.finished' ? (finished.failure?.reason ?? '') : '';
+      expect(reason).toMatch(
+        /^build failed, no machine was touched: the system of web did not build: builder for '\/nix\/store\/[a-z0-9]{32}-nixos-system-web-\d+\.drv' failed .*the configuration of web does not build; built fine: nas, db$/,
+      );
+      // With --keep-going, nas's and db's new systems were built all the same.
+      const systems = await evalSystems(['nas', 'db']);
+      for (const system of systems) expect(existsSync(system)).toBe(true);
+      expect(await Promise.all(names.map(systemsOf))).toEqual(before);
 
-    // On the terminal: the machine and the build, never "null".
-    const text = await deploy(...names);
-    expect(text.exitCode).toBe(1);
-    expect(text.stdout).not.toMatch(/null/);
-    expect(text.stdout).toMatch(
-      / {2}web +FAILED at build: builder for .*the configuration of web does not build/,
-    );
-    expect(text.stdout).toMatch(
-      / {2}run +failed at the build \(web\): build failed, no machine was touched: the system of web did not build: .*; built fine: nas, db; not touched: nas, db\n$/,
-    );
-    await lab.configure('web', { buildFails: false, services: [{ type: 'http', port: 80 }] });
-    await lab.configure('db', { services: [{ type: 'tcp', port: 5432 }] });
-    await lab.configure('nas', { services: [{ type: 'tcp', port: 2049 }] });
+      // On the terminal: the machine and the build, never "null".
+      const text = await deploy(...names);
+      expect(text.exitCode).toBe(1);
+      expect(text.stdout).not.toMatch(/null/);
+      expect(text.stdout).toMatch(
+        / {2}web +FAILED at build: builder for .*the configuration of web does not build/,
+      );
+      expect(text.stdout).toMatch(
+        / {2}run +failed at the build \(web\): build failed, no machine was touched: the system of web did not build: .*; built fine: nas, db; not touched: nas, db\n$/,
+      );
+    } finally {
+      await lab.configure('web', { buildFails: false, services: [{ type: 'http', port: 80 }] });
+      await lab.configure('db', { services: [{ type: 'tcp', port: 5432 }] });
+      await lab.configure('nas', { services: [{ type: 'tcp', port: 2049 }] });
+    }
   });
 
   it('reports machines that need a reboot, and --reboot-if-needed reboots exactly those', async () => {
