@@ -35,14 +35,17 @@ export function eventPrinter(output: Output, json: boolean, machines: readonly M
 }
 
 /**
- * Runs `task` with an abort signal that Ctrl-C fires: the first stops the run between phases,
- * a second quits at once.
+ * Runs `task` with an abort signal that Ctrl-C fires: the first cancels the run (nothing new
+ * starts; a machine already rebooting or activating is seen to the end), a second quits at once.
  */
 export async function withInterrupt<T>(io: Io, task: (signal: AbortSignal) => Promise<T>): Promise<T> {
   const controller = new AbortController();
   const interrupt = () => {
     if (controller.signal.aborted) process.exit(130);
-    io.stderr.write('\nlab: stopping after the current phase (Ctrl-C again to quit at once)\n');
+    io.stderr.write(
+      '\nlab: stopping after the current phase; a machine already rebooting or activating is seen ' +
+        'back healthy first (Ctrl-C again to quit at once)\n',
+    );
     controller.abort(new RunCancelled('Ctrl-C at the terminal'));
   };
   process.on('SIGINT', interrupt);
@@ -53,7 +56,7 @@ export async function withInterrupt<T>(io: Io, task: (signal: AbortSignal) => Pr
   }
 }
 
-/** Exit code of a finished run. */
+/** Exit code of a finished run: 0 succeeded, 130 cancelled, 1 failed or aborted. */
 export const runExitCode = (status: string): number =>
   status === 'succeeded' ? 0 : status === 'cancelled' ? 130 : 1;
 

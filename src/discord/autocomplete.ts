@@ -1,4 +1,5 @@
 import type { AutocompleteInteraction } from 'discord.js';
+import { isRunDone } from '../orchestration/run-state.js';
 import type { BotContext } from './bot-context.js';
 
 const MAX_CHOICES = 25;
@@ -14,7 +15,7 @@ export async function autocomplete(interaction: AutocompleteInteraction, context
   if (focused.name === 'run') {
     const records = await context.runs.runs(MAX_CHOICES);
     values = records
-      .filter((record) => !['succeeded', 'failed', 'cancelled'].includes(record.data.state.status))
+      .filter((record) => !isRunDone(record.data.state.status))
       .map((record) => record.data.state.id);
   } else {
     const inventory = await context.runs.cachedInventory(context.config.flake);

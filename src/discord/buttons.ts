@@ -48,7 +48,9 @@ export async function buttonClick(interaction: ButtonInteraction, context: BotCo
         return;
       case 'cancel':
         await control.cancel(button.runId, actor);
-        await interaction.editReply(`Cancelling run ${button.runId}: it stops at the next phase boundary.`);
+        await interaction.editReply(
+          `Cancelling run ${button.runId}: nothing more is started; a machine already rebooting or activating is seen back healthy first.`,
+        );
         return;
       case 'decide': {
         const record = await runs.run(button.runId);

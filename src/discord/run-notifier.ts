@@ -8,6 +8,7 @@ import { RunControl } from '../orchestration/queue/run-control.js';
 import type { RunQueue } from '../orchestration/queue/run-queue.js';
 import type { RunJobData } from '../orchestration/queue/run-request.js';
 import type { RunEvent } from '../orchestration/run-events.js';
+import { isRunDone } from '../orchestration/run-state.js';
 import type { DiscordConfig } from './discord-config.js';
 import { alertMessage } from './render/alert-message.js';
 import type { DiscordMessage } from './render/plan-message.js';
@@ -306,7 +307,7 @@ function isDetail(event: RunEvent): boolean {
   );
 }
 
-const isDone = (data: RunJobData) => ['succeeded', 'failed', 'cancelled'].includes(data.state.status);
+const isDone = (data: RunJobData) => isRunDone(data.state.status);
 
 function chunks(lines: readonly string[], max: number): string[] {
   const out: string[] = [];

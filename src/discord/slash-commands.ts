@@ -5,7 +5,7 @@ import { type Plan, planSequence, type SkippedHost } from '../domain/planner/pla
 import { selectTargets } from '../domain/planner/select-targets.js';
 import { levelsNeedingApproval } from '../orchestration/queue/queue-config.js';
 import { planId } from '../orchestration/queue/run-request.js';
-import { createRebootRun } from '../orchestration/run-state.js';
+import { createRebootRun, isRunDone } from '../orchestration/run-state.js';
 import { actorOf, type BotContext, memberOf } from './bot-context.js';
 import type { Subcommand } from './command-definitions.js';
 import { operatorSubcommands } from './command-definitions.js';
@@ -152,7 +152,9 @@ async function answer(
     case 'cancel': {
       const runId = interaction.options.getString('run', true);
       await context.control.cancel(runId, actorOf(member));
-      await interaction.editReply(`Cancelling run \`${runId}\`: it stops at the next phase boundary.`);
+      await interaction.editReply(
+        `Cancelling run \`${runId}\`: nothing more is started; a machine already rebooting or activating is seen back healthy first.`,
+      );
       return;
     }
   }
@@ -172,5 +174,5 @@ async function finishedState(context: BotContext, runId: string) {
     blocking.disconnect();
   }
   const record = await context.runs.run(runId);
-  return ['succeeded', 'failed', 'cancelled'].includes(record.data.state.status) ? record.data.state : null;
+  return isRunDone(record.data.state.status) ? record.data.state : null;
 }

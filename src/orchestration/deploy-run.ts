@@ -1,10 +1,19 @@
 import { randomUUID } from 'node:crypto';
 import type { DeployHost, MachineSystems } from '../domain/deploy/deploy-host.js';
+import { BuildError } from '../domain/deploy/errors.js';
 import { waitUntilHealthy } from '../domain/health/check-machine.js';
 import { type CheckResult, describeUnhealthy, type MachineHealth } from '../domain/health/check-result.js';
 import type { DeployStrategy, Machine } from '../domain/inventory/schema.js';
 import type { DeployStep } from '../domain/planner/deploy-steps.js';
-import { type DeployPhase, type RunEventInput, type RunEventListener, stampEvent } from './run-events.js';
+import {
+  type DeployPhase,
+  type FinishedStatus,
+  type MachineOutcome,
+  type RunEventInput,
+  type RunEventListener,
+  type RunFailure,
+  stampEvent,
+} from './run-events.js';
 import {
   type Approval,
   type ApprovalOutcome,
@@ -12,6 +21,7 @@ import {
   type Halt,
   RunCancelled,
   RunParked,
+  RunStops,
   stopFor,
   throwIfStopped,
 } from './run-flow.js';
@@ -77,7 +87,10 @@ export interface DeployRunState {
   step: number;
   status: RunStatus;
   halt: Halt | null;
+  /** Why the run was cancelled; set as soon as the cancel is seen (see RebootRunState). */
   cancelReason: string | null;
+  /** Who aborted the halted run, or that nobody decided in time (absent in older states). */
+  abortReason?: string | null;
   startedAt: number | null;
   finishedAt: number | null;
   /** Deployed machines whose new system changes kernel, initrd or modules. */
@@ -114,6 +127,7 @@ export function createDeployRun(
     status: 'pending',
     halt: null,
     cancelReason: null,
+    abortReason: null,
     startedAt: null,
     finishedAt: null,
     needsReboot: [],
@@ -137,8 +151,11 @@ export function newDeployProgress(): DeployProgress {
 
 export interface DeployRunPorts {
   readonly host: DeployHost;
-  /** Builds every machine's system before any machine is touched: machine → store path. */
-  readonly build: (machines: readonly string[]) => Promise<Map<string, string>>;
+  /**
+   * Builds every machine's system before any machine is touched: machine → store path. A
+   * BuildError with `failures` names the machines whose systems did not build.
+   */
+  readonly build: (machines: readonly string[], signal?: AbortSignal) => Promise<Map<string, string>>;
   readonly checkpoint?: (state: DeployRunState) => void | Promise<void>;
   readonly healthIntervalMs?: number;
   /** Asks for the approval of machines whose criticality is in settings.confirmLevels. */
@@ -159,11 +176,34 @@ class DeployFailure extends Error {
 const settled = (phase: DeployMachinePhase): boolean =>
   phase === 'succeeded' || phase === 'failed' || phase === 'skipped';
 
+/** Whether an activation (or the profile) was started on the machine: from then on it is changed. */
+const activationStarted = (progress: DeployProgress): boolean =>
+  progress.phase === 'health' ||
+  progress.phase === 'committing' ||
+  (progress.phase === 'activating' && (progress.activation != null || progress.profileSet));
+
+/** What became of a machine of a deploy run (see MachineOutcome). */
+export function deployOutcome(progress: DeployProgress): MachineOutcome {
+  switch (progress.phase) {
+    case 'succeeded':
+      return 'deployed';
+    case 'failed':
+      return progress.rollback?.ok ? 'rolled back' : 'failed';
+    case 'skipped':
+      return 'skipped';
+    default:
+      if (activationStarted(progress)) return 'unknown';
+      return progress.error?.phase === 'build' ? 'not built' : 'not touched';
+  }
+}
+
 /**
  * Carries out a deploy: build everything, then step by step — rolling: copy, set profile and
  * switch, health-gate; blue-green: copy, `test`, health-gate, then set profile and switch;
  * recreate: the step's machines at once, checked together. A machine that fails is rolled back
- * (profile and running system) and checked again; the run halts there. A resumed run
+ * (profile and running system) and checked again; the run halts there. A cancel activates
+ * nothing more, but a machine whose activation had started is seen to its end (health-gated,
+ * committed or rolled back) before the run ends as cancelled. A resumed run
  * reconciles with the machine: a profile already set is not set again, and an activation
  * started before the run was interrupted is waited for (by its id), not started again.
  */
@@ -171,6 +211,8 @@ export class DeployRun {
   private readonly listeners: RunEventListener[] = [];
   /** Set when run() picks up a state that was already running: the profile is reconciled. */
   private resumed = false;
+  /** Machines whose activation this process has begun (before the state records it). */
+  private readonly changing = new Set<string>();
 
   constructor(
     readonly state: DeployRunState,
@@ -188,46 +230,51 @@ export class DeployRun {
     if (isRunDone(state.status) || state.status === 'halted') return state;
     this.resumed = state.status === 'running';
     if (state.status === 'pending') {
+      if (state.cancelReason !== null) return this.finish('cancelled', null, state.cancelReason);
       state.status = 'running';
       state.startedAt = Date.now();
       this.report({ type: 'run.started', kind: 'deploy', steps: state.steps.map((step) => step.machines) });
       await this.save();
     }
+    const stops = new RunStops(signal, state.cancelReason, (stop) => this.cancelling(stop.reason));
     try {
       if (state.systems === null) {
-        throwIfStopped(signal);
+        throwIfStopped(stops.beforeChange);
         const names = state.steps.flatMap((step) => step.machines);
         this.report({ type: 'deploy.building', machines: names });
         try {
-          state.systems = Object.fromEntries(await this.ports.build(names));
+          state.systems = Object.fromEntries(await this.ports.build(names, stops.beforeChange));
         } catch (error) {
-          if (signal?.aborted) throw stopFor(signal);
-          return await this.halted({ machine: null, phase: 'build', reason: (error as Error).message });
+          if (stops.beforeChange.aborted) throw stopFor(stops.beforeChange);
+          return await this.buildFailed(error as Error);
         }
         this.report({ type: 'deploy.built', systems: state.systems });
         await this.save();
       }
       while (state.step < state.steps.length) {
-        throwIfStopped(signal);
+        // Stopped: only machines whose activation had started are still worked on.
+        if (stops.beforeChange.aborted && this.inFlight().length === 0) throw stopFor(stops.beforeChange);
         const step = state.steps[state.step] as DeployRunState['steps'][number];
         this.report({ type: 'step.started', step: state.step + 1, machines: step.machines });
         const machines = step.machines.map((name) => state.machines[name] as Machine);
-        for (const machine of machines) await this.approve(machine);
-        if (step.strategy === 'recreate') await this.deployTogether(machines, signal);
+        for (const machine of machines) await this.approve(machine, stops);
+        if (step.strategy === 'recreate') await this.deployTogether(machines, stops);
         else {
-          const stops = await Promise.all(
-            machines.map((machine) => settle(() => this.deployOne(machine, step.strategy, signal))),
+          const results = await Promise.all(
+            machines.map((machine) => settle(() => this.deployOne(machine, step.strategy, stops))),
           );
-          const stop = stops.find((error) => error !== null);
+          if (stops.park) throw stops.park;
+          const stop = results.find((error) => error !== null);
           if (stop) throw stop;
         }
+        if (stops.park) throw stops.park;
+        if (stops.cancel) throw stops.cancel;
         const failed = step.machines.find((name) => this.progress(name).phase === 'failed');
         if (failed) {
           this.report({ type: 'step.finished', step: state.step + 1, ok: false });
           const error = this.progress(failed).error ?? { phase: 'activation' as const, reason: 'failed' };
           return await this.halted({ machine: failed, ...error });
         }
-        throwIfStopped(signal);
         this.report({ type: 'step.finished', step: state.step + 1, ok: true });
         state.step += 1;
         await this.save();
@@ -238,7 +285,46 @@ export class DeployRun {
       if (error instanceof RunCancelled) return await this.finish('cancelled', null, error.reason);
       if (error instanceof RunParked) await this.save();
       throw error;
+    } finally {
+      stops.dispose();
     }
+  }
+
+  /**
+   * Cancels the run. A pending or halted run ends at once (nothing is in flight); a running one
+   * activates nothing more, sees the activations it started to their end, then ends as
+   * cancelled. Rejects with RunParked like `run`.
+   */
+  async cancel(reason: string, signal?: AbortSignal): Promise<DeployRunState> {
+    const { state } = this;
+    if (isRunDone(state.status)) return state;
+    if (state.status !== 'running') {
+      const { halt } = state;
+      state.halt = null;
+      return this.finish('cancelled', halt ? haltFailure(halt) : null, reason);
+    }
+    if (state.cancelReason === null) this.cancelling(reason);
+    return this.run(signal);
+  }
+
+  /**
+   * The build failed: the machines whose systems did not build are named (each with its reason,
+   * as a `machine.failed` of phase build); none was touched. Halts (or fails) the run.
+   */
+  private async buildFailed(error: Error): Promise<DeployRunState> {
+    const failures = error instanceof BuildError ? error.failures : new Map<string, string>();
+    for (const [machine, reason] of failures) {
+      const progress = this.state.progress[machine];
+      if (!progress) continue;
+      progress.error = { phase: 'build', reason };
+      this.report({ type: 'machine.failed', machine, phase: 'build', reason });
+    }
+    return this.halted({
+      machine: null,
+      phase: 'build',
+      reason: error.message,
+      ...(failures.size > 0 ? { machines: [...failures.keys()] } : {}),
+    });
   }
 
   /** An operator's answer to a halt: retry (from the start, the machine was rolled back), skip, abort. */
@@ -249,11 +335,16 @@ export class DeployRun {
     this.report({ type: 'run.decided', decision, by });
     if (decision === 'abort' || (decision === 'skip' && halt.machine === null)) {
       state.halt = null;
-      const { machine, phase, reason } = halt;
-      await this.finish('failed', { machine, phase: phase as DeployPhase, reason });
+      const what = halt.machine ?? 'the build';
+      await this.finish('aborted', haltFailure(halt), `aborted by ${by} after ${what} failed`);
       return;
     }
-    if (halt.machine === null) state.systems = null; // the build failed: build again
+    if (halt.machine === null) {
+      // The build failed: build again.
+      state.systems = null;
+      for (const progress of Object.values(state.progress))
+        if (progress.error?.phase === 'build') progress.error = null;
+    }
     for (const name of state.steps[state.step]?.machines ?? []) {
       const progress = this.progress(name);
       if (progress.phase !== 'failed' || !progress.error) continue;
@@ -270,15 +361,12 @@ export class DeployRun {
     await this.save();
   }
 
-  /** Finishes the run now (a halt expired, or it was cancelled while parked). */
-  async end(status: 'failed' | 'cancelled', reason: string): Promise<DeployRunState> {
+  /** Finishes the run now: an internal error (failed), a halt nobody decided on (aborted). */
+  async end(status: 'failed' | 'cancelled' | 'aborted', reason: string): Promise<DeployRunState> {
     if (isRunDone(this.state.status)) return this.state;
     const halt = this.state.halt;
     this.state.halt = null;
-    const failure = halt
-      ? { machine: halt.machine, phase: halt.phase as DeployPhase, reason: halt.reason }
-      : null;
-    return this.finish(status, failure, reason);
+    return this.finish(status, halt ? haltFailure(halt) : null, reason);
   }
 
   report(event: RunEventInput): void {
@@ -287,75 +375,88 @@ export class DeployRun {
   }
 
   /** A machine whose criticality needs it is approved before anything of it is touched. */
-  private async approve(machine: Machine): Promise<void> {
+  private async approve(machine: Machine, stops: RunStops): Promise<void> {
     const progress = this.progress(machine.name);
     if (progress.phase !== 'pending' || progress.approvals !== null) return;
+    if (stops.beforeChange.aborted) return; // it will not be touched
     if (!this.state.settings.confirmLevels.includes(machine.criticalityLevel) || !this.ports.confirm) return;
     const outcome = await this.ports.confirm(machine);
-    if (!outcome.approved) throw new RunCancelled(outcome.reason);
+    if (!outcome.approved) {
+      stops.stop(new RunCancelled(outcome.reason));
+      return;
+    }
     progress.approvals = [...outcome.approvals];
     this.report({ type: 'machine.confirmed', machine: machine.name, approvals: outcome.approvals });
     await this.save();
   }
 
   /** One rolling or blue-green machine. */
-  private async deployOne(machine: Machine, strategy: DeployStrategy, signal?: AbortSignal): Promise<void> {
+  private async deployOne(machine: Machine, strategy: DeployStrategy, stops: RunStops): Promise<void> {
     const progress = this.progress(machine.name);
     if (settled(progress.phase)) return;
+    throwIfStopped(activationStarted(progress) ? stops.afterChange : stops.beforeChange);
     progress.startedAt ??= Date.now();
     try {
-      await this.prepare(machine, signal);
+      await this.prepare(machine, stops.beforeChange);
       const system = this.system(machine.name);
       if (strategy === 'blue-green') {
-        await this.activate(machine, system, 'test');
-        await this.gate(machine, signal);
+        await this.activate(machine, system, 'test', stops.beforeChange);
+        await this.gate(machine, stops.afterChange);
         if (progress.phase === 'health') await this.checkpoint(machine, 'committing');
-        await this.commit(machine, system);
+        await this.commit(machine, system, stops.beforeChange);
       } else {
-        await this.commit(machine, system);
-        await this.gate(machine, signal);
+        await this.commit(machine, system, stops.beforeChange);
+        await this.gate(machine, stops.afterChange);
       }
       await this.succeed(machine);
     } catch (error) {
       if (error instanceof RunParked || error instanceof RunCancelled) throw error;
-      await this.fail(machine, strategy, error, signal);
+      await this.fail(machine, strategy, error, stops.afterChange);
     }
   }
 
   /** A stage's recreate machines: all switch at once, then are checked together. */
-  private async deployTogether(machines: readonly Machine[], signal?: AbortSignal): Promise<void> {
+  private async deployTogether(machines: readonly Machine[], stops: RunStops): Promise<void> {
     const pending = machines.filter((machine) => !settled(this.progress(machine.name).phase));
     for (const machine of pending) this.progress(machine.name).startedAt ??= Date.now();
     const errors = await Promise.all(
       pending.map((machine) =>
         settle(async () => {
-          await this.prepare(machine, signal);
-          await this.commit(machine, this.system(machine.name));
-          await this.gate(machine, signal);
+          const progress = this.progress(machine.name);
+          throwIfStopped(activationStarted(progress) ? stops.afterChange : stops.beforeChange);
+          await this.prepare(machine, stops.beforeChange);
+          await this.commit(machine, this.system(machine.name), stops.beforeChange);
+          await this.gate(machine, stops.afterChange);
         }),
       ),
     );
-    const stop = errors.find((error) => error instanceof RunParked || error instanceof RunCancelled);
-    if (stop) throw stop;
-    if (errors.every((error) => error === null)) {
-      for (const machine of pending) await this.succeed(machine);
-      return;
-    }
-    // One failed: the whole group goes back, as it came together.
-    await Promise.all(
-      pending.map((machine, index) =>
-        this.fail(
-          machine,
-          'recreate',
-          errors[index] ?? new DeployFailure('health', 'rolled back with its recreate group'),
-          signal,
+    const park = stops.park ?? errors.find((error) => error instanceof RunParked);
+    if (park) throw park;
+    // A cancel stopped those not activated yet; those activated are seen to the end together.
+    const cancel = errors.find((error) => error instanceof RunCancelled);
+    const went = pending
+      .map((machine, index) => ({ machine, error: errors[index] }))
+      .filter(({ error }) => !(error instanceof RunCancelled));
+    if (went.every(({ error }) => error === null)) {
+      for (const { machine } of went) await this.succeed(machine);
+    } else {
+      // One failed: the whole group goes back, as it came together.
+      await Promise.all(
+        went.map(({ machine, error }) =>
+          this.fail(
+            machine,
+            'recreate',
+            error ?? new DeployFailure('health', 'rolled back with its recreate group'),
+            stops.afterChange,
+          ),
         ),
-      ),
-    );
+      );
+    }
+    if (cancel) throw cancel;
   }
 
   /** Reads what runs now (for rollback) and copies the new system over. */
-  private async prepare(machine: Machine, signal?: AbortSignal): Promise<void> {
+  private async prepare(machine: Machine, signal: AbortSignal): Promise<void> {
     const progress = this.progress(machine.name);
     const system = this.system(machine.name);
     if (progress.phase === 'pending') {
@@ -371,9 +472,17 @@ export class DeployRun {
     }
   }
 
-  private async activate(machine: Machine, system: string, action: 'switch' | 'test'): Promise<void> {
+  private async activate(
+    machine: Machine,
+    system: string,
+    action: 'switch' | 'test',
+    signal: AbortSignal,
+  ): Promise<void> {
     const progress = this.progress(machine.name);
     if (progress.phase !== 'activating') return;
+    // Stopped before anything was activated: the machine is not touched.
+    if (!activationStarted(progress)) throwIfStopped(signal);
+    this.changing.add(machine.name);
     if (!this.started(progress, system, action)) {
       this.report({ type: 'machine.activating', machine: machine.name, action, system });
     }
@@ -382,12 +491,15 @@ export class DeployRun {
   }
 
   /** Profile + switch: the new system becomes what runs and what boots. */
-  private async commit(machine: Machine, system: string): Promise<void> {
+  private async commit(machine: Machine, system: string, signal: AbortSignal): Promise<void> {
     const progress = this.progress(machine.name);
     if (progress.phase !== 'activating' && progress.phase !== 'committing') return;
     const where: DeployPhase = progress.phase === 'committing' ? 'commit' : 'activation';
     // A resumed run may have been stopped half-way: do only what is not done yet.
     const done = this.resumed ? await this.runs(machine, system) : { current: false, profile: false };
+    // Stopped before anything was activated (a resumed run asks the machine): it is not touched.
+    if (!activationStarted(progress) && !done.profile && !done.current) throwIfStopped(signal);
+    this.changing.add(machine.name);
     if (!this.started(progress, system, 'switch'))
       this.report({ type: 'machine.activating', machine: machine.name, action: 'switch', system });
     if (!done.profile) await phase(where, this.ports.host.setProfile(machine, system));
@@ -430,7 +542,7 @@ export class DeployRun {
     return { current: now.current === system, profile: now.profile === system };
   }
 
-  private async gate(machine: Machine, signal?: AbortSignal): Promise<void> {
+  private async gate(machine: Machine, signal: AbortSignal): Promise<void> {
     if (this.progress(machine.name).phase !== 'health') return;
     const health = await this.waitHealthy(machine, signal);
     if (!health.ok && signal?.aborted) throw stopFor(signal);
@@ -552,21 +664,62 @@ export class DeployRun {
     return state;
   }
 
+  /**
+   * The run is being cancelled: recorded (a resumed run goes on cancelling), and announced with
+   * the machines whose activation is seen to its end first, if any.
+   */
+  private cancelling(reason: string): void {
+    this.state.cancelReason = reason;
+    const finishing = this.inFlight();
+    if (finishing.length === 0) return;
+    this.save().catch(() => {}); // a save that fails stops the run at its next checkpoint
+    this.report({ type: 'run.cancelling', reason, finishing });
+  }
+
+  /** The machines of the current step whose activation started and which are not done. */
+  private inFlight(): string[] {
+    return (this.state.steps[this.state.step]?.machines ?? []).filter((name) => {
+      const progress = this.progress(name);
+      return (activationStarted(progress) || this.changing.has(name)) && !settled(progress.phase);
+    });
+  }
+
   private async finish(
-    status: 'succeeded' | 'failed' | 'cancelled',
-    failure: { machine: string | null; phase: DeployPhase; reason: string } | null,
+    status: FinishedStatus,
+    failure: RunFailure | null,
     reason: string | null = null,
   ): Promise<DeployRunState> {
     const { state } = this;
     state.status = status;
     state.finishedAt = Date.now();
     if (status === 'cancelled') state.cancelReason = reason;
-    const pending = state.steps
+    if (status === 'aborted') state.abortReason = reason;
+    const outcomes = state.steps
       .flatMap((step) => step.machines)
-      .filter((name) => !settled(this.progress(name).phase));
+      .map((machine) => {
+        const outcome = deployOutcome(this.progress(machine));
+        const begun = outcome === 'not touched' && this.changing.has(machine);
+        return { machine, outcome: begun ? ('unknown' as const) : outcome };
+      });
+    const pending = outcomes.filter((entry) => isUntouched(entry.outcome));
     await this.save();
-    this.report({ type: 'run.finished', status, failure, pending, reason });
+    this.report({
+      type: 'run.finished',
+      status,
+      failure: failure ?? this.firstFailure(),
+      pending: pending.map((entry) => entry.machine),
+      reason,
+      outcomes,
+    });
     return state;
+  }
+
+  private firstFailure(): RunFailure | null {
+    for (const name of this.state.steps.flatMap((step) => step.machines)) {
+      const { phase, error } = this.progress(name);
+      if (phase === 'failed' && error) return { machine: name, ...error };
+    }
+    return null;
   }
 
   /** Moves the machine on to its next phase (the activation of the one before is done). */
@@ -590,6 +743,20 @@ export class DeployRun {
   private save(): Promise<void> {
     return Promise.resolve(this.ports.checkpoint?.(this.state));
   }
+}
+
+/** Nothing was changed on a machine with this outcome (its system did not build, or it was not reached). */
+const isUntouched = (outcome: MachineOutcome): boolean =>
+  outcome === 'not touched' || outcome === 'not built';
+
+/** The failure a halt was about, as run.finished reports it. */
+function haltFailure(halt: Halt): RunFailure {
+  return {
+    machine: halt.machine,
+    phase: halt.phase,
+    reason: halt.reason,
+    ...(halt.machines ? { machines: halt.machines } : {}),
+  };
 }
 
 /** Runs the task; resolves with its error instead of rejecting, or null. */

@@ -2,7 +2,7 @@ import { randomUUID } from 'node:crypto';
 import { describeUnhealthy, type MachineHealth } from '../domain/health/check-result.js';
 import type { Machine } from '../domain/inventory/schema.js';
 import { mapConcurrent } from '../util/map-concurrent.js';
-import { type RunEventInput, type RunEventListener, stampEvent } from './run-events.js';
+import { type MachineOutcome, type RunEventInput, type RunEventListener, stampEvent } from './run-events.js';
 import type { Halt } from './run-flow.js';
 import type { RunStatus } from './run-state.js';
 
@@ -93,20 +93,31 @@ export class HealthRun {
       failure: unhealthy
         ? { machine: unhealthy[0], phase: 'health', reason: describeUnhealthy(unhealthy[1]) }
         : null,
-      pending: [],
+      ...this.outcomes(),
       reason: null,
     });
     return state;
   }
 
-  async end(status: 'failed' | 'cancelled', reason: string): Promise<HealthRunState> {
+  async end(status: 'failed' | 'cancelled' | 'aborted', reason: string): Promise<HealthRunState> {
     const { state } = this;
     state.status = status;
     state.finishedAt = Date.now();
     state.cancelReason = status === 'cancelled' ? reason : null;
     await this.ports.checkpoint?.(state);
-    this.report({ type: 'run.finished', status, failure: null, pending: [], reason });
+    this.report({ type: 'run.finished', status, failure: null, ...this.outcomes(), reason });
     return state;
+  }
+
+  /** Each machine's result; the machines not checked are pending. */
+  private outcomes(): { outcomes: { machine: string; outcome: MachineOutcome }[]; pending: string[] } {
+    const outcomes = (this.state.steps[0] ?? []).map((machine) => {
+      const health = this.state.results[machine];
+      const outcome: MachineOutcome = health ? (health.ok ? 'healthy' : 'unhealthy') : 'not touched';
+      return { machine, outcome };
+    });
+    const pending = outcomes.filter((entry) => entry.outcome === 'not touched').map((entry) => entry.machine);
+    return { outcomes, pending };
   }
 
   report(event: RunEventInput): void {

@@ -4,16 +4,30 @@ import type { Machine } from '../domain/inventory/schema.js';
 import { RebootTimeoutError } from '../domain/reboot/errors.js';
 import type { RebootHost } from '../domain/reboot/reboot-host.js';
 import { pause } from '../util/pause.js';
-import { type RebootPhase, type RunEventInput, type RunEventListener, stampEvent } from './run-events.js';
+import {
+  type FinishedStatus,
+  type RebootPhase,
+  type RunEventInput,
+  type RunEventListener,
+  stampEvent,
+} from './run-events.js';
 import {
   type ApprovalOutcome,
   type Decision,
   RunCancelled,
   RunParked,
+  RunStops,
   stopFor,
   throwIfStopped,
 } from './run-flow.js';
-import { isFinished, isRunDone, type MachineProgress, type RebootRunState } from './run-state.js';
+import {
+  isFinished,
+  isRunDone,
+  type MachineProgress,
+  type RebootRunState,
+  rebootOutcome,
+  rebootSent,
+} from './run-state.js';
 
 export interface RunWaiting {
   /**
@@ -48,6 +62,9 @@ export interface RebootRunPorts {
   readonly haltForMs?: number;
 }
 
+/** The shortest active wait for a machine to come back before the run parks again. */
+const MIN_ACTIVE_MS = 1_000;
+
 /** Thrown inside a machine's procedure: the phase and reason recorded for it. */
 class PhaseFailure extends Error {
   constructor(
@@ -61,7 +78,10 @@ class PhaseFailure extends Error {
 /**
  * Carries out a reboot run: step after step, the machines of a step together, each through
  * delay → confirmation → reboot command → coming back (new boot id) → health → stability.
- * A failure halts the run before the next step; an abort stops between phases. The state is
+ * A failure halts the run before the next step. A cancel stops every machine whose reboot
+ * command was not sent yet, and no later step starts; a machine whose reboot command was sent is
+ * seen back (within its deadlines) and checked healthy first, so that the run reports what
+ * really became of it. A park stops everything between phases. The state is
  * advanced in place and checkpointed after every change, so `run` also resumes a state that
  * was interrupted: finished phases are not repeated, and a reboot command that may have been
  * sent is reconciled with the machine's boot id instead of being sent twice.
@@ -87,24 +107,38 @@ export class RebootRun {
     const { state } = this;
     if (isRunDone(state.status) || state.status === 'halted') return state;
     if (state.status === 'pending') {
+      if (state.cancelReason !== null) return this.finish('cancelled', state.cancelReason);
       state.status = 'running';
       state.startedAt = Date.now();
       this.report({ type: 'run.started', kind: 'reboot', steps: state.steps });
       await this.save();
     }
+    const stops = new RunStops(signal, state.cancelReason, (stop) => this.cancelling(stop.reason));
     try {
       while (state.step < state.steps.length) {
-        throwIfStopped(signal);
         const names = state.steps[state.step] as readonly string[];
+        // Stopped: only machines already changed are still worked on.
+        if (stops.beforeChange.aborted && this.inFlight().length === 0) throw stopFor(stops.beforeChange);
         this.report({ type: 'step.started', step: state.step + 1, machines: names });
-        const stops = await Promise.all(names.map((name) => this.rebootMachine(name, signal)));
+        const results = await Promise.all(names.map((name) => this.rebootMachine(name, stops)));
+        if (stops.park) throw stops.park;
+        const parks = results.filter((result): result is RunParked => result instanceof RunParked);
+        if (stops.cancel) {
+          // A changed machine that parked (it takes long to come back) is seen to the end later.
+          const inFlight = this.inFlight();
+          const changed = results.filter(
+            (result, index): result is RunParked =>
+              result instanceof RunParked && inFlight.includes(names[index] as string),
+          );
+          if (changed.length > 0) throw earliest(changed);
+          throw stops.cancel;
+        }
         const failed = names.find((name) => this.progress(name).phase === 'failed');
         if (failed) {
           this.report({ type: 'step.finished', step: state.step + 1, ok: false });
           return await this.stepFailed(failed);
         }
-        const stop = firstStop(stops);
-        if (stop) throw stop;
+        if (parks.length > 0) throw earliest(parks);
         this.report({ type: 'step.finished', step: state.step + 1, ok: true });
         state.step += 1;
         await this.save();
@@ -114,7 +148,25 @@ export class RebootRun {
       if (error instanceof RunCancelled) return await this.finish('cancelled', error.reason);
       if (error instanceof RunParked) await this.save();
       throw error;
+    } finally {
+      stops.dispose();
     }
+  }
+
+  /**
+   * Cancels the run. A pending or halted run ends at once (nothing is in flight); a running one
+   * goes on only with the machines whose reboot command was sent, until each is back and
+   * healthy (or failed), then ends as cancelled. Rejects with RunParked like `run`.
+   */
+  async cancel(reason: string, signal?: AbortSignal): Promise<RebootRunState> {
+    const { state } = this;
+    if (isRunDone(state.status)) return state;
+    if (state.status !== 'running') {
+      state.halt = null;
+      return this.finish('cancelled', reason);
+    }
+    if (state.cancelReason === null) this.cancelling(reason);
+    return this.run(signal);
   }
 
   /** An operator's answer to a halt: retry the failed machines, skip them, or abort the run. */
@@ -125,7 +177,7 @@ export class RebootRun {
     if (decision === 'abort') {
       const { halt } = state;
       state.halt = null;
-      await this.finish('failed', `aborted by ${by} after ${halt.machine ?? 'the run'} failed`);
+      await this.finish('aborted', `aborted by ${by} after ${halt.machine ?? 'the run'} failed`);
       return;
     }
     for (const name of state.steps[state.step] ?? []) {
@@ -148,8 +200,8 @@ export class RebootRun {
     await this.save();
   }
 
-  /** Finishes the run now, e.g. when a halt expired or the run was cancelled while parked. */
-  async end(status: 'failed' | 'cancelled', reason: string): Promise<RebootRunState> {
+  /** Finishes the run now: an internal error (failed), a halt nobody decided on (aborted). */
+  async end(status: 'failed' | 'cancelled' | 'aborted', reason: string): Promise<RebootRunState> {
     if (isRunDone(this.state.status)) return this.state;
     this.state.halt = null;
     return this.finish(status, reason);
@@ -162,7 +214,7 @@ export class RebootRun {
   }
 
   /** Returns the stop that ended the machine's procedure early, if one did. */
-  private async rebootMachine(name: string, signal?: AbortSignal): Promise<RunParked | RunCancelled | null> {
+  private async rebootMachine(name: string, stops: RunStops): Promise<RunParked | RunCancelled | null> {
     const progress = this.progress(name);
     const machine = this.state.machines[name] as Machine;
     if (isFinished(progress.phase)) {
@@ -170,9 +222,10 @@ export class RebootRun {
         this.report({ type: 'machine.skipped', machine: name, reason: progress.skipReason ?? 'skipped' });
       return null;
     }
+    if (stops.beforeChange.aborted && !rebootSent(progress)) return stopFor(stops.beforeChange);
     progress.startedAt ??= Date.now();
     try {
-      await this.phases(machine, progress, signal);
+      await this.phases(machine, progress, stops);
       progress.phase = 'succeeded';
       progress.finishedAt = Date.now();
       this.report({
@@ -184,8 +237,16 @@ export class RebootRun {
       await this.save();
       return null;
     } catch (error) {
-      if (error instanceof RunParked || error instanceof RunCancelled) return error;
-      if (signal?.aborted && !(error instanceof PhaseFailure)) return stopFor(signal);
+      if (error instanceof RunCancelled) {
+        // A denial or an expired approval: the other machines stop too, as for any cancel.
+        stops.stop(error);
+        return error;
+      }
+      if (error instanceof RunParked) return error;
+      if (!(error instanceof PhaseFailure)) {
+        if (stops.park) return stops.park;
+        if (stops.beforeChange.aborted && !rebootSent(progress)) return stopFor(stops.beforeChange);
+      }
       const phase = error instanceof PhaseFailure ? error.phase : phaseName(progress.phase);
       const reason = (error as Error).message;
       progress.phase = 'failed';
@@ -197,9 +258,14 @@ export class RebootRun {
     }
   }
 
-  /** The phases from wherever the machine's progress stands. */
-  private async phases(machine: Machine, progress: MachineProgress, signal?: AbortSignal): Promise<void> {
+  /**
+   * The phases from wherever the machine's progress stands. Until its reboot command is sent a
+   * cancel stops it (`beforeChange`); from then on only a park does (`afterChange`).
+   */
+  private async phases(machine: Machine, progress: MachineProgress, stops: RunStops): Promise<void> {
     const { settings } = this.state;
+    const signal = stops.beforeChange;
+    const after = stops.afterChange;
     const { host } = this.ports;
     const checkpoint = (phase: MachineProgress['phase']) => {
       progress.phase = phase;
@@ -241,7 +307,13 @@ export class RebootRun {
         const sent =
           progress.bootIdBefore !== null && (await this.rebootedSince(machine, progress.bootIdBefore));
         if (!sent) {
-          progress.bootIdBefore ??= await failAs('reboot command', host.bootId(machine));
+          const bootId = progress.bootIdBefore ?? (await failAs('reboot command', host.bootId(machine)));
+          if (signal.aborted) {
+            // Stopped before the command: the machine is not touched.
+            progress.bootIdBefore = null;
+            throw stopFor(signal);
+          }
+          progress.bootIdBefore = bootId;
           await this.save();
           this.report({ type: 'machine.rebooting', machine: machine.name, bootId: progress.bootIdBefore });
           await failAs('reboot command', host.sendReboot(machine, settings.rebootCommand));
@@ -254,21 +326,23 @@ export class RebootRun {
       const previous = progress.bootIdBefore as string;
       const deadline = (progress.rebootSentAt ?? Date.now()) + settings.rebootTimeout * 1000;
       const { activeMs, parkPollMs = 5_000 } = this.ports.waiting ?? {};
-      const activeUntil = activeMs === undefined ? deadline : Math.min(deadline, Date.now() + activeMs);
+      // Every wake polls for a moment at least (LAB_ACTIVE_WAIT=0 would never look at the machine).
+      const activeFor = activeMs === undefined ? undefined : Math.max(activeMs, MIN_ACTIVE_MS);
+      const activeUntil = activeFor === undefined ? deadline : Math.min(deadline, Date.now() + activeFor);
       let back: { bootId: string; downMs: number };
       try {
         back = await host.waitForNewBoot(machine, previous, {
           deadline: activeUntil,
-          signal,
+          signal: after,
           onDown: () => this.report({ type: 'machine.down', machine: machine.name }),
         });
       } catch (error) {
-        throwIfStopped(signal);
+        throwIfStopped(after);
         if (error instanceof RebootTimeoutError && activeUntil < deadline)
           throw new RunParked(Math.min(deadline, Date.now() + parkPollMs), `${machine.name} to come back`);
         throw new PhaseFailure('coming back', (error as Error).message);
       }
-      throwIfStopped(signal);
+      throwIfStopped(after);
       progress.bootIdAfter = back.bootId;
       this.report({
         type: 'machine.up',
@@ -280,15 +354,15 @@ export class RebootRun {
       await checkpoint('health');
     }
     if (progress.phase === 'health') {
-      const health = await this.waitHealthy(machine, settings.healthTimeout, signal);
+      const health = await this.waitHealthy(machine, settings.healthTimeout, after);
       if (!health.ok) throw new PhaseFailure('health', describeUnhealthy(health, settings.healthTimeout));
       await checkpoint('stability');
     }
     if (progress.phase === 'stability' && settings.stabilityWindow > 0) {
       const until = Date.now() + settings.stabilityWindow * 1000;
       while (Date.now() < until) {
-        await pause(Math.min(this.ports.healthIntervalMs ?? 1000, until - Date.now()), signal);
-        throwIfStopped(signal);
+        await pause(Math.min(this.ports.healthIntervalMs ?? 1000, until - Date.now()), after);
+        throwIfStopped(after);
         const health = await this.ports.host.checkHealth(machine);
         if (!health.ok) {
           this.reportHealth(machine.name, health, 0);
@@ -361,19 +435,41 @@ export class RebootRun {
     return state;
   }
 
-  private async finish(
-    status: 'succeeded' | 'failed' | 'cancelled',
-    reason: string | null = null,
-  ): Promise<RebootRunState> {
+  /**
+   * The run is being cancelled: recorded (a resumed run goes on cancelling), and announced with
+   * the machines that are seen to the end first, if any.
+   */
+  private cancelling(reason: string): void {
+    this.state.cancelReason = reason;
+    const finishing = this.inFlight();
+    if (finishing.length === 0) return;
+    // Saved before the event is appended, so whoever reads the state on the event sees it.
+    this.save().catch(() => {}); // a save that fails stops the run at its next checkpoint
+    this.report({ type: 'run.cancelling', reason, finishing });
+  }
+
+  /** The machines of the current step whose reboot command was sent and which are not done. */
+  private inFlight(): string[] {
+    return (this.state.steps[this.state.step] ?? []).filter((name) => {
+      const progress = this.progress(name);
+      return rebootSent(progress) && !isFinished(progress.phase);
+    });
+  }
+
+  private async finish(status: FinishedStatus, reason: string | null = null): Promise<RebootRunState> {
     const { state } = this;
     state.status = status;
     state.finishedAt = Date.now();
     if (status === 'cancelled') state.cancelReason = reason;
+    if (status === 'aborted') state.abortReason = reason;
     const failed = Object.entries(state.progress).find(([, progress]) => progress.phase === 'failed');
     const failure = failed?.[1].error ? { machine: failed[0], ...failed[1].error } : null;
-    const pending = state.steps.flat().filter((name) => !isFinished(this.progress(name).phase));
+    const outcomes = state.steps
+      .flat()
+      .map((machine) => ({ machine, outcome: rebootOutcome(this.progress(machine)) }));
+    const pending = outcomes.filter((entry) => entry.outcome === 'not touched').map((entry) => entry.machine);
     await this.save();
-    this.report({ type: 'run.finished', status, failure, pending, reason });
+    this.report({ type: 'run.finished', status, failure, pending, reason, outcomes });
     return state;
   }
 
@@ -386,12 +482,9 @@ export class RebootRun {
   }
 }
 
-/** Of the machines' stops, a cancel wins; else the earliest park. */
-function firstStop(stops: readonly (RunParked | RunCancelled | null)[]): RunParked | RunCancelled | null {
-  const cancel = stops.find((stop) => stop instanceof RunCancelled);
-  if (cancel) return cancel;
-  const parks = stops.filter((stop): stop is RunParked => stop instanceof RunParked);
-  return parks.sort((a, b) => a.until - b.until)[0] ?? null;
+/** The park that ends first. */
+function earliest(parks: readonly RunParked[]): RunParked {
+  return [...parks].sort((a, b) => a.until - b.until)[0] as RunParked;
 }
 
 async function failAs<T>(phase: RebootPhase, promise: Promise<T>): Promise<T> {

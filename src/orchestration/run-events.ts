@@ -15,6 +15,42 @@ export type DeployPhase = 'build' | 'copy' | 'activation' | 'health' | 'commit';
 
 export type Phase = RebootPhase | DeployPhase;
 
+/** How a run ended. `aborted`: a halted run that an operator aborted, or that nobody decided on. */
+export type FinishedStatus = 'succeeded' | 'failed' | 'cancelled' | 'aborted';
+
+/**
+ * What became of a machine when its run ended, as the run read it from the machine:
+ * - `rebooted`, `deployed`: done, back and healthy (a deploy: activated and committed);
+ * - `rolled back`: its deploy failed and it was put back on the system it ran before, healthy;
+ * - `failed`: its step failed (the `machine.failed` event and `failure` say where and why);
+ * - `not built`: its system did not build (so nothing was done on it);
+ * - `healthy`, `unhealthy`: a health run's result;
+ * - `skipped`: left out (not needing a reboot, or skipped by an operator after a failure);
+ * - `not touched`: the run ended before it changed anything on the machine;
+ * - `unknown`: the run had changed something on it but ended before it could verify the result.
+ */
+export type MachineOutcome =
+  | 'rebooted'
+  | 'deployed'
+  | 'rolled back'
+  | 'failed'
+  | 'not built'
+  | 'healthy'
+  | 'unhealthy'
+  | 'skipped'
+  | 'not touched'
+  | 'unknown';
+
+/** The failure that ended (or halted) a run. */
+export interface RunFailure {
+  /** The machine that failed; null when no single machine failed (the build). */
+  readonly machine: string | null;
+  readonly phase: Phase;
+  readonly reason: string;
+  /** When the build failed: the machines whose systems did not build. */
+  readonly machines?: readonly string[];
+}
+
 interface EventBase {
   readonly runId: string;
   /** ISO timestamp. */
@@ -107,7 +143,9 @@ export type RunEvent = EventBase &
     | {
         /** A failed step halted the run: the alert. An operator retries, skips or aborts. */
         readonly type: 'run.halted';
+        /** The machine that failed; null when the build failed (`machines` names whose systems). */
         readonly machine: string | null;
+        readonly machines?: readonly string[];
         readonly phase: Phase;
         readonly reason: string;
         /** The machine's failing health checks, when health failed. */
@@ -118,18 +156,25 @@ export type RunEvent = EventBase &
       }
     | { readonly type: 'run.decided'; readonly decision: Decision; readonly by: string }
     | {
+        /**
+         * The run is being cancelled: nothing new starts, but the machines it had already changed
+         * (`finishing`: a reboot command sent, an activation started) are seen to the end first.
+         */
+        readonly type: 'run.cancelling';
+        readonly reason: string;
+        readonly finishing: readonly string[];
+      }
+    | {
         readonly type: 'run.finished';
-        readonly status: 'succeeded' | 'failed' | 'cancelled';
+        readonly status: FinishedStatus;
         /** The first failure; `machine` is null when no single machine failed (a build). */
-        readonly failure: {
-          readonly machine: string | null;
-          readonly phase: Phase;
-          readonly reason: string;
-        } | null;
-        /** Where a cancelled run stopped: the machines that were not done. */
+        readonly failure: RunFailure | null;
+        /** The machines the run did not touch (nothing was changed on them), in run order. */
         readonly pending: readonly string[];
-        /** Why a run was cancelled (who cancelled, a denial, an expired approval), else null. */
+        /** Why a run was cancelled or aborted (who, a denial, an expired approval or halt), else null. */
         readonly reason: string | null;
+        /** What became of every machine of the run, in run order. */
+        readonly outcomes: readonly { readonly machine: string; readonly outcome: MachineOutcome }[];
       }
   );
 

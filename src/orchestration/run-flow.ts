@@ -37,6 +37,77 @@ export function throwIfStopped(signal: AbortSignal | undefined): void {
   if (signal?.aborted) throw stopFor(signal);
 }
 
+/**
+ * How an engine tells a cancel from a park. A cancel stops everything that has not begun on a
+ * machine, but a machine that was already changed (its reboot command sent, its activation
+ * started) is seen to the end of its procedure first: lab never leaves a machine half-way and
+ * unverified. A park (the worker shuts down, another worker took the run over) stops everything
+ * at once; the run is resumed later, where it stood.
+ *
+ * `beforeChange` aborts on either (wait on it until a machine is changed); `afterChange` only on
+ * a park (wait on it once the machine was changed).
+ */
+export class RunStops {
+  private readonly soft = new AbortController();
+  private readonly hard = new AbortController();
+  private cancelled: RunCancelled | null = null;
+  private readonly onOuter: () => void;
+
+  /**
+   * @param outer the driver's signal: aborted with RunCancelled (a cancel) or RunParked (a park).
+   * @param cancelReason a cancel already decided (a resumed run that was being cancelled).
+   * @param onCancel called once, when the run is first cancelled.
+   */
+  constructor(
+    private readonly outer: AbortSignal | undefined,
+    cancelReason: string | null,
+    private readonly onCancel: (stop: RunCancelled) => void = () => {},
+  ) {
+    if (cancelReason !== null) {
+      this.cancelled = new RunCancelled(cancelReason);
+      this.soft.abort(this.cancelled);
+    }
+    this.onOuter = () => this.stop(stopFor(outer as AbortSignal));
+    if (outer?.aborted) this.onOuter();
+    else outer?.addEventListener('abort', this.onOuter, { once: true });
+  }
+
+  get beforeChange(): AbortSignal {
+    return this.soft.signal;
+  }
+
+  get afterChange(): AbortSignal {
+    return this.hard.signal;
+  }
+
+  /** The cancel in force, if the run is being cancelled. */
+  get cancel(): RunCancelled | null {
+    return this.cancelled;
+  }
+
+  /** The park in force, if the run must stop at once. */
+  get park(): RunParked | null {
+    return this.hard.signal.aborted ? (this.hard.signal.reason as RunParked) : null;
+  }
+
+  /** A cancel (from the driver, a denial, an expired approval) or a park. */
+  stop(stop: RunCancelled | RunParked): void {
+    if (stop instanceof RunParked) {
+      if (!this.hard.signal.aborted) this.hard.abort(stop);
+      if (!this.soft.signal.aborted) this.soft.abort(stop);
+      return;
+    }
+    if (this.cancelled) return;
+    this.cancelled = stop;
+    if (!this.soft.signal.aborted) this.soft.abort(stop);
+    this.onCancel(stop);
+  }
+
+  dispose(): void {
+    this.outer?.removeEventListener('abort', this.onOuter);
+  }
+}
+
 /** Who approved a step, and when (ISO). */
 export interface Approval {
   readonly by: string;
@@ -50,7 +121,10 @@ export type ApprovalOutcome =
 
 /** Where a run stands after a failed step, waiting for an operator: retry, skip or abort. */
 export interface Halt {
+  /** The machine that failed; null when the build failed. */
   readonly machine: string | null;
+  /** When the build failed: the machines whose systems did not build. */
+  readonly machines?: readonly string[];
   readonly phase: Phase;
   readonly reason: string;
   readonly checks: readonly CheckResult[];

@@ -2,7 +2,7 @@ import { randomUUID } from 'node:crypto';
 import type { CheckResult } from '../domain/health/check-result.js';
 import type { Machine } from '../domain/inventory/schema.js';
 import type { Plan } from '../domain/planner/plan.js';
-import type { RebootPhase } from './run-events.js';
+import type { MachineOutcome, RebootPhase } from './run-events.js';
 import type { Approval, Halt } from './run-flow.js';
 
 /** Where one machine is in its reboot. Persisted after every change, so a run can resume. */
@@ -58,11 +58,14 @@ export const defaultRebootSettings: RebootSettings = {
   confirmLevels: ['high', 'critical'],
 };
 
-/** `halted`: a step failed and the run waits for an operator to retry, skip or abort. */
-export type RunStatus = 'pending' | 'running' | 'halted' | 'succeeded' | 'failed' | 'cancelled';
+/**
+ * `halted`: a step failed and the run waits for an operator to retry, skip or abort.
+ * `aborted`: a halted run that an operator aborted, or that nobody decided on in time.
+ */
+export type RunStatus = 'pending' | 'running' | 'halted' | 'succeeded' | 'failed' | 'cancelled' | 'aborted';
 
 export const isRunDone = (status: RunStatus): boolean =>
-  status === 'succeeded' || status === 'failed' || status === 'cancelled';
+  status === 'succeeded' || status === 'failed' || status === 'cancelled' || status === 'aborted';
 
 /**
  * A reboot run as plain, JSON-serialisable data: the plan, the metadata it was made from, and
@@ -83,8 +86,13 @@ export interface RebootRunState {
   status: RunStatus;
   /** Set while the run is halted after a failure. */
   halt: Halt | null;
-  /** Why the run was cancelled, once it is. */
+  /**
+   * Why the run was cancelled. Set as soon as the cancel is seen: a run that is still seeing
+   * the machines it had changed to the end (status still `running`) has it already.
+   */
   cancelReason: string | null;
+  /** Who aborted the halted run, or that nobody decided in time (absent in older states). */
+  abortReason?: string | null;
   startedAt: number | null;
   finishedAt: number | null;
 }
@@ -132,6 +140,7 @@ export function createRebootRun(
     status: 'pending',
     halt: null,
     cancelReason: null,
+    abortReason: null,
     startedAt: null,
     finishedAt: null,
   };
@@ -150,3 +159,25 @@ export function skipMachines(state: RebootRunState, reasons: ReadonlyMap<string,
 
 export const isFinished = (phase: MachinePhase): boolean =>
   phase === 'succeeded' || phase === 'failed' || phase === 'skipped';
+
+/** Whether the machine's reboot command was (or may have been) sent: from then on it is not "not touched". */
+export const rebootSent = (progress: MachineProgress): boolean =>
+  progress.rebootSentAt !== null ||
+  (progress.phase === 'rebooting' && progress.bootIdBefore !== null) ||
+  progress.phase === 'coming-back' ||
+  progress.phase === 'health' ||
+  progress.phase === 'stability';
+
+/** What became of a machine of a reboot run (see MachineOutcome). */
+export function rebootOutcome(progress: MachineProgress): MachineOutcome {
+  switch (progress.phase) {
+    case 'succeeded':
+      return 'rebooted';
+    case 'failed':
+      return 'failed';
+    case 'skipped':
+      return 'skipped';
+    default:
+      return rebootSent(progress) ? 'unknown' : 'not touched';
+  }
+}

@@ -11,7 +11,7 @@ import type { RunQueue } from '../../src/orchestration/queue/run-queue.js';
 import type { LabWorker } from '../../src/orchestration/queue/run-worker.js';
 import { type Homelab, startHomelab } from '../sim/homelab.js';
 import { memoryLogger } from '../support/memory-logger.js';
-import { queueClient, queueEnv, startWorker } from '../support/queue.js';
+import { queueClient, queueEnv, startWorker, waitForEvent } from '../support/queue.js';
 import {
   FakeDiscord,
   type FakeMessage,
@@ -292,6 +292,84 @@ describe('the Discord bot against the fake Discord API', () => {
     expect(alert.embeds[0]?.fields?.find((field) => field.name === 'Decided')?.value).toBe('retry by alice');
   });
 
+  it('a halted run aborted from its alert ends as aborted, naming who aborted it', async () => {
+    writeFileSync(brokenMarker, 'broken\n');
+    try {
+      const record = fake.command(alice, 'reboot', { target: 'web' });
+      const runId = (await answer(record, 'the reboot reply')).content.match(/run `(\w+)`/)?.[1] as string;
+      const alert = await fake.waitFor(
+        () =>
+          fake
+            .channelMessages()
+            .find(
+              (message) =>
+                message.content.includes(`run \`${runId}\``) && message.content.includes('failed at'),
+            ),
+        60_000,
+        'the alert',
+      );
+      const abort = buttonIds(alert).find((id) => id.split(':')[3] === 'abort') as string;
+      const click = fake.click(alice, alert, abort);
+      await fake.waitFor(() => click.original?.content, 10_000, 'the abort answer');
+      const message = await runMessageOf(runId);
+      await fake.waitFor(
+        () => message.embeds[0]?.title?.includes('aborted'),
+        30_000,
+        'the aborted run message',
+      );
+      const embed = message.embeds[0];
+      expect(embed?.title).toBe(`Reboot run ${runId} · aborted`);
+      expect(embed?.color).toBe(0xb91c1c);
+      expect(embed?.fields?.find((field) => field.name === 'Aborted')?.value).toBe(
+        'aborted by alice after web failed',
+      );
+      expect(embed?.description).toMatch(/❌ \*\*web\*\* failed at health: /);
+      expect(message.components).toEqual([]);
+    } finally {
+      rmSync(brokenMarker, { force: true });
+    }
+  });
+
+  it('a run cancelled while its machine is down says the machine rebooted once it is back and healthy', async () => {
+    lab.machine('nas').setDelays({ bootMs: 3_000 });
+    try {
+      const boots = lab.bootLog('nas').length;
+      const record = fake.command(alice, 'reboot', { target: 'nas' });
+      const runId = (await answer(record, 'the reboot reply')).content.match(/run `(\w+)`/)?.[1] as string;
+      const message = await runMessageOf(runId);
+      await waitForEvent(runs, runId, 'machine.down');
+      const cancel = fake.click(alice, message, `lab:cancel:${runId}`);
+      await fake.waitFor(() => cancel.original?.content, 10_000, 'the cancel answer');
+      await fake.waitFor(
+        () => message.embeds[0]?.title?.includes('cancelled'),
+        30_000,
+        'the cancelled run message',
+      );
+      const embed = message.embeds[0];
+      // Not frozen at "coming back": nas came back with a new boot and was checked healthy.
+      expect(embed?.description).toMatch(/✅ \*\*nas\*\* rebooted in [\d.]+ s/);
+      expect(embed?.description).not.toMatch(/coming back/);
+      expect(embed?.fields?.find((field) => field.name === 'Cancelled')?.value).toBe('cancelled by alice');
+      expect(lab.bootLog('nas')).toHaveLength(boots + 1);
+      const thread = await fake.waitFor(
+        () =>
+          [...fake.messages.values()]
+            .filter((posted) => posted.channel_id !== fake.channelId)
+            .map((posted) => posted.content)
+            .join('\n')
+            .match(/run +cancelled: cancelled by alice; rebooted: nas$/m)?.input,
+        30_000,
+        "the thread's last line",
+      );
+      expect(thread).toMatch(
+        /run +cancelling \(cancelled by alice\): nothing new starts; nas is seen to the end first/,
+      );
+      expect(thread).not.toMatch(/not touched: nas/);
+    } finally {
+      lab.machine('nas').setDelays({ bootMs: 0 });
+    }
+  });
+
   it('starts the shown plan from the sequence button; Abort cancels it; Deny cancels a waiting step', async () => {
     const sequence = fake.command(alice, 'sequence', { target: '@storage' });
     const shown = await answer(sequence, 'the sequence embed');
@@ -342,7 +420,7 @@ describe('the Discord bot against the fake Discord API', () => {
     );
     const abort = fake.click(alice, dbMessage, `lab:cancel:${dbRun}`);
     expect(await fake.waitFor(() => abort.original?.content, 10_000, 'the abort answer')).toBe(
-      `Cancelling run ${dbRun}: it stops at the next phase boundary.`,
+      `Cancelling run ${dbRun}: nothing more is started; a machine already rebooting or activating is seen back healthy first.`,
     );
     await fake.waitFor(
       () => dbMessage.embeds[0]?.title?.includes('cancelled'),

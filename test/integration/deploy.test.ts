@@ -1,8 +1,10 @@
 import { existsSync } from 'node:fs';
+import { join } from 'node:path';
 import { execa } from 'execa';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { RunEvent } from '../../src/orchestration/run-events.js';
 import { type Homelab, sshArgs, startHomelab } from '../sim/homelab.js';
+import { repoRoot } from '../support/flake-fixtures.js';
 import { runLab } from '../support/run-cli.js';
 import { eventsOf, parseEvents } from '../support/run-events.js';
 
@@ -98,6 +100,22 @@ async function systemsOf(name: string): Promise<{ current: string; profile: stri
 
 const built = (events: RunEvent[]) => eventsOf(events, 'deploy.built')[0]?.systems ?? {};
 
+/** The store paths of the machines' systems as the flake has them now. */
+async function evalSystems(names: readonly string[]): Promise<string[]> {
+  return Promise.all(
+    names.map(async (name) => {
+      const result = await execa('nix', [
+        '--extra-experimental-features',
+        'nix-command flakes',
+        'eval',
+        '--raw',
+        `${lab.flake}#nixosConfigurations.${name}.config.system.build.toplevel.outPath`,
+      ]);
+      return result.stdout;
+    }),
+  );
+}
+
 describe('lab deploy on the simulated homelab', () => {
   it('--dry-run shows what would change and touches nothing', async () => {
     const before = await systemsOf('web');
@@ -192,6 +210,81 @@ describe('lab deploy on the simulated homelab', () => {
     expect(await systemsOf('web')).toEqual(before);
   });
 
+  it('Ctrl-C during an activation sees that machine deployed and healthy, and touches nothing after it', async () => {
+    const before = { nas: await systemsOf('nas'), web: await systemsOf('web') };
+    await lab.configure('nas', {
+      services: [
+        { type: 'tcp', port: 2049 },
+        { type: 'tcp', port: 111 },
+      ],
+    });
+    await lab.configure('web', {
+      services: [
+        { type: 'http', port: 80 },
+        { type: 'tcp', port: 8443 },
+      ],
+    });
+    // Its services answer only a while after the activation: its health is still failing when
+    // the Ctrl-C comes, and must be waited for.
+    lab.machine('nas').setDelays({ activationMs: 2_000, servicesMs: 1_500 });
+    try {
+      const child = execa(
+        'node',
+        [
+          join(repoRoot, 'dist/cli/main.js'),
+          'deploy',
+          'nas',
+          'web',
+          '--flake',
+          lab.flake,
+          '--nix-option',
+          'substituters=',
+          '--yes',
+          '--health-timeout',
+          '10',
+          '--json',
+        ],
+        { env: lab.env, reject: false },
+      );
+      let interrupted = false;
+      child.stdout?.on('data', (chunk: Buffer) => {
+        if (!interrupted && /"type":"machine.activating","machine":"nas"/.test(chunk.toString())) {
+          interrupted = true;
+          child.kill('SIGINT');
+        }
+      });
+      const result = await child;
+      expect(interrupted).toBe(true);
+      expect(result.exitCode).toBe(130);
+      const events = parseEvents(result.stdout);
+      expect(events.at(-1)).toMatchObject({
+        type: 'run.finished',
+        status: 'cancelled',
+        failure: null,
+        pending: ['web'],
+        outcomes: [
+          { machine: 'nas', outcome: 'deployed' },
+          { machine: 'web', outcome: 'not touched' },
+        ],
+      });
+      expect(eventsOf(events, 'run.cancelling')).toEqual([
+        expect.objectContaining({ reason: 'Ctrl-C at the terminal', finishing: ['nas'] }),
+      ]);
+      // nas runs and boots its new system, whose activation got to its end; web is as it was.
+      const system = built(events).nas as string;
+      expect(await systemsOf('nas')).toEqual({ current: system, profile: system });
+      expect(lab.activations('nas').filter((record) => record.system === system)).toEqual([
+        expect.objectContaining({ event: 'start', action: 'switch' }),
+        expect.objectContaining({ event: 'done', action: 'switch' }),
+      ]);
+      expect(eventsOf(events, 'machine.copying').map((event) => event.machine)).toEqual(['nas']);
+      expect(await systemsOf('web')).toEqual(before.web);
+      expect(before.nas.current).not.toBe(system);
+    } finally {
+      lab.machine('nas').setDelays({ activationMs: 0, servicesMs: 0 });
+    }
+  });
+
   it("recreate: the stage's recreate machines switch together and are checked together", async () => {
     const result = await deploy('cache1', 'cache2', '--json');
     expect(result.exitCode).toBe(0);
@@ -210,27 +303,60 @@ describe('lab deploy on the simulated homelab', () => {
     expect((await systemsOf('cache2')).current).toBe(systems.cache2);
   });
 
-  it('a build failure touches no machine', async () => {
-    const before = await Promise.all(['nas', 'web'].map(systemsOf));
+  it('a build failure of one of three machines names it, builds the others, and touches no machine', async () => {
+    const names = ['nas', 'db', 'web'];
+    const before = await Promise.all(names.map(systemsOf));
     await lab.configure('nas', { services: [{ type: 'tcp', port: 2050 }] });
+    await lab.configure('db', { services: [{ type: 'tcp', port: 5433 }] });
     await lab.configure('web', { buildFails: true });
-    const result = await deploy('nas', 'web', '--json');
-    expect(result.exitCode).toBe(1);
-    const events = parseEvents(result.stdout);
-    expect(eventsOf(events, 'machine.copying')).toEqual([]);
-    expect(events.at(-1)).toMatchObject({
-      type: 'run.finished',
-      status: 'failed',
-      failure: {
-        machine: null,
-        phase: 'build',
-        reason: expect.stringContaining('the configuration of web does not build'),
-      },
-      pending: ['nas', 'web'],
-    });
-    expect(await Promise.all(['nas', 'web'].map(systemsOf))).toEqual(before);
-    await lab.configure('web', { buildFails: false, services: [{ type: 'http', port: 80 }] });
-    await lab.configure('nas', { services: [{ type: 'tcp', port: 2049 }] });
+    try {
+      const result = await deploy(...names, '--json');
+      expect(result.exitCode).toBe(1);
+      const events = parseEvents(result.stdout);
+      expect(eventsOf(events, 'machine.copying')).toEqual([]);
+      expect(eventsOf(events, 'machine.failed')).toEqual([
+        expect.objectContaining({
+          machine: 'web',
+          phase: 'build',
+          reason: expect.stringContaining('the configuration of web does not build'),
+        }),
+      ]);
+      const finished = events.at(-1);
+      expect(finished).toMatchObject({
+        type: 'run.finished',
+        status: 'failed',
+        failure: { machine: null, machines: ['web'], phase: 'build' },
+        pending: ['nas', 'db', 'web'],
+        outcomes: [
+          { machine: 'nas', outcome: 'not touched' },
+          { machine: 'db', outcome: 'not touched' },
+          { machine: 'web', outcome: 'not built' },
+        ],
+      });
+      const reason = finished?.type === 'run.finished' ? (finished.failure?.reason ?? '') : '';
+      expect(reason).toMatch(
+        /^build failed, no machine was touched: the system of web did not build: builder for '\/nix\/store\/[a-z0-9]{32}-nixos-system-web-\d+\.drv' failed .*the configuration of web does not build; built fine: nas, db$/,
+      );
+      // With --keep-going, nas's and db's new systems were built all the same.
+      const systems = await evalSystems(['nas', 'db']);
+      for (const system of systems) expect(existsSync(system)).toBe(true);
+      expect(await Promise.all(names.map(systemsOf))).toEqual(before);
+
+      // On the terminal: the machine and the build, never "null".
+      const text = await deploy(...names);
+      expect(text.exitCode).toBe(1);
+      expect(text.stdout).not.toMatch(/null/);
+      expect(text.stdout).toMatch(
+        / {2}web +FAILED at build: builder for .*the configuration of web does not build/,
+      );
+      expect(text.stdout).toMatch(
+        / {2}run +failed at the build \(web\): build failed, no machine was touched: the system of web did not build: .*; built fine: nas, db; not touched: nas, db\n$/,
+      );
+    } finally {
+      await lab.configure('web', { buildFails: false, services: [{ type: 'http', port: 80 }] });
+      await lab.configure('db', { services: [{ type: 'tcp', port: 5432 }] });
+      await lab.configure('nas', { services: [{ type: 'tcp', port: 2049 }] });
+    }
   });
 
   it('reports machines that need a reboot, and --reboot-if-needed reboots exactly those', async () => {

@@ -36,6 +36,12 @@ beforeAll(async () => {
       },
       { name: 'five', lab: { role: 'r', rebootOrder: 2, orchestration: { rebootDelay: 0 } } },
       { name: 'patient', lab: { role: 'r', rebootOrder: 1, orchestration: { rebootDelay: 60 } } },
+      {
+        // Before patient (by name, in the same stage); slow to boot when a test says so.
+        name: 'early',
+        lab: { role: 'r', rebootOrder: 1, healthChecks: [tcp], orchestration: { rebootDelay: 0 } },
+        services: [{ type: 'tcp', port: 5432 }],
+      },
     ],
   });
 });
@@ -115,5 +121,52 @@ describe('lab reboot stops at the first failure', () => {
     expect(result.stderr).toContain('stopping after the current phase');
     expect(result.stdout).toMatch(/ {2}run +cancelled: Ctrl-C at the terminal; not touched: patient$/);
     expect(lab.bootLog('patient')).toHaveLength(1);
+  });
+
+  it('on Ctrl-C while a machine is down after its reboot, waits for it and checks it before stopping', async () => {
+    lab.machine('early').setDelays({ bootMs: 3_000 });
+    try {
+      const boots = lab.bootLog('early').length;
+      const child = execa(
+        'node',
+        [
+          join(repoRoot, 'dist/cli/main.js'),
+          'reboot',
+          'early',
+          'patient',
+          '--yes',
+          '--flake',
+          lab.flake,
+          '--nix-option',
+          'substituters=',
+        ],
+        { env: lab.env, reject: false },
+      );
+      let interruptedAt = 0;
+      child.stdout?.on('data', (chunk: Buffer) => {
+        if (!interruptedAt && / {2}early +down$/m.test(chunk.toString())) {
+          interruptedAt = Date.now();
+          child.kill('SIGINT');
+        }
+      });
+      const result = await child;
+      expect(interruptedAt).toBeGreaterThan(0);
+      expect(result.exitCode).toBe(130);
+      expect(result.stdout).toMatch(
+        / {2}run +cancelling \(Ctrl-C at the terminal\): nothing new starts; early is seen to the end first$/m,
+      );
+      expect(result.stdout).toMatch(/ {2}early +rebooted and healthy in /);
+      expect(result.stdout).toMatch(
+        / {2}run +cancelled: Ctrl-C at the terminal; rebooted: early; not touched: patient$/,
+      );
+      // It did reboot, and came back after the Ctrl-C.
+      const log = lab.bootLog('early');
+      expect(log).toHaveLength(boots + 1);
+      expect(log.at(-1)?.upAt).toBeGreaterThan(interruptedAt);
+      expect(result.stdout).toContain(`up again with boot ${log.at(-1)?.bootId.slice(0, 8)}`);
+      expect(lab.bootLog('patient')).toHaveLength(1);
+    } finally {
+      lab.machine('early').setDelays({ bootMs: 0 });
+    }
   });
 });

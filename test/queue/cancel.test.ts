@@ -15,6 +15,7 @@ import {
   startWorker,
   waitForEvent,
 } from '../support/queue.js';
+import { runLab } from '../support/run-cli.js';
 import { eventsOf } from '../support/run-events.js';
 
 /**
@@ -31,7 +32,7 @@ let control: RunControl;
 
 const alice = { id: 'discord:400001', name: 'alice' };
 const bob = { id: 'discord:400002', name: 'bob' };
-const machines = ['nas', 'media', 'sick', 'app'] as const;
+const machines = ['nas', 'media', 'sick', 'app', 'vault'] as const;
 
 beforeAll(async () => {
   lab = await startHomelab({
@@ -74,6 +75,17 @@ beforeAll(async () => {
           orchestration: { rebootDelay: 0 },
         },
         services: [{ type: 'tcp', port: 8080 }],
+      },
+      {
+        // Takes long to boot (set per test): a cancel can come while it is down.
+        name: 'vault',
+        lab: {
+          role: 'vault',
+          rebootOrder: 1,
+          healthChecks: [{ type: 'tcp', port: 8200 }],
+          orchestration: { rebootDelay: 0 },
+        },
+        services: [{ type: 'tcp', port: 8200 }],
       },
     ],
   });
@@ -142,8 +154,8 @@ describe('cancel', () => {
     await expect(control.cancel(runId, bob)).rejects.toThrow(/already cancelled/);
   });
 
-  it('a running run stops at the next phase boundary: nothing after it is touched or marked failed', async () => {
-    lab.machine('app').setDelays({ servicesMs: 20_000 });
+  it("a run cancelled while a rebooted machine's health is awaited sees it healthy, and touches nothing after it", async () => {
+    lab.machine('app').setDelays({ servicesMs: 4_000 });
     try {
       const before = { boots: boots(), commands: rebootCommands() };
       const { runId } = await runs.submit(reboot(['app', 'media'], { healthTimeout: 60 }));
@@ -152,23 +164,30 @@ describe('cancel', () => {
       expect(await jobState(runs, runId)).toBe('active');
       expect(worker.processor.activeRuns).toBe(1);
 
-      const cancelledAt = Date.now();
       await control.cancel(runId, bob);
       const events = await followRun(runs, runId);
-      const finished = events.at(-1);
-      expect(finished).toMatchObject({
+      expect(eventsOf(events, 'run.cancelling')).toEqual([
+        expect.objectContaining({ reason: 'cancelled by bob', finishing: ['app'] }),
+      ]);
+      // app rebooted: it is never "not touched"; its health is seen to the end.
+      expect(events.at(-1)).toMatchObject({
         type: 'run.finished',
         status: 'cancelled',
         reason: 'cancelled by bob',
         failure: null,
-        pending: ['app', 'media'],
+        pending: ['media'],
+        outcomes: [
+          { machine: 'app', outcome: 'rebooted' },
+          { machine: 'media', outcome: 'not touched' },
+        ],
       });
-      expect(Date.parse(finished?.at ?? '') - cancelledAt).toBeLessThan(3_000);
+      expect(eventsOf(events, 'machine.succeeded').map((event) => event.machine)).toEqual(['app']);
       expect(eventsOf(events, 'machine.failed')).toEqual([]);
       expect(events.filter((event) => 'machine' in event && event.machine === 'media')).toEqual([]);
       const state = await finishedState(runs, runId);
       if (state.kind !== 'reboot') throw new Error('a reboot run');
-      expect(state.progress.app).toMatchObject({ phase: 'health', error: null });
+      expect(state.progress.app).toMatchObject({ phase: 'succeeded', error: null });
+      expect(state.progress.app?.bootIdAfter).toBe(lab.bootLog('app').at(-1)?.bootId);
       expect(state.progress.media).toMatchObject({ phase: 'pending' });
       // app rebooted once, media not at all.
       expect(boots()).toEqual({ ...before.boots, app: before.boots.app + 1 });
@@ -178,6 +197,96 @@ describe('cancel', () => {
       await expect.poll(() => jobState(runs, runId)).toBe('completed');
     } finally {
       lab.machine('app').setDelays({ servicesMs: 0 });
+    }
+  });
+
+  it('a machine down after its reboot command is waited for and checked healthy, then the run ends as cancelled', async () => {
+    lab.machine('vault').setDelays({ bootMs: 3_000 });
+    try {
+      const before = { boots: boots(), commands: rebootCommands() };
+      const { runId } = await runs.submit(reboot(['vault', 'media'], { healthTimeout: 30 }));
+      await waitForEvent(runs, runId, 'machine.down', (event) => event.machine === 'vault');
+      await expect.poll(() => lab.machine('vault').isUp, { timeout: 5_000 }).toBe(false);
+      const cancelledAt = Date.now();
+      await control.cancel(runId, bob);
+      const events = await followRun(runs, runId);
+      const finished = events.at(-1);
+      expect(finished).toMatchObject({
+        type: 'run.finished',
+        status: 'cancelled',
+        reason: 'cancelled by bob',
+        failure: null,
+        pending: ['media'],
+        outcomes: [
+          { machine: 'vault', outcome: 'rebooted' },
+          { machine: 'media', outcome: 'not touched' },
+        ],
+      });
+      // What lab says is what the machine shows: a new boot, up after the cancel, healthy.
+      const boot = lab.bootLog('vault').at(-1);
+      expect(boots()).toEqual({ ...before.boots, vault: before.boots.vault + 1 });
+      expect(boot?.upAt).toBeGreaterThan(cancelledAt);
+      expect(eventsOf(events, 'machine.up')).toEqual([
+        expect.objectContaining({ machine: 'vault', bootId: boot?.bootId }),
+      ]);
+      expect(eventsOf(events, 'machine.health').at(-1)).toMatchObject({ machine: 'vault', ok: true });
+      expect(Date.parse(finished?.at ?? '')).toBeGreaterThanOrEqual(boot?.upAt ?? Infinity);
+      const state = await finishedState(runs, runId);
+      if (state.kind !== 'reboot') throw new Error('a reboot run');
+      expect(state.progress.vault).toMatchObject({ phase: 'succeeded', bootIdAfter: boot?.bootId });
+      expect(rebootCommands()).toEqual({ ...before.commands, vault: before.commands.vault + 1 });
+      await expect.poll(() => lockHolders(runs, ['vault', 'media'])).toEqual({ vault: null, media: null });
+    } finally {
+      lab.machine('vault').setDelays({ bootMs: 0 });
+    }
+  });
+
+  it('a run parked while its machine comes back, then cancelled, still waits for the machine and checks it', async () => {
+    // Workers of their own that park a run after a second of waiting for a machine.
+    const parking = queueEnv({ LAB_ACTIVE_WAIT: '1', LAB_PARK_POLL: '1' });
+    const other = await queueClient(parking);
+    const parker = await startWorker(lab, parking, 'parking-worker');
+    lab.machine('vault').setDelays({ bootMs: 4_000 });
+    try {
+      const before = { boots: boots(), commands: rebootCommands() };
+      const { runId } = await other.runs.submit(reboot(['vault', 'media'], { healthTimeout: 30 }));
+      await waitForEvent(other.runs, runId, 'machine.rebooting', (event) => event.machine === 'vault');
+      await expect.poll(() => lab.machine('vault').isUp, { timeout: 10_000 }).toBe(false);
+      await expect.poll(() => jobState(other.runs, runId), { timeout: 10_000 }).toBe('delayed');
+      const cancelledAt = Date.now();
+      await other.control.cancel(runId, bob);
+      const events = await followRun(other.runs, runId);
+      expect(events.at(-1)).toMatchObject({
+        type: 'run.finished',
+        status: 'cancelled',
+        reason: 'cancelled by bob',
+        pending: ['media'],
+        outcomes: [
+          { machine: 'vault', outcome: 'rebooted' },
+          { machine: 'media', outcome: 'not touched' },
+        ],
+      });
+      const boot = lab.bootLog('vault').at(-1);
+      expect(boot?.upAt).toBeGreaterThan(cancelledAt);
+      const state = await finishedState(other.runs, runId);
+      if (state.kind !== 'reboot') throw new Error('a reboot run');
+      expect(state.progress.vault).toMatchObject({ phase: 'succeeded', bootIdAfter: boot?.bootId });
+      expect(boots()).toEqual({ ...before.boots, vault: before.boots.vault + 1 });
+      expect(rebootCommands()).toEqual({ ...before.commands, vault: before.commands.vault + 1 });
+      // lab status says the same.
+      const status = await runLab(['status', runId, '--json'], parking);
+      expect(JSON.parse(status.stdout)).toMatchObject({
+        status: 'cancelled',
+        cancelReason: 'cancelled by bob',
+        machines: [
+          { name: 'vault', phase: 'succeeded' },
+          { name: 'media', phase: 'pending' },
+        ],
+      });
+    } finally {
+      lab.machine('vault').setDelays({ bootMs: 0 });
+      await parker.stop();
+      await other.runs.close();
     }
   });
 

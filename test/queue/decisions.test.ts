@@ -19,6 +19,7 @@ import {
   startWorker,
   waitForEvent,
 } from '../support/queue.js';
+import { runLab } from '../support/run-cli.js';
 import { eventsOf } from '../support/run-events.js';
 
 /**
@@ -177,7 +178,7 @@ describe('a failed step halts the run for a decision', () => {
     expect(boots()).toEqual({ app: before.app + 1, web: before.web });
     await control.decide(runId, 'abort', alice);
     const finished = await waitForEvent(runs, runId, 'run.finished');
-    expect(finished).toMatchObject({ status: 'failed', reason: expect.stringMatching(/aborted by alice/) });
+    expect(finished).toMatchObject({ status: 'aborted', reason: expect.stringMatching(/aborted by alice/) });
     const decided = eventsOf(await runs.events.read(runId), 'run.decided');
     expect(decided.map((event) => [event.decision, event.by])).toEqual([
       ['retry', 'bob'],
@@ -202,24 +203,45 @@ describe('a failed step halts the run for a decision', () => {
     expect(lab.bootLog('web').at(-2)?.downAt).toBeGreaterThan(Date.parse(events[0]?.at ?? ''));
   });
 
-  it('abort fails the run and touches nothing more', async () => {
+  it('abort ends the run as aborted, naming who, and touches nothing more', async () => {
     const { runId, before } = await halted();
     const commands = lab.rebootRequests('web').length;
     await control.decide(runId, 'abort', bob);
     const finished = await waitForEvent(runs, runId, 'run.finished');
     expect(finished).toMatchObject({
-      status: 'failed',
+      status: 'aborted',
       failure: { machine: 'app', phase: 'health' },
       pending: ['web'],
+      outcomes: [
+        { machine: 'app', outcome: 'failed' },
+        { machine: 'web', outcome: 'not touched' },
+      ],
     });
     expect(finished.reason).toMatch(/aborted by bob after app failed/);
-    expect((await rebootState(runId, { finished: true })).status).toBe('failed');
+    expect(await rebootState(runId, { finished: true })).toMatchObject({
+      status: 'aborted',
+      abortReason: 'aborted by bob after app failed',
+    });
+    // The CLI says so too: `lab status` and `lab follow` (exit 1, as for a failure).
+    const status = await runLab(['status', runId, '--json'], env);
+    expect(JSON.parse(status.stdout)).toMatchObject({
+      status: 'aborted',
+      abortReason: 'aborted by bob after app failed',
+    });
+    expect((await runLab(['status', runId], env)).stdout).toMatch(
+      new RegExp(`reboot run ${runId}: aborted: aborted by bob after app failed`),
+    );
+    const followed = await runLab(['follow', runId], env);
+    expect(followed.exitCode).toBe(1);
+    expect(followed.stdout).toMatch(
+      / {2}run +aborted: aborted by bob after app failed; app failed at health: .*; not touched: web\n$/,
+    );
     expect(boots()).toEqual({ app: before.app + 1, web: before.web });
     expect(lab.rebootRequests('web').length).toBe(commands);
     await expect.poll(() => lockHolders(runs, ['app', 'web'])).toEqual({ app: null, web: null });
     await expect.poll(() => jobState(runs, runId)).toBe('completed');
     // It is over: no more decisions.
-    await expect(control.decide(runId, 'retry', bob)).rejects.toThrow(/already failed/);
+    await expect(control.decide(runId, 'retry', bob)).rejects.toThrow(/already aborted/);
   });
 
   it('a retry sent the moment the halt is announced is taken', async () => {
@@ -265,8 +287,9 @@ describe('a failed step halts the run for a decision', () => {
     expect(expiresIn).toBeGreaterThan(1_900);
     expect(expiresIn).toBeLessThanOrEqual(2_000);
     const finished = await waitForEvent(hurried, runId, 'run.finished', () => true, 15_000);
-    expect(finished).toMatchObject({ status: 'failed', failure: { machine: 'app', phase: 'health' } });
+    expect(finished).toMatchObject({ status: 'aborted', failure: { machine: 'app', phase: 'health' } });
     expect(finished.reason).toMatch(/nobody retried, skipped or aborted within 2 s/);
+    expect((await finishedState(hurried, runId)).status).toBe('aborted');
     expect(Date.parse(finished.at)).toBeGreaterThanOrEqual(Date.parse(halt.expiresAt));
     expect(Date.parse(finished.at) - Date.parse(halt.expiresAt)).toBeLessThan(3_000);
     expect(boots()).toEqual({ app: before.app + 1, web: before.web });

@@ -47,6 +47,8 @@ export interface SimDelays {
   readonly shutdownMs: number;
   /** The reboot command itself takes this long to return (the shutdown has begun meanwhile). */
   readonly rebootCommandMs: number;
+  /** Once down, the machine takes this long to boot again (instead of the homelab's boot time). */
+  readonly bootMs: number;
 }
 
 const delayFiles: Record<keyof SimDelays, string> = {
@@ -54,6 +56,7 @@ const delayFiles: Record<keyof SimDelays, string> = {
   servicesMs: 'services-delay',
   shutdownMs: 'shutdown-delay',
   rebootCommandMs: 'reboot-command-delay',
+  bootMs: 'boot-delay',
 };
 
 const initScript = join(import.meta.dirname, 'machine-init.sh');
@@ -216,7 +219,7 @@ export class SimMachine {
     this.currentBoot = undefined;
     this.process = undefined;
     if (this.stopping || this.faults.includes('never-comes-back')) return;
-    const bootTime = this.faults.includes('slow-boot') ? this.bootTimeMs * 10 : this.bootTimeMs;
+    const bootTime = this.faults.includes('slow-boot') ? this.bootTimeMs * 10 : this.ownBootTimeMs();
     this.bootTimer = setTimeout(() => {
       this.bootWhenGone().catch((error) =>
         appendFileSync(join(this.dir, 'console.log'), `boot failed: ${error}\n`),
@@ -232,6 +235,15 @@ export class SimMachine {
     while (!this.stopping && remainingProcesses(this.dir) > 0)
       await new Promise((resolve) => setTimeout(resolve, 20));
     if (!this.stopping) await this.boot();
+  }
+
+  /** The boot time set with setDelays({ bootMs }), else the homelab's. */
+  private ownBootTimeMs(): number {
+    try {
+      return Number(readFileSync(join(this.dir, delayFiles.bootMs), 'utf8')) * 1000;
+    } catch {
+      return this.bootTimeMs;
+    }
   }
 
   private record(entry: { event: 'up' | 'down'; bootId: string; at: number }): void {

@@ -7,6 +7,7 @@ import { RebootTimeoutError } from '../../src/domain/reboot/errors.js';
 import type { RebootHost } from '../../src/domain/reboot/reboot-host.js';
 import { RebootRun } from '../../src/orchestration/reboot-run.js';
 import type { RunEvent } from '../../src/orchestration/run-events.js';
+import { RunCancelled } from '../../src/orchestration/run-flow.js';
 import { createRebootRun, type RebootRunState } from '../../src/orchestration/run-state.js';
 import { inventoryOf, machine } from '../support/machines.js';
 
@@ -187,6 +188,125 @@ describe('RebootRun', () => {
     expect(final.status).toBe('cancelled');
     expect(host.log).toEqual(['reboot nas']);
     expect(events.at(-1)).toMatchObject({ status: 'cancelled', pending: ['db', 'web'] });
+  });
+
+  it('a cancel while a machine is down waits for it, checks it, then ends the run: later machines untouched', async () => {
+    const { state, host } = setup();
+    const controller = new AbortController();
+    const events: RunEvent[] = [];
+    let back: () => void = () => {};
+    const comesBack = new Promise<void>((resolve) => {
+      back = resolve;
+    });
+    const waitForNewBoot = host.waitForNewBoot.bind(host);
+    host.waitForNewBoot = async (m, previous, options) => {
+      options.onDown?.();
+      await comesBack; // down until the test says so, whatever the signal
+      return waitForNewBoot(m, previous, { ...options, onDown: undefined });
+    };
+    const run = new RebootRun(state, {
+      host,
+      confirm: async () => ({ approved: true, approvals: [] }),
+      healthIntervalMs: 1,
+    }).on((e) => {
+      events.push(e);
+      if (e.type === 'machine.down' && e.machine === 'nas') {
+        controller.abort(new RunCancelled('cancelled by bob'));
+        setTimeout(back, 20);
+      }
+    });
+    const final = await run.run(controller.signal);
+    expect(final.status).toBe('cancelled');
+    expect(host.log).toEqual(['reboot nas']);
+    expect(summary(events)).toEqual([
+      'run.started',
+      'machine.rebooting nas',
+      'machine.down nas',
+      'run.cancelling',
+      'machine.up nas',
+      'machine.health nas',
+      'machine.succeeded nas',
+      'run.finished',
+    ]);
+    expect(events.at(-1)).toMatchObject({
+      status: 'cancelled',
+      reason: 'cancelled by bob',
+      failure: null,
+      pending: ['db', 'web'],
+      outcomes: [
+        { machine: 'nas', outcome: 'rebooted' },
+        { machine: 'db', outcome: 'not touched' },
+        { machine: 'web', outcome: 'not touched' },
+      ],
+    });
+    expect(final.progress.nas).toMatchObject({ phase: 'succeeded', bootIdAfter: 'boot-nas-1' });
+    expect(final.cancelReason).toBe('cancelled by bob');
+  });
+
+  it('a machine that does not come back after a cancel is reported as failed there, never as not touched', async () => {
+    const { state, host } = setup({ rebootTimeout: 1 });
+    host.neverBack.add('nas');
+    const controller = new AbortController();
+    const events: RunEvent[] = [];
+    const run = new RebootRun(state, {
+      host,
+      confirm: async () => ({ approved: true, approvals: [] }),
+      healthIntervalMs: 1,
+      haltForMs: 60_000, // a queued run: still no halt once it is cancelled
+    }).on((e) => {
+      events.push(e);
+      if (e.type === 'machine.rebooting') controller.abort(new RunCancelled('cancelled by bob'));
+    });
+    const final = await run.run(controller.signal);
+    expect(final.status).toBe('cancelled');
+    expect(final.halt).toBeNull();
+    expect(events.at(-1)).toMatchObject({
+      type: 'run.finished',
+      status: 'cancelled',
+      failure: { machine: 'nas', phase: 'coming back' },
+      pending: ['db', 'web'],
+      outcomes: [
+        { machine: 'nas', outcome: 'failed' },
+        { machine: 'db', outcome: 'not touched' },
+        { machine: 'web', outcome: 'not touched' },
+      ],
+    });
+  });
+
+  it('a resumed run that was being cancelled goes on with the machine it had rebooted, and nothing else', async () => {
+    const { run, checkpoints } = setup();
+    await run.run();
+    const afterSend = checkpoints
+      .map((text) => JSON.parse(text) as RebootRunState)
+      .find((s) => s.progress.db?.phase === 'coming-back') as RebootRunState;
+    const host = new FakeHost();
+    host.boots.set('nas', 1);
+    host.boots.set('db', 1);
+    const events: RunEvent[] = [];
+    const final = await new RebootRun(afterSend, {
+      host,
+      confirm: async () => ({ approved: true, approvals: [] }),
+      healthIntervalMs: 1,
+    })
+      .on((e) => events.push(e))
+      .cancel('cancelled by bob');
+    expect(final.status).toBe('cancelled');
+    expect(host.log).toEqual([]);
+    expect(events.at(-1)).toMatchObject({
+      outcomes: [
+        { machine: 'nas', outcome: 'rebooted' },
+        { machine: 'db', outcome: 'rebooted' },
+        { machine: 'web', outcome: 'not touched' },
+      ],
+    });
+  });
+
+  it('cancels a run that has not started, or is halted, at once', async () => {
+    const { run, host, events } = setup();
+    const final = await run.cancel('cancelled by bob');
+    expect(final.status).toBe('cancelled');
+    expect(host.log).toEqual([]);
+    expect(summary(events)).toEqual(['run.finished']);
   });
 
   it('resumes a checkpointed state without repeating finished work', async () => {

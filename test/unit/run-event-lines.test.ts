@@ -25,3 +25,107 @@ describe('run event lines', () => {
     );
   });
 });
+
+const event = (fields: Record<string, unknown>) =>
+  ({ runId: 'r1', at: '2026-11-27T04:00:00.000Z', elapsedMs: 4_300, ...fields }) as unknown as RunEvent;
+
+describe('how a run ended, in one line', () => {
+  it('a cancel names what became of the machines it had touched, and those it did not touch', () => {
+    const line = runEventLine(
+      event({
+        type: 'run.finished',
+        status: 'cancelled',
+        failure: null,
+        pending: ['media'],
+        reason: 'cancelled by bob',
+        outcomes: [
+          { machine: 'vault', outcome: 'rebooted' },
+          { machine: 'media', outcome: 'not touched' },
+        ],
+      }),
+      plainStyle,
+      5,
+    );
+    expect(line).toBe('   4.3s  run    cancelled: cancelled by bob; rebooted: vault; not touched: media');
+    expect(
+      runEventLine(
+        event({ type: 'run.cancelling', reason: 'cancelled by bob', finishing: ['vault', 'db'] }),
+        plainStyle,
+        5,
+      ),
+    ).toBe(
+      '   4.3s  run    cancelling (cancelled by bob): nothing new starts; vault, db are seen to the end first',
+    );
+  });
+
+  it('an aborted run says who aborted it after which failure', () => {
+    expect(
+      runEventLine(
+        event({
+          type: 'run.finished',
+          status: 'aborted',
+          failure: { machine: 'app', phase: 'health', reason: 'tcp 8080 refused' },
+          pending: ['web'],
+          reason: 'aborted by bob after app failed',
+          outcomes: [
+            { machine: 'app', outcome: 'failed' },
+            { machine: 'web', outcome: 'not touched' },
+          ],
+        }),
+        plainStyle,
+        5,
+      ),
+    ).toBe(
+      '   4.3s  run    aborted: aborted by bob after app failed; app failed at health: tcp 8080 refused; not touched: web',
+    );
+  });
+
+  it('a build failure names the machines whose systems failed, never "null"', () => {
+    const failure = { machine: null, machines: ['web'], phase: 'build', reason: 'build failed: …' };
+    const finished = runEventLine(
+      event({
+        type: 'run.finished',
+        status: 'failed',
+        failure,
+        pending: ['gw', 'db', 'web'],
+        reason: null,
+        outcomes: [
+          { machine: 'gw', outcome: 'not touched' },
+          { machine: 'db', outcome: 'not touched' },
+          { machine: 'web', outcome: 'not built' },
+        ],
+      }),
+      plainStyle,
+      5,
+    );
+    expect(finished).toBe('   4.3s  run    failed at the build (web): build failed: …; not touched: gw, db');
+    const halted = runEventLine(
+      event({
+        type: 'run.halted',
+        ...failure,
+        checks: [],
+        decisions: ['retry', 'abort'],
+        expiresAt: '2026-11-27T05:00:00.000Z',
+      }),
+      plainStyle,
+      5,
+    );
+    expect(halted).toMatch(
+      /^ {3}4\.3s {2}run {4}HALTED: the build \(web\) failed: build failed: …; decide by /,
+    );
+    // Events written before outcomes and machines existed still read well.
+    expect(
+      runEventLine(
+        event({
+          type: 'run.finished',
+          status: 'failed',
+          failure: { machine: null, phase: 'build', reason: 'nix failed' },
+          pending: ['gw'],
+          reason: null,
+        }),
+        plainStyle,
+        5,
+      ),
+    ).toBe('   4.3s  run    failed at the build: nix failed; not touched: gw');
+  });
+});

@@ -186,16 +186,16 @@ async function deploy(targets: string[], options: DeployOptions, context: Contex
     const status = await withInterrupt(io, (signal) =>
       new DeployRun(run, {
         host,
-        build: (names) =>
+        build: (names, buildSignal) =>
           options.buildOnTarget
             ? buildOnTargets(
                 host,
                 settings.nix,
                 settings.flake,
                 machines.filter((machine) => names.includes(machine.name)),
-                signal,
+                buildSignal,
               )
-            : buildSystems(settings.nix, settings.flake, names, { signal }),
+            : buildSystems(settings.nix, settings.flake, names, { signal: buildSignal }),
       })
         .on(eventPrinter(output, options.json === true, machines))
         .run(signal)

@@ -47,12 +47,18 @@ export function runCommands(program: Command, context: Context): void {
       }),
     );
 
-  actorCommand(program, 'cancel', 'cancel a run: it stops at the next phase boundary, touching nothing more')
+  actorCommand(
+    program,
+    'cancel',
+    'cancel a run: nothing more is started; a machine already rebooting or activating is seen to the end',
+  )
     .argument('<run>', 'a run id')
     .action((runId: string, options: ActorOptions) =>
       withRunQueue(context, async (runs) => {
         await new RunControl(runs).cancel(runId, cliActor(context.env, options.as));
-        output.lines([`Cancelling run ${runId}: it stops at the next phase boundary.`]);
+        output.lines([
+          `Cancelling run ${runId}: nothing more is started; a machine already rebooting or activating is seen back healthy first.`,
+        ]);
       }),
     );
 
@@ -90,7 +96,7 @@ export function runCommands(program: Command, context: Context): void {
   const decisions: [Decision, string][] = [
     ['retry', 'retry the failed step of a halted run'],
     ['skip', 'skip the failed machines of a halted run and go on'],
-    ['abort', 'end a halted run as failed'],
+    ['abort', 'end a halted run as aborted'],
   ];
   for (const [decision, description] of decisions) {
     actorCommand(program, decision, description)

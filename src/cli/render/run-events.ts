@@ -1,4 +1,4 @@
-import type { RunEvent } from '../../orchestration/run-events.js';
+import type { MachineOutcome, RunEvent } from '../../orchestration/run-events.js';
 import type { Approval } from '../../orchestration/run-flow.js';
 import { storeName } from './store-path.js';
 import type { Style } from './style.js';
@@ -94,29 +94,90 @@ export function runEventLine(event: RunEvent, style: Style, width = 16): string 
     case 'step.finished':
       return null;
     case 'run.halted': {
-      const who = event.machine ?? 'build';
       const checks = event.checks.map((check) => `${check.name}: ${check.error}`).join('; ');
       return line(
         'run',
         style.red(
-          `HALTED: ${who} failed at ${event.phase}: ${event.reason}${checks ? ` (${checks})` : ''}; ` +
+          `HALTED: ${failedWhere(event)}: ${event.reason}${checks ? ` (${checks})` : ''}; ` +
             `decide by ${clock(event.expiresAt)}: lab ${event.decisions.join('|')} ${event.runId}`,
         ),
       );
     }
     case 'run.decided':
       return line('run', `${event.decision} (by ${event.by})`);
+    case 'run.cancelling':
+      return line(
+        'run',
+        style.yellow(
+          `cancelling (${event.reason}): nothing new starts; ${event.finishing.join(', ')} ` +
+            `${event.finishing.length === 1 ? 'is' : 'are'} seen to the end first`,
+        ),
+      );
     case 'run.finished': {
-      const untouched = event.pending.length > 0 ? `; not touched: ${event.pending.join(', ')}` : '';
-      if (event.status === 'succeeded') return line('run', style.green('succeeded'));
-      if (event.status === 'cancelled') {
-        const why = event.reason ? `: ${event.reason}` : '';
-        return line('run', style.yellow(`cancelled${why}${untouched}`));
-      }
-      const at = event.failure
-        ? ` at ${event.failure.machine} (${event.failure.phase}): ${event.failure.reason}`
+      const outcomes = outcomeSummary(event);
+      if (event.status === 'succeeded') return line('run', style.green(`succeeded${outcomes}`));
+      const { failure } = event;
+      const failed = failure ? `; ${failedWhere(failure)}: ${failure.reason}` : '';
+      const why = event.reason ? `: ${event.reason}` : '';
+      if (event.status === 'cancelled')
+        return line('run', style.yellow(`cancelled${why}${failed}${outcomes}`));
+      if (event.status === 'aborted') return line('run', style.red(`aborted${why}${failed}${outcomes}`));
+      const at = failure
+        ? ` at ${failure.machine === null ? theBuild(failure) : `${failure.machine} (${failure.phase})`}: ${failure.reason}`
         : '';
-      return line('run', style.red(`failed${at}${untouched}`));
+      return line('run', style.red(`failed${at}${outcomes}`));
     }
   }
+}
+
+interface FailureLike {
+  readonly machine: string | null;
+  readonly phase: string;
+  readonly machines?: readonly string[];
+}
+
+/** "db failed at health", or "the build (web, db) failed" when no single machine failed. */
+function failedWhere(failure: FailureLike): string {
+  return failure.machine === null
+    ? `${theBuild(failure)} failed`
+    : `${failure.machine} failed at ${failure.phase}`;
+}
+
+/** "the build", naming the machines whose systems did not build when they are known. */
+function theBuild(failure: FailureLike): string {
+  const machines = failure.machines ?? [];
+  return `the ${failure.phase}${machines.length > 0 ? ` (${machines.join(', ')})` : ''}`;
+}
+
+/** The order outcomes are listed in, and which are not worth a word on a run that succeeded. */
+const OUTCOME_ORDER: readonly MachineOutcome[] = [
+  'rebooted',
+  'deployed',
+  'rolled back',
+  'healthy',
+  'unhealthy',
+  'failed',
+  'unknown',
+  'not built',
+  'skipped',
+  'not touched',
+];
+
+/**
+ * What became of the machines, e.g. "; rebooted: app; not touched: media". A run that succeeded
+ * says only what it skipped; the machine named by the failure is not named again as failed.
+ */
+function outcomeSummary(event: Extract<RunEvent, { type: 'run.finished' }>): string {
+  // Events written before `outcomes` existed carry `pending` only.
+  const outcomes =
+    event.outcomes ?? event.pending.map((machine) => ({ machine, outcome: 'not touched' as const }));
+  const groups = OUTCOME_ORDER.flatMap((outcome) => {
+    if (event.status === 'succeeded' && outcome !== 'skipped') return [];
+    const machines = outcomes.filter((entry) => entry.outcome === outcome).map((entry) => entry.machine);
+    if (machines.length === 0) return [];
+    if (outcome === 'failed' && machines.length === 1 && machines[0] === event.failure?.machine) return [];
+    if (outcome === 'not built' && event.failure?.machines) return []; // named by the failure
+    return [`${outcome}: ${machines.join(', ')}`];
+  });
+  return groups.map((group) => `; ${group}`).join('');
 }

@@ -35,13 +35,21 @@ export function machinePhases(state: RunState): { machine: string; phase: string
 /** What a run is doing, in a few words. */
 export function runSituation(record: RunRecord): string {
   const { state } = record.data;
-  if (state.status === 'halted' && state.halt)
-    return `halted: ${state.halt.machine ?? 'build'} failed at ${state.halt.phase}`;
+  if (state.status === 'halted' && state.halt) {
+    const { halt } = state;
+    if (halt.machine !== null) return `halted: ${halt.machine} failed at ${halt.phase}`;
+    return `halted: the ${halt.phase}${halt.machines?.length ? ` (${halt.machines.join(', ')})` : ''} failed`;
+  }
   if (state.status === 'cancelled') return `cancelled${state.cancelReason ? `: ${state.cancelReason}` : ''}`;
+  if (state.status === 'aborted') {
+    const reason = 'abortReason' in state ? state.abortReason : null;
+    return `aborted${reason ? `: ${reason}` : ''}`;
+  }
   if (state.status === 'running' || state.status === 'pending') {
     const waiting =
       record.jobState === 'delayed' ? ', parked' : record.jobState === 'waiting' ? ', queued' : '';
-    return `${state.status} (step ${Math.min(state.step + 1, state.steps.length)}/${state.steps.length}${waiting})`;
+    const cancelling = state.cancelReason ? `, cancelling: ${state.cancelReason}` : '';
+    return `${state.status} (step ${Math.min(state.step + 1, state.steps.length)}/${state.steps.length}${waiting}${cancelling})`;
   }
   return state.status;
 }
@@ -77,6 +85,7 @@ export function runJson(record: RunRecord) {
     cancelReason: state.cancelReason,
     /** Hosts that could not be read and that the run goes on without (skipBroken). */
     skipped: (data.skipped ?? []).map((host) => ({ name: host.name, reason: host.reason })),
+    abortReason: ('abortReason' in state ? state.abortReason : null) ?? null,
   };
 }
 

@@ -4,6 +4,8 @@ export const COLOR = {
   info: 0x3b82f6,
   ok: 0x22c55e,
   failed: 0xef4444,
+  /** A halted run that was aborted: a failure, ended on purpose. */
+  aborted: 0xb91c1c,
   cancelled: 0x9ca3af,
   halted: 0xf97316,
   waiting: 0xeab308,
@@ -12,6 +14,7 @@ export const COLOR = {
 export function statusColor(status: RunStatus, waiting: boolean): number {
   if (status === 'succeeded') return COLOR.ok;
   if (status === 'failed') return COLOR.failed;
+  if (status === 'aborted') return COLOR.aborted;
   if (status === 'cancelled') return COLOR.cancelled;
   if (status === 'halted') return COLOR.halted;
   return waiting ? COLOR.waiting : COLOR.info;

@@ -1,7 +1,8 @@
 import { type APIButtonComponent, type APIEmbed, ButtonStyle, ComponentType } from 'discord.js';
+import { type DeployProgress, deployOutcome } from '../../orchestration/deploy-run.js';
 import type { RunJobData } from '../../orchestration/queue/run-request.js';
-import type { Approval } from '../../orchestration/run-flow.js';
-import { isRunDone } from '../../orchestration/run-state.js';
+import type { Approval, Halt } from '../../orchestration/run-flow.js';
+import { isRunDone, type MachineProgress, rebootOutcome } from '../../orchestration/run-state.js';
 import { encodeButton } from '../custom-ids.js';
 import { clip, statusColor, when } from './colors.js';
 import type { DiscordMessage } from './plan-message.js';
@@ -39,18 +40,19 @@ export function runMessage(data: RunJobData, waits: readonly ApprovalWait[]): Di
     { name: 'Plan', value: `\`${data.planId}\``, inline: true },
   ];
   if (state.status === 'halted' && state.halt)
-    fields.push({
-      name: 'Halted',
-      value: clip(
-        `${state.halt.machine ?? 'build'} failed at ${state.halt.phase}: ${state.halt.reason}`,
-        1000,
-      ),
-      inline: false,
-    });
+    fields.push({ name: 'Halted', value: clip(haltText(state.halt), 1000), inline: false });
   if (state.kind === 'deploy' && state.needsReboot.length > 0)
     fields.push({ name: 'Needs a reboot', value: state.needsReboot.join(', '), inline: false });
   if (state.status === 'cancelled' && state.cancelReason)
     fields.push({ name: 'Cancelled', value: clip(state.cancelReason, 1000), inline: false });
+  if (!done && state.cancelReason)
+    fields.push({
+      name: 'Cancelling',
+      value: clip(`${state.cancelReason}: nothing more is started; what was begun is seen to the end`, 1000),
+      inline: false,
+    });
+  if (state.status === 'aborted' && 'abortReason' in state && state.abortReason)
+    fields.push({ name: 'Aborted', value: clip(state.abortReason, 1000), inline: false });
   const embed: APIEmbed = {
     title: clip(title, 256),
     description: clip(lines.join('\n') || 'No machines.', 4000),
@@ -120,9 +122,12 @@ function machineLine(data: RunJobData, machine: string, wait: ApprovalWait | und
       : '';
   if (wait)
     return `🔐 **${machine}** waits for approval: ${wait.approvals.length}/${wait.required}${wait.approvals.length > 0 ? ` (${names(wait.approvals)})` : ''}, expires ${when(wait.expiresAt, 'R')}`;
+  if (progress.error?.phase === 'build' && progress.phase === 'pending')
+    return `❌ **${machine}** did not build: ${clip(progress.error.reason, 300)}`;
+  const done = isRunDone(state.status);
   switch (progress.phase) {
     case 'pending':
-      return `▫️ ${machine}`;
+      return done ? `▫️ ${machine} not touched` : `▫️ ${machine}`;
     case 'skipped':
       return `⏭️ ${machine} skipped${progress.skipReason ? `: ${clip(progress.skipReason, 200)}` : ''}`;
     case 'failed':
@@ -135,8 +140,26 @@ function machineLine(data: RunJobData, machine: string, wait: ApprovalWait | und
       return `✅ **${machine}** ${state.kind === 'reboot' ? 'rebooted' : 'deployed'}${took}${approved}`;
     }
     default:
+      // A run that ended with the machine half-way says so, rather than what it was doing.
+      if (done) return `❔ **${machine}** ${untilTheEnd(state, machine)}${approved}`;
       return `${activeIcon(progress.phase)} **${machine}** ${activeText(progress.phase)}${approved}`;
   }
+}
+
+/** A machine that a finished run left half-way: changed but not verified, or not touched. */
+function untilTheEnd(state: Exclude<RunJobData['state'], { kind: 'health' }>, machine: string): string {
+  const outcome =
+    state.kind === 'reboot'
+      ? rebootOutcome(state.progress[machine] as MachineProgress)
+      : deployOutcome(state.progress[machine] as DeployProgress);
+  const phase = state.progress[machine]?.phase ?? 'pending';
+  return outcome === 'not touched' ? 'not touched' : `${activeText(phase)} when the run ended: not verified`;
+}
+
+function haltText(halt: Halt): string {
+  if (halt.machine !== null) return `${halt.machine} failed at ${halt.phase}: ${halt.reason}`;
+  const machines = halt.machines?.length ? ` (${halt.machines.join(', ')})` : '';
+  return `the ${halt.phase}${machines} failed: ${halt.reason}`;
 }
 
 function rollback(progress: object): string {

@@ -1,6 +1,7 @@
 import { z } from 'zod';
 import { type NixSettings, runNix } from '../../transport/process/nix.js';
 import { isValidMachineName } from '../inventory/schema.js';
+import { explainBuildFailure } from './build-failure.js';
 import { BuildError } from './errors.js';
 
 /**
@@ -69,7 +70,9 @@ const buildResultSchema = z.array(z.object({ drvPath: z.string(), outputs: z.obj
 
 /**
  * Builds every machine's system in ONE `nix build` (nix schedules them together), before any
- * machine is touched. Returns machine → store path.
+ * machine is touched. Returns machine → store path. With `--keep-going` every system that can be
+ * built is: when some cannot, the BuildError names each machine whose system failed (and the
+ * failed derivation of its own closure behind it) and the machines whose systems built fine.
  */
 export async function buildSystems(
   nix: NixSettings,
@@ -78,15 +81,31 @@ export async function buildSystems(
   options: { signal?: AbortSignal } = {},
 ): Promise<Map<string, string>> {
   if (machines.length === 0) return new Map();
-  const systems = outPaths(await systemPaths(nix, flake, machines, options.signal));
+  const paths = await systemPaths(nix, flake, machines, options.signal);
+  const systems = outPaths(paths);
   const result = await runNix(
     nix,
-    ['build', '--no-link', '--json', '--no-write-lock-file', ...installables(flake, machines)],
-    {
-      signal: options.signal,
-    },
+    [
+      'build',
+      '--no-link',
+      '--json',
+      '--keep-going',
+      '--no-write-lock-file',
+      ...installables(flake, machines),
+    ],
+    { signal: options.signal },
   );
-  if (!result.ok) throw new BuildError(result.failure.message);
+  if (!result.ok) {
+    if (options.signal?.aborted) throw new BuildError(result.failure.message);
+    const error = await explainBuildFailure(
+      nix,
+      paths,
+      { message: result.failure.message, stderr: result.stderr },
+      options.signal,
+    );
+    if (error) throw error;
+    return systems; // nix failed, but every system is in the store
+  }
   const built = new Set(buildResultSchema.parse(JSON.parse(result.stdout)).map((entry) => entry.outputs.out));
   const missing = [...systems].filter(([, path]) => !built.has(path)).map(([machine]) => machine);
   if (missing.length > 0) throw new BuildError(`nix did not report a built system for ${missing.join(', ')}`);

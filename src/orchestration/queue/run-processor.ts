@@ -173,7 +173,11 @@ export class RunProcessor {
     const { state } = data;
     const runId = state.id;
     const now = await control.read(runId);
-    if (now.cancel) return engine.end('cancelled', `cancelled by ${now.cancel.by}`);
+    if (now.cancel) {
+      const reason = `cancelled by ${now.cancel.by}`;
+      // A machine already rebooting or activating is seen to the end first (it may park again).
+      return engine instanceof HealthRun ? engine.end('cancelled', reason) : engine.cancel(reason, signal);
+    }
     if (state.status === 'halted' && state.halt && !(engine instanceof HealthRun)) {
       const decision = now.decision?.haltAt === state.halt.at ? now.decision : null;
       if (decision) {
@@ -181,7 +185,7 @@ export class RunProcessor {
         await control.clearDecision(runId);
       } else if (Date.now() >= state.halt.expiresAt) {
         return engine.end(
-          'failed',
+          'aborted',
           `nobody retried, skipped or aborted within ${this.deps.runs.config.haltTimeout} s`,
         );
       } else {
@@ -239,11 +243,11 @@ export class RunProcessor {
         checkpoint,
         healthIntervalMs,
         haltForMs,
-        build: (names) => {
+        build: (names, signal) => {
           const targets = names.map((name) => state.machines[name] as Machine);
           return request.buildOnTarget
-            ? buildOnTargets(deployHost, this.deps.nix, state.flake, targets)
-            : buildSystems(this.deps.nix, state.flake, names);
+            ? buildOnTargets(deployHost, this.deps.nix, state.flake, targets, signal)
+            : buildSystems(this.deps.nix, state.flake, names, { signal });
         },
       });
     }

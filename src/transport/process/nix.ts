@@ -33,12 +33,14 @@ export interface NixFailure {
   readonly message: string;
 }
 
-/** Runs nix with arguments as an array (no shell). Resolves stdout, or the failure. */
+/** Runs nix with arguments as an array (no shell). Resolves stdout, or the failure and all of stderr. */
 export async function runNix(
   settings: NixSettings,
   args: readonly string[],
   options: NixRunOptions = {},
-): Promise<{ ok: true; stdout: string; stderr: string } | { ok: false; failure: NixFailure }> {
+): Promise<
+  { ok: true; stdout: string; stderr: string } | { ok: false; failure: NixFailure; stderr: string }
+> {
   let result: Awaited<ReturnType<typeof execa>>;
   try {
     result = await execa(settings.bin, [...baseNixArgs(settings), ...args], {
@@ -61,7 +63,7 @@ export async function runNix(
   if (result.exitCode === 0) return { ok: true, stdout: String(result.stdout), stderr };
   const group = buildUsersGroupRefusal(stderr);
   if (group !== null) throw new NixBuildUsersGroupError(group, nixConfigFile(options.env));
-  return { ok: false, failure: { exitCode: result.exitCode, message: nixErrorMessage(stderr) } };
+  return { ok: false, failure: { exitCode: result.exitCode, message: nixErrorMessage(stderr) }, stderr };
 }
 
 /**
