@@ -136,7 +136,10 @@ export class RebootRun {
         progress.skipReason = `skipped by ${by} after failing at ${progress.error.phase}: ${progress.error.reason}`;
       } else {
         progress.phase = retryPhase(progress.error.phase);
-        if (progress.phase === 'rebooting') progress.bootIdBefore = null;
+        if (progress.phase === 'rebooting') {
+          progress.bootIdBefore = null;
+          progress.downAt = null;
+        }
         if (progress.phase === 'rebooting' || progress.phase === 'coming-back')
           progress.rebootSentAt = progress.phase === 'coming-back' ? Date.now() : null;
         progress.error = null;
@@ -180,6 +183,7 @@ export class RebootRun {
         machine: name,
         what: 'rebooted',
         durationMs: progress.finishedAt - progress.startedAt,
+        ...rebootTimes(progress),
       });
       await this.save();
       return null;
@@ -226,9 +230,12 @@ export class RebootRun {
     }
     if (progress.phase === 'confirmation') {
       if (settings.confirmLevels.includes(machine.criticalityLevel) && !progress.confirmed) {
+        progress.approvalAskedAt ??= Date.now();
         const outcome = await this.ports.confirm(machine);
         if (!outcome.approved) throw new RunCancelled(outcome.reason);
         progress.confirmed = true;
+        // When the last approver clicked, not when this run woke up to it.
+        progress.approvedAt = Math.max(0, ...outcome.approvals.map((a) => Date.parse(a.at))) || Date.now();
         progress.approvals = [...outcome.approvals];
         this.report({ type: 'machine.confirmed', machine: machine.name, approvals: outcome.approvals });
       }
@@ -260,7 +267,11 @@ export class RebootRun {
         back = await host.waitForNewBoot(machine, previous, {
           deadline: activeUntil,
           signal,
-          onDown: () => this.report({ type: 'machine.down', machine: machine.name }),
+          onDown: () => {
+            // Kept across parks: a machine down for longer than one poll is down since the first.
+            progress.downAt ??= Date.now();
+            this.report({ type: 'machine.down', machine: machine.name });
+          },
         });
       } catch (error) {
         throwIfStopped(signal);
@@ -270,18 +281,22 @@ export class RebootRun {
       }
       throwIfStopped(signal);
       progress.bootIdAfter = back.bootId;
+      // Unknown (null) when it was not seen down: it came back between two polls, or before a
+      // resumed run looked.
+      progress.downMs = progress.downAt ? Date.now() - progress.downAt : null;
       this.report({
         type: 'machine.up',
         machine: machine.name,
         bootId: back.bootId,
         previousBootId: previous,
-        downMs: back.downMs,
+        downMs: progress.downMs ?? back.downMs,
       });
       await checkpoint('health');
     }
     if (progress.phase === 'health') {
       const health = await this.waitHealthy(machine, settings.healthTimeout, signal);
       if (!health.ok) throw new PhaseFailure('health', describeUnhealthy(health, settings.healthTimeout));
+      progress.healthyAt = Date.now();
       await checkpoint('stability');
     }
     if (progress.phase === 'stability' && settings.stabilityWindow > 0) {
@@ -384,6 +399,16 @@ export class RebootRun {
   private save(): Promise<void> {
     return Promise.resolve(this.ports.checkpoint?.(this.state));
   }
+}
+
+/** The times of a machine's reboot apart from the waits before it (machine.succeeded). */
+function rebootTimes(progress: MachineProgress) {
+  const { approvalAskedAt, approvedAt, downMs, healthyAt, rebootSentAt } = progress;
+  return {
+    downMs: downMs ?? null,
+    healthyMs: healthyAt && rebootSentAt ? healthyAt - rebootSentAt : null,
+    approvalWaitMs: approvalAskedAt && approvedAt ? approvedAt - approvalAskedAt : null,
+  };
 }
 
 /** Of the machines' stops, a cancel wins; else the earliest park. */

@@ -1,6 +1,6 @@
 import type { RunEvent } from '../../orchestration/run-events.js';
 import type { Approval } from '../../orchestration/run-flow.js';
-import { storeName } from './store-path.js';
+import { storeName } from '../../util/store-path.js';
 import type { Style } from './style.js';
 
 const seconds = (ms: number): string => `${(ms / 1000).toFixed(1)}s`;
@@ -10,6 +10,21 @@ const approvers = (approvals: readonly Approval[]): string =>
   approvals.map((approval) => approval.by).join(', ');
 /** HH:MM:SS of an ISO time, in local time. */
 const clock = (iso: string): string => new Date(iso).toTimeString().slice(0, 8);
+
+/**
+ * A machine done: for a reboot, how long it was down and how long from the reboot command until
+ * it was healthy, the wait for approval apart (the rebootDelay is in neither); else the whole time.
+ */
+function succeededText(event: Extract<RunEvent, { type: 'machine.succeeded' }>): string {
+  const known = (ms: number | null | undefined): ms is number => ms !== null && ms !== undefined;
+  const times = [
+    ...(known(event.downMs) ? [`down ${seconds(event.downMs)}`] : []),
+    ...(known(event.healthyMs) ? [`healthy ${seconds(event.healthyMs)} after the reboot command`] : []),
+  ];
+  const waited = known(event.approvalWaitMs) ? ` (approved after ${seconds(event.approvalWaitMs)})` : '';
+  if (event.what === 'rebooted' && times.length > 0) return `rebooted: ${times.join(', ')}${waited}`;
+  return `${event.what} and healthy in ${seconds(event.durationMs)}${waited}`;
+}
 
 /**
  * One line per event, readable at a glance: elapsed time, who, what. Returns null for events
@@ -64,7 +79,7 @@ export function runEventLine(event: RunEvent, style: Style, width = 16): string 
       return line(event.machine, `health ${event.ok ? style.green('ok') : style.yellow('not yet')}: ${text}`);
     }
     case 'machine.succeeded':
-      return line(event.machine, style.green(`${event.what} and healthy in ${seconds(event.durationMs)}`));
+      return line(event.machine, style.green(succeededText(event)));
     case 'machine.failed':
       return line(event.machine, style.red(`FAILED at ${event.phase}: ${event.reason}`));
     case 'machine.skipped':
