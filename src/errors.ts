@@ -11,13 +11,27 @@ export const ExitCode = {
   usage: 64,
 } as const;
 
+export interface LabErrorOptions extends ErrorOptions {
+  /**
+   * What only whoever runs lab can act on (an environment variable, a command-line option),
+   * appended to the message as it is, punctuation included. The terminal and the logs show it;
+   * chat users, who cannot change lab's settings, are shown `publicMessage`.
+   */
+  readonly operatorHint?: string;
+}
+
 export abstract class LabError extends Error {
   /** Exit code of the `lab` CLI when this error ends a command. */
   readonly exitCode: number = ExitCode.failure;
+  readonly operatorHint: string | undefined;
+  /** The message without the operator's hint: what Discord shows. */
+  readonly publicMessage: string;
 
-  constructor(message: string, options?: ErrorOptions) {
-    super(message, options);
+  constructor(message: string, options?: LabErrorOptions) {
+    super(options?.operatorHint ? `${message}${options.operatorHint}` : message, options);
     this.name = new.target.name;
+    this.operatorHint = options?.operatorHint;
+    this.publicMessage = message;
   }
 }
 

@@ -72,7 +72,10 @@ export class LabBot {
     } catch (error) {
       const expected = error instanceof LabError;
       if (!expected) log.error({ err: error, userId: interaction.user.id }, `${what}: unexpected error`);
-      const message = expected ? (error as Error).message : 'Something went wrong; the error is logged.';
+      // A LabError's hint for operators (a variable to set) is for the logs, not for Discord.
+      const message = expected
+        ? (error as LabError).publicMessage
+        : 'Something went wrong; the error is logged.';
       await this.answerError(interaction, message).catch((replyError: Error) =>
         log.warn({ err: replyError }, `${what}: could not report the error: ${replyError.message}`),
       );

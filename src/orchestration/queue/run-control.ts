@@ -110,7 +110,8 @@ export class RunControl {
     const { policy, request } = job.data;
     if (!policy.selfApproval && by.id === request.requestedBy.id)
       throw new RunControlError(
-        `${by.name} started run ${runId} and may not approve it; another approver must (LAB_SELF_APPROVAL)`,
+        `${by.name} started run ${runId} and may not approve it: self-approval is turned off, another approver must`,
+        { operatorHint: ' (LAB_SELF_APPROVAL=1 allows it)' },
       );
     const { redis, keys } = this.runs;
     const approval: Approval = { by: by.name, at: new Date().toISOString() };

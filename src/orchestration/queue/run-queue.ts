@@ -124,7 +124,14 @@ export class RunQueue {
     try {
       return (await job.waitUntilFinished(this.queueEvents, options.timeoutMs ?? 600_000)) as Inventory;
     } catch (error) {
-      throw new WorkerJobError(`reading ${flake} in a worker failed: ${(error as Error).message}`);
+      // The worker keeps a failure's hint for operators apart (RunProcessor): it stays out of Discord.
+      const message = (error as Error).message;
+      const hint = (await this.queue.getJob(job.id as string).catch(() => undefined))?.data?.operatorHint;
+      const split = typeof hint === 'string' && hint !== '' && message.endsWith(hint);
+      throw new WorkerJobError(
+        `reading ${flake} in a worker failed: ${split ? message.slice(0, -hint.length) : message}`,
+        split ? { operatorHint: hint } : {},
+      );
     }
   }
 

@@ -47,16 +47,14 @@ export async function runNix(
       maxBuffer: 256 * 1024 * 1024,
     });
   } catch (error) {
-    throw new NixNotFoundError(
-      `cannot run nix (${settings.bin}): ${(error as Error).message}. ` +
-        'Install Nix (Debian: apt-get install nix-bin) or set LAB_NIX to the nix binary.',
-    );
+    throw new NixNotFoundError(`cannot run nix (${settings.bin}): ${(error as Error).message}`, {
+      operatorHint: '. Install Nix (Debian: apt-get install nix-bin) or set LAB_NIX to the nix binary.',
+    });
   }
   if (result.failed && (result.code === 'ENOENT' || result.code === 'EACCES')) {
-    throw new NixNotFoundError(
-      `cannot run nix: '${settings.bin}' was not found or is not executable. ` +
-        'Install Nix (Debian: apt-get install nix-bin) or set LAB_NIX to the nix binary.',
-    );
+    throw new NixNotFoundError(`cannot run nix: '${settings.bin}' was not found or is not executable`, {
+      operatorHint: '. Install Nix (Debian: apt-get install nix-bin) or set LAB_NIX to the nix binary.',
+    });
   }
   if (result.exitCode === 0)
     return { ok: true, stdout: String(result.stdout), stderr: String(result.stderr) };
@@ -122,9 +120,9 @@ export function flakeFailure(flake: string, failure: NixFailure): FlakeNotFoundE
         `flake '${flake}' has a flake.nix that git does not track: run 'git add flake.nix' (nix only sees files git tracks).`,
       );
     }
-    return new FlakeNotFoundError(
-      `no flake at '${flake}': pass --flake with a directory containing flake.nix (or set LAB_FLAKE).`,
-    );
+    return new FlakeNotFoundError(`no flake at '${flake}'`, {
+      operatorHint: ': pass --flake with a directory containing flake.nix (or set LAB_FLAKE).',
+    });
   }
   if (/does not provide attribute .*nixosConfigurations/.test(message)) {
     return new FlakeNotFoundError(`flake '${flake}' has no nixosConfigurations output.`);
