@@ -137,7 +137,9 @@ describe('lab serve', () => {
         const seen = fake.channelMessages().map((m) => `${m.embeds[0]?.title}: ${m.embeds[0]?.description}`);
         throw new Error(`${error.message}\nmessages:\n${seen.join('\n')}\nlab serve:\n${stderr()}`);
       });
-    expect(message.embeds[0]?.description).toMatch(/✅ \*\*nas\*\* rebooted in [\d.]+ s/);
+    expect(message.embeds[0]?.description).toMatch(
+      /✅ \*\*nas\*\* rebooted: (down [\d.]+ s, )?healthy [\d.]+ s after the reboot command$/,
+    );
     expect(message.components).toEqual([]);
     expect(lab.bootLog('nas')).toHaveLength(bootsBefore + 1);
     expect(record.acknowledgedAt as number).toBeLessThan(record.sentAt + 3_000);
