@@ -17,6 +17,12 @@ import type { DiscordConfig } from './discord-config.js';
 import { discordFailure } from './discord-failure.js';
 import { slashCommand } from './slash-commands.js';
 
+/** What a user who clicks or types while lab stops is told. */
+export const SHUTTING_DOWN = 'lab is shutting down; try again in a moment.';
+
+/** How long stopping waits for the interactions in progress (a submission reads the flake). */
+const DRAIN_MS = 30_000;
+
 /**
  * The gateway side: receives interactions, checks who may do what, enqueues runs and answers.
  * It never carries out runs (workers do) and keeps no state of its own, so it can restart at any
@@ -25,12 +31,17 @@ import { slashCommand } from './slash-commands.js';
 export class LabBot {
   private readonly client: Client;
   private readonly context: BotContext;
+  /** Interactions being handled: stopping lets them finish before the queue is closed. */
+  private readonly inFlight = new Set<Promise<void>>();
+  private readonly stopping = new AbortController();
 
   constructor(config: DiscordConfig, runs: RunQueue, control: RunControl, log: Logger) {
-    this.context = { config, runs, control, log };
+    this.context = { config, runs, control, log, stopping: this.stopping.signal };
     this.client = new Client({ intents: [GatewayIntentBits.Guilds], rest: { api: config.apiUrl } });
     this.client.on(Events.InteractionCreate, (interaction) => {
-      void this.handle(interaction);
+      const handling = this.handle(interaction);
+      this.inFlight.add(handling);
+      void handling.finally(() => this.inFlight.delete(handling));
     });
     this.client.on(Events.Error, (error) => log.error({ err: error }, `discord client: ${error.message}`));
   }
@@ -48,13 +59,42 @@ export class LabBot {
     this.context.log.info(`discord: logged in as ${this.client.user?.tag ?? 'the bot'}`);
   }
 
-  async stop(): Promise<void> {
+  /**
+   * Stops taking interactions (new ones are told that lab is shutting down), lets those in
+   * progress finish (up to DRAIN_MS; a submission then either is enqueued and answered, or was
+   * refused), then leaves the gateway. Only after this may the queue's connection be closed.
+   */
+  async stop(drainMs = DRAIN_MS): Promise<void> {
+    this.stopping.abort();
+    if (this.inFlight.size > 0) {
+      const { log } = this.context;
+      log.info(`discord: finishing ${this.inFlight.size} interaction(s) in progress before stopping`);
+      let timer: NodeJS.Timeout | undefined;
+      const drained = await Promise.race([
+        Promise.allSettled([...this.inFlight]).then(() => true),
+        new Promise<boolean>((resolve) => {
+          timer = setTimeout(() => resolve(false), drainMs);
+        }),
+      ]);
+      clearTimeout(timer);
+      if (!drained)
+        log.warn(
+          `discord: ${this.inFlight.size} interaction(s) still in progress after ${drainMs / 1000} s; stopping anyway`,
+        );
+    }
     await this.client.destroy();
   }
 
   private async handle(interaction: Interaction): Promise<void> {
     const { config, log } = this.context;
     const what = describe(interaction);
+    if (this.stopping.signal.aborted) {
+      log.info({ userId: interaction.user.id }, `${what}: refused, lab is shutting down`);
+      await this.answerError(interaction, SHUTTING_DOWN).catch((error: Error) =>
+        log.warn({ err: error }, `${what}: could not answer: ${error.message}`),
+      );
+      return;
+    }
     try {
       if (!interaction.guildId || !config.guildIds.includes(interaction.guildId)) {
         log.info(
@@ -71,11 +111,15 @@ export class LabBot {
       else if (interaction.isButton()) await buttonClick(interaction, this.context);
     } catch (error) {
       const expected = error instanceof LabError;
-      if (!expected) log.error({ err: error, userId: interaction.user.id }, `${what}: unexpected error`);
-      // A LabError's hint for operators (a variable to set) is for the logs, not for Discord.
+      // Cut off by the shutdown (it waited DRAIN_MS): the queue's connection is closed under it.
+      const cutOff = !expected && this.stopping.signal.aborted;
+      if (cutOff) log.warn({ err: error, userId: interaction.user.id }, `${what}: cut off by the shutdown`);
+      else if (!expected) log.error({ err: error, userId: interaction.user.id }, `${what}: unexpected error`);
       const message = expected
         ? (error as LabError).publicMessage
-        : 'Something went wrong; the error is logged.';
+        : cutOff
+          ? 'lab shut down before this was done; /lab status shows whether it started.'
+          : 'Something went wrong; the error is logged.';
       await this.answerError(interaction, message).catch((replyError: Error) =>
         log.warn({ err: replyError }, `${what}: could not report the error: ${replyError.message}`),
       );

@@ -95,9 +95,12 @@ async function runWorker(
     ? printAllEvents(worker, context, options.json === true, stopping.signal, log)
     : null;
   await untilStopSignal(log, 'parking running runs and stopping');
+  // The bot first: it stops taking interactions at once and lets those in progress finish, while
+  // the worker still reads flakes for them and Redis is still open; only then the rest.
+  const botStopped = bot?.stop();
   stopping.abort();
   await printing;
-  await bot?.stop();
+  await botStopped;
   await notifier?.stop();
   await worker.stop();
   log.info('stopped');
