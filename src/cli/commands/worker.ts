@@ -62,7 +62,8 @@ async function runWorker(
     env,
   );
   // Discord is configured and checked before anything starts: a bad variable stops here.
-  const discord = discordWanted(env) ? discordConfig(env) : null;
+  // `lab worker` only posts run messages: it needs no LAB_FLAKE; `lab serve`'s bot does.
+  const discord = discordWanted(env) ? discordConfig(env, { bot: printEvents }) : null;
   const worker = await LabWorker.start(config, {
     nix,
     credentials,
