@@ -335,7 +335,7 @@ describe('the Discord bot against the fake Discord API', () => {
       'the halt in the thread',
     );
     expect(halted).toMatch(
-      /^<t:\d+:T> 🚨 \*\*web\*\* failed at health: .*; the run is halted: decide on the alert by <t:\d+:T> \(<t:\d+:R>\)$/,
+      /^<t:\d+:T> 🚨 run halted: \*\*web\*\* failed at health; decide on the alert by <t:\d+:T> \(<t:\d+:R>\)$/,
     );
 
     rmSync(brokenMarker, { force: true });

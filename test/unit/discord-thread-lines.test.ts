@@ -38,8 +38,7 @@ describe('the lines of a run thread', () => {
         }),
       ),
     ).toBe(
-      `<t:${t}:T> 🚨 **web** failed at health: health checks still failing after 2 s: tcp 80 (connection refused) ` +
-        `(tcp 80: connection refused); the run is halted: decide on the alert by <t:${t + 3600}:T> (<t:${t + 3600}:R>)`,
+      `<t:${t}:T> 🚨 run halted: **web** failed at health; decide on the alert by <t:${t + 3600}:T> (<t:${t + 3600}:R>)`,
     );
   });
 
@@ -78,6 +77,7 @@ describe('the lines of a run thread', () => {
       threadLine(event({ type: 'machine.waiting', machine: 'db', reason: 'delay', seconds: 60 })),
     ).toBeNull();
     expect(threadLine(event({ type: 'step.finished', step: 1, ok: true }))).toBeNull();
+    expect(threadLine(event({ type: 'step.started', step: 1, machines: ['db'] }))).toBeNull();
   });
 });
 

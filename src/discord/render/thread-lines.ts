@@ -13,7 +13,7 @@ const deadline = (iso: string) => `${when(Date.parse(iso), 'T')} (${when(Date.pa
  * The line a run's thread gets for an event: when it happened (a Discord timestamp, shown in
  * each reader's zone), what happened, in Discord's terms: what to do is a button on the run
  * message or the alert, never a terminal command. Null for events the run message shows well
- * enough by itself (step ends, builds starting, rebootDelay waits).
+ * enough by itself (steps, builds starting, rebootDelay waits).
  */
 export function threadLine(event: RunEvent): string | null {
   const text = eventText(event);
@@ -27,7 +27,8 @@ function eventText(event: RunEvent): string | null {
       return `${event.kind} run started: ${plural(count, 'machine')} in ${plural(event.steps.length, 'step')}`;
     }
     case 'step.started':
-      return `**step ${event.step}**: ${event.machines.join(', ')}`;
+      // The run message numbers the steps; a resumed run starts its step again.
+      return null;
     case 'machine.waiting':
       if (event.reason === 'delay') return null;
       if (event.reason === 'confirmation') return `⏳ **${event.machine}** waits for confirmation`;
@@ -83,11 +84,11 @@ function eventText(event: RunEvent): string | null {
     case 'step.finished':
       return null;
     case 'run.halted': {
-      const checks = event.checks.map((check) => `${check.name}: ${check.error}`).join('; ');
-      return (
-        `🚨 **${event.machine ?? 'the build'}** failed at ${event.phase}: ${event.reason}` +
-        `${checks ? ` (${checks})` : ''}; the run is halted: decide on the alert by ${deadline(event.expiresAt)}`
-      );
+      // A machine's failure has its own line just before; a build's has none.
+      const what = event.machine
+        ? `**${event.machine}** failed at ${event.phase}`
+        : `the build failed: ${event.reason}`;
+      return `🚨 run halted: ${what}; decide on the alert by ${deadline(event.expiresAt)}`;
     }
     case 'run.decided':
       return `${event.decision} by ${event.by}`;
