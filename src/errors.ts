@@ -13,9 +13,10 @@ export const ExitCode = {
 
 export interface LabErrorOptions extends ErrorOptions {
   /**
-   * What only whoever runs lab can act on (an environment variable, a command-line option),
-   * appended to the message as it is, punctuation included. The terminal and the logs show it;
-   * chat users, who cannot change lab's settings, are shown `publicMessage`.
+   * What only whoever runs lab can act on (an environment variable, a command-line option or
+   * command), appended to the message as it is, punctuation included. The terminal and the logs
+   * show it; chat users, who can neither change lab's settings nor run its commands, are shown
+   * `publicMessage`.
    */
   readonly operatorHint?: string;
 }
@@ -88,8 +89,10 @@ export class MachineBusyError extends LabError {
     readonly heldBy: { readonly runId: string; readonly requestedBy: string; readonly kind: string },
   ) {
     super(
-      `${machine} is busy: ${heldBy.kind} run ${heldBy.runId} started by ${heldBy.requestedBy} holds it ` +
-        `(lab status ${heldBy.runId}; lab cancel ${heldBy.runId})`,
+      `${machine} is busy: ${heldBy.kind} run ${heldBy.runId} started by ${heldBy.requestedBy} holds it`,
+      {
+        operatorHint: ` (lab status ${heldBy.runId}; lab cancel ${heldBy.runId})`,
+      },
     );
   }
 }

@@ -196,9 +196,9 @@ export class RunControl {
   private async activeJob(runId: string): Promise<Job<RunJobData>> {
     const job = await this.runs.job(runId);
     if (!job)
-      throw new RunNotFoundError(
-        `no run ${runId} in queue ${this.runs.config.queue} (lab status lists runs)`,
-      );
+      throw new RunNotFoundError(`no run ${runId} in queue ${this.runs.config.queue}`, {
+        operatorHint: ' (lab status lists runs)',
+      });
     if (isRunDone(job.data.state.status) || ['completed', 'failed'].includes(await job.getState()))
       throw new RunControlError(`run ${runId} is already ${job.data.state.status}`);
     return job;

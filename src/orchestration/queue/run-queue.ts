@@ -193,7 +193,9 @@ export class RunQueue {
   async run(runId: string): Promise<RunRecord> {
     const job = await this.job(runId);
     if (!job)
-      throw new RunNotFoundError(`no run ${runId} in queue ${this.config.queue} (lab status lists runs)`);
+      throw new RunNotFoundError(`no run ${runId} in queue ${this.config.queue}`, {
+        operatorHint: ' (lab status lists runs)',
+      });
     return { data: job.data, jobState: await job.getState() };
   }
 
