@@ -230,8 +230,8 @@ export class RunQueue {
   async requireWorker(): Promise<void> {
     if ((await this.queue.getWorkersCount()) > 0) return;
     throw new WorkerJobError(
-      `no lab worker is connected to queue ${this.config.queue} at ${redactUrl(this.config.redisUrl)}: ` +
-        'start one with `lab worker` (or `lab serve`)',
+      `no lab worker is connected to queue ${this.config.queue} at ${redactUrl(this.config.redisUrl)}`,
+      { operatorHint: ': start one with `lab worker` (or `lab serve`)' },
     );
   }
 
