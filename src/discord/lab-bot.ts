@@ -10,6 +10,7 @@ import type { Logger } from 'pino';
 import { LabError } from '../errors.js';
 import type { RunControl } from '../orchestration/queue/run-control.js';
 import type { RunQueue } from '../orchestration/queue/run-queue.js';
+import { pause } from '../util/pause.js';
 import { autocomplete } from './autocomplete.js';
 import type { BotContext } from './bot-context.js';
 import { buttonClick } from './buttons.js';
@@ -66,22 +67,23 @@ export class LabBot {
    */
   async stop(drainMs = DRAIN_MS): Promise<void> {
     this.stopping.abort();
-    if (this.inFlight.size > 0) {
-      const { log } = this.context;
+    const { log } = this.context;
+    if (this.inFlight.size > 0)
       log.info(`discord: finishing ${this.inFlight.size} interaction(s) in progress before stopping`);
-      let timer: NodeJS.Timeout | undefined;
-      const drained = await Promise.race([
-        Promise.allSettled([...this.inFlight]).then(() => true),
-        new Promise<boolean>((resolve) => {
-          timer = setTimeout(() => resolve(false), drainMs);
-        }),
+    // Those refused meanwhile are in flight too (their answer): wait for them as well.
+    const deadline = Date.now() + drainMs;
+    while (this.inFlight.size > 0 && Date.now() < deadline) {
+      const waiting = new AbortController();
+      await Promise.race([
+        Promise.allSettled([...this.inFlight]),
+        pause(deadline - Date.now(), waiting.signal),
       ]);
-      clearTimeout(timer);
-      if (!drained)
-        log.warn(
-          `discord: ${this.inFlight.size} interaction(s) still in progress after ${drainMs / 1000} s; stopping anyway`,
-        );
+      waiting.abort();
     }
+    if (this.inFlight.size > 0)
+      log.warn(
+        `discord: ${this.inFlight.size} interaction(s) still in progress after ${drainMs / 1000} s; stopping anyway`,
+      );
     await this.client.destroy();
   }
 
