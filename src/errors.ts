@@ -11,13 +11,28 @@ export const ExitCode = {
   usage: 64,
 } as const;
 
+export interface LabErrorOptions extends ErrorOptions {
+  /**
+   * What only whoever runs lab can act on (an environment variable, a command-line option or
+   * command), appended to the message as it is, punctuation included. The terminal and the logs
+   * show it; chat users, who can neither change lab's settings nor run its commands, are shown
+   * `publicMessage`.
+   */
+  readonly operatorHint?: string;
+}
+
 export abstract class LabError extends Error {
   /** Exit code of the `lab` CLI when this error ends a command. */
   readonly exitCode: number = ExitCode.failure;
+  readonly operatorHint: string | undefined;
+  /** The message without the operator's hint: what Discord shows. */
+  readonly publicMessage: string;
 
-  constructor(message: string, options?: ErrorOptions) {
-    super(message, options);
+  constructor(message: string, options?: LabErrorOptions) {
+    super(options?.operatorHint ? `${message}${options.operatorHint}` : message, options);
     this.name = new.target.name;
+    this.operatorHint = options?.operatorHint;
+    this.publicMessage = message;
   }
 }
 
@@ -92,8 +107,10 @@ export class MachineBusyError extends LabError {
     readonly heldBy: { readonly runId: string; readonly requestedBy: string; readonly kind: string },
   ) {
     super(
-      `${machine} is busy: ${heldBy.kind} run ${heldBy.runId} started by ${heldBy.requestedBy} holds it ` +
-        `(lab status ${heldBy.runId}; lab cancel ${heldBy.runId})`,
+      `${machine} is busy: ${heldBy.kind} run ${heldBy.runId} started by ${heldBy.requestedBy} holds it`,
+      {
+        operatorHint: ` (lab status ${heldBy.runId}; lab cancel ${heldBy.runId})`,
+      },
     );
   }
 }

@@ -60,13 +60,22 @@ export async function withInterrupt<T>(io: Io, task: (signal: AbortSignal) => Pr
 export const runExitCode = (status: string): number =>
   status === 'succeeded' ? 0 : status === 'cancelled' ? 130 : 1;
 
-/** Resolves at the first SIGTERM or SIGINT (a long-running service's stop). */
+/**
+ * Resolves at the first SIGTERM or SIGINT (a long-running service's stop); a second one quits at
+ * once. The listener stays while the service stops: without one, a signal's default (or execa's
+ * clean-up of a running nix, which re-raises the signal when nobody else listens) would kill the
+ * process in the middle of stopping.
+ */
 export function untilStopSignal(log: Logger, what = 'stopping'): Promise<void> {
   return new Promise<void>((resolve) => {
+    let stopping = false;
     const stop = (signal: NodeJS.Signals) => {
+      if (stopping) {
+        log.warn({ signal }, `${signal} again: quitting without waiting`);
+        process.exit(130);
+      }
+      stopping = true;
       log.info({ signal }, `${signal}: ${what}`);
-      process.off('SIGTERM', stop);
-      process.off('SIGINT', stop);
       resolve();
     };
     process.on('SIGTERM', stop);

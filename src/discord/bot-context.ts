@@ -12,6 +12,8 @@ export interface BotContext {
   readonly runs: RunQueue;
   readonly control: RunControl;
   readonly log: Logger;
+  /** Aborted when the bot stops: waits that may end early (following a health run) end. */
+  readonly stopping: AbortSignal;
 }
 
 /** The member behind an interaction: id, display name, role ids (from the cache or the payload). */

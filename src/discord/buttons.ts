@@ -1,11 +1,20 @@
 import { type ButtonInteraction, MessageFlags } from 'discord.js';
 import { RunControlError } from '../errors.js';
+import type { Decision } from '../orchestration/run-flow.js';
 import { actorOf, type BotContext, memberOf } from './bot-context.js';
 import { decodeButton } from './custom-ids.js';
 import { allowed, refusal } from './permissions.js';
 import { inDiscordWords, rebootPlan, skippedNote, targetsOf } from './slash-commands.js';
 
 const ephemeral = (content: string) => ({ content, flags: MessageFlags.Ephemeral }) as const;
+
+/** The answer to a click on the alert: what happens now, in the words of its button. */
+function decisionReply(decision: Decision, runId: string, machine: string | null): string {
+  if (decision === 'retry')
+    return `Retrying ${machine ?? 'the build'}: run ${runId} tries the failed step again.`;
+  if (decision === 'skip') return `Skipping ${machine}: run ${runId} goes on without it.`;
+  return `Aborting run ${runId}: it ends here, nothing more is touched.`;
+}
 
 /**
  * A click on one of lab's buttons. Who clicked is checked here, on the server: roles first, then
@@ -54,10 +63,11 @@ export async function buttonClick(interaction: ButtonInteraction, context: BotCo
         return;
       case 'decide': {
         const record = await runs.run(button.runId);
-        if (record.data.state.halt?.at !== button.haltAt)
+        const halt = record.data.state.halt;
+        if (halt?.at !== button.haltAt)
           throw new RunControlError(`this alert of run ${button.runId} is out of date`);
         await control.decide(button.runId, button.decision, actor);
-        await interaction.editReply(`${button.decision} requested for run ${button.runId}.`);
+        await interaction.editReply(decisionReply(button.decision, button.runId, halt.machine));
         return;
       }
       case 'start': {

@@ -22,7 +22,7 @@ export interface DiscordConfig {
   readonly approverRoleIds: readonly string[];
   /** May use the read-only commands; empty means everyone in an allowed guild. */
   readonly viewerRoleIds: readonly string[];
-  /** The flake the bot's commands are about. */
+  /** The flake the bot's commands are about (empty without a bot: a worker's notifier, registering). */
   readonly flake: string;
   /** Discord's REST API (tests point this at a fake). */
   readonly apiUrl: string;
@@ -51,6 +51,8 @@ const envSchema = z.object({
   DISCORD_EDIT_INTERVAL_MS: z.coerce.number().int().min(0).max(60_000).default(1_000),
   LAB_FLAKE: z.string().min(1, 'the flake the bot is about'),
 });
+/** Without the bot (a worker posting run messages, registering the commands) no flake is needed. */
+const withoutBotSchema = envSchema.extend({ LAB_FLAKE: z.string().optional() });
 
 /** Whether the environment asks for Discord at all (a token is configured). */
 export function discordWanted(env: NodeJS.ProcessEnv): boolean {
@@ -59,11 +61,15 @@ export function discordWanted(env: NodeJS.ProcessEnv): boolean {
 
 /**
  * Reads and validates the Discord configuration. Every problem names its variable; the token is
- * read from DISCORD_TOKEN or the file DISCORD_TOKEN_FILE (e.g. a systemd credential).
+ * read from DISCORD_TOKEN or the file DISCORD_TOKEN_FILE (e.g. a systemd credential). LAB_FLAKE
+ * is required for the bot only (`bot: false` for a worker's notifier, or registering).
  */
-export function discordConfig(env: NodeJS.ProcessEnv = process.env): DiscordConfig {
+export function discordConfig(
+  env: NodeJS.ProcessEnv = process.env,
+  options: { bot?: boolean } = {},
+): DiscordConfig {
   const present = Object.fromEntries(Object.entries(env).filter(([, value]) => value !== ''));
-  const parsed = envSchema.safeParse(present);
+  const parsed = (options.bot === false ? withoutBotSchema : envSchema).safeParse(present);
   if (!parsed.success) {
     const problems = parsed.error.issues.map(envProblem);
     throw new ConfigurationError(`invalid Discord configuration: ${problems.join('; ')}`);
@@ -79,7 +85,7 @@ export function discordConfig(env: NodeJS.ProcessEnv = process.env): DiscordConf
     operatorRoleIds: vars.DISCORD_OPERATOR_ROLE_IDS,
     approverRoleIds: vars.DISCORD_APPROVER_ROLE_IDS,
     viewerRoleIds: vars.DISCORD_VIEWER_ROLE_IDS,
-    flake: vars.LAB_FLAKE,
+    flake: vars.LAB_FLAKE ?? '',
     apiUrl: vars.DISCORD_API_URL.replace(/\/+$/, ''),
     editIntervalMs: vars.DISCORD_EDIT_INTERVAL_MS,
   };

@@ -10,12 +10,19 @@ import type { Logger } from 'pino';
 import { LabError } from '../errors.js';
 import type { RunControl } from '../orchestration/queue/run-control.js';
 import type { RunQueue } from '../orchestration/queue/run-queue.js';
+import { pause } from '../util/pause.js';
 import { autocomplete } from './autocomplete.js';
 import type { BotContext } from './bot-context.js';
 import { buttonClick } from './buttons.js';
 import type { DiscordConfig } from './discord-config.js';
 import { discordFailure } from './discord-failure.js';
 import { slashCommand } from './slash-commands.js';
+
+/** What a user who clicks or types while lab stops is told. */
+export const SHUTTING_DOWN = 'lab is shutting down; try again in a moment.';
+
+/** How long stopping waits for the interactions in progress (a submission reads the flake). */
+const DRAIN_MS = 30_000;
 
 /**
  * The gateway side: receives interactions, checks who may do what, enqueues runs and answers.
@@ -25,12 +32,17 @@ import { slashCommand } from './slash-commands.js';
 export class LabBot {
   private readonly client: Client;
   private readonly context: BotContext;
+  /** Interactions being handled: stopping lets them finish before the queue is closed. */
+  private readonly inFlight = new Set<Promise<void>>();
+  private readonly stopping = new AbortController();
 
   constructor(config: DiscordConfig, runs: RunQueue, control: RunControl, log: Logger) {
-    this.context = { config, runs, control, log };
+    this.context = { config, runs, control, log, stopping: this.stopping.signal };
     this.client = new Client({ intents: [GatewayIntentBits.Guilds], rest: { api: config.apiUrl } });
     this.client.on(Events.InteractionCreate, (interaction) => {
-      void this.handle(interaction);
+      const handling = this.handle(interaction);
+      this.inFlight.add(handling);
+      void handling.finally(() => this.inFlight.delete(handling));
     });
     this.client.on(Events.Error, (error) => log.error({ err: error }, `discord client: ${error.message}`));
   }
@@ -48,13 +60,43 @@ export class LabBot {
     this.context.log.info(`discord: logged in as ${this.client.user?.tag ?? 'the bot'}`);
   }
 
-  async stop(): Promise<void> {
+  /**
+   * Stops taking interactions (new ones are told that lab is shutting down), lets those in
+   * progress finish (up to DRAIN_MS; a submission then either is enqueued and answered, or was
+   * refused), then leaves the gateway. Only after this may the queue's connection be closed.
+   */
+  async stop(drainMs = DRAIN_MS): Promise<void> {
+    this.stopping.abort();
+    const { log } = this.context;
+    if (this.inFlight.size > 0)
+      log.info(`discord: finishing ${this.inFlight.size} interaction(s) in progress before stopping`);
+    // Those refused meanwhile are in flight too (their answer): wait for them as well.
+    const deadline = Date.now() + drainMs;
+    while (this.inFlight.size > 0 && Date.now() < deadline) {
+      const waiting = new AbortController();
+      await Promise.race([
+        Promise.allSettled([...this.inFlight]),
+        pause(deadline - Date.now(), waiting.signal),
+      ]);
+      waiting.abort();
+    }
+    if (this.inFlight.size > 0)
+      log.warn(
+        `discord: ${this.inFlight.size} interaction(s) still in progress after ${drainMs / 1000} s; stopping anyway`,
+      );
     await this.client.destroy();
   }
 
   private async handle(interaction: Interaction): Promise<void> {
     const { config, log } = this.context;
     const what = describe(interaction);
+    if (this.stopping.signal.aborted) {
+      log.info({ userId: interaction.user.id }, `${what}: refused, lab is shutting down`);
+      await this.answerError(interaction, SHUTTING_DOWN).catch((error: Error) =>
+        log.warn({ err: error }, `${what}: could not answer: ${error.message}`),
+      );
+      return;
+    }
     try {
       if (!interaction.guildId || !config.guildIds.includes(interaction.guildId)) {
         log.info(
@@ -71,8 +113,15 @@ export class LabBot {
       else if (interaction.isButton()) await buttonClick(interaction, this.context);
     } catch (error) {
       const expected = error instanceof LabError;
-      if (!expected) log.error({ err: error, userId: interaction.user.id }, `${what}: unexpected error`);
-      const message = expected ? (error as Error).message : 'Something went wrong; the error is logged.';
+      // Cut off by the shutdown (it waited DRAIN_MS): the queue's connection is closed under it.
+      const cutOff = !expected && this.stopping.signal.aborted;
+      if (cutOff) log.warn({ err: error, userId: interaction.user.id }, `${what}: cut off by the shutdown`);
+      else if (!expected) log.error({ err: error, userId: interaction.user.id }, `${what}: unexpected error`);
+      const message = expected
+        ? (error as LabError).publicMessage
+        : cutOff
+          ? 'lab shut down before this was done; /lab status shows whether it started.'
+          : 'Something went wrong; the error is logged.';
       await this.answerError(interaction, message).catch((replyError: Error) =>
         log.warn({ err: replyError }, `${what}: could not report the error: ${replyError.message}`),
       );

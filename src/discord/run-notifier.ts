@@ -2,17 +2,16 @@ import { randomBytes } from 'node:crypto';
 import { type REST, Routes } from 'discord.js';
 import type { Redis } from 'ioredis';
 import type { Logger } from 'pino';
-import { runEventLine } from '../cli/render/run-events.js';
-import { plainStyle } from '../cli/render/style.js';
 import { RunControl } from '../orchestration/queue/run-control.js';
 import type { RunQueue } from '../orchestration/queue/run-queue.js';
 import type { RunJobData } from '../orchestration/queue/run-request.js';
 import type { RunEvent } from '../orchestration/run-events.js';
 import { isRunDone } from '../orchestration/run-state.js';
 import type { DiscordConfig } from './discord-config.js';
-import { alertMessage } from './render/alert-message.js';
+import { alertMessage, haltOutcome } from './render/alert-message.js';
 import type { DiscordMessage } from './render/plan-message.js';
 import { type ApprovalWait, runMessage } from './render/run-message.js';
+import { threadLine } from './render/thread-lines.js';
 
 /** Where a run's messages are, kept in Redis so any process (after any restart) finds them again. */
 interface RunMessages {
@@ -134,9 +133,9 @@ export class RunNotifier {
       const record = await this.runs.run(event.runId);
       const messages = await this.messages(record.data);
       if (!messages) return;
-      const line = runEventLine(event, plainStyle, 12);
+      const line = threadLine(event);
       const entry = this.entry(event.runId);
-      if (line !== null && isDetail(event)) entry.lines.push(line.trim());
+      if (line !== null) entry.lines.push(line);
       if (event.type === 'run.halted' && record.data.state.halt) await this.postAlert(record.data, messages);
       if (event.type === 'run.decided' || event.type === 'run.finished')
         await this.closeAlert(record.data, event);
@@ -288,23 +287,15 @@ export class RunNotifier {
     const where = await this.runs.redis.hget(key, `alert:${halt.at}`);
     if (!where) return;
     const [channelId, messageId] = where.split(':') as [string, string];
-    const decided =
-      event.type === 'run.decided'
-        ? { decision: event.decision, by: event.by }
-        : { decision: `run ${event.type === 'run.finished' ? event.status : 'ended'}`, by: 'nobody in time' };
+    if (event.type !== 'run.decided' && event.type !== 'run.finished') return;
+    // A cancel names who cancelled; "nobody decided" only when the halt really expired.
+    const cancel = event.type === 'run.finished' ? (await this.control.read(data.state.id)).cancel : null;
+    const outcome = haltOutcome(event, halt, cancel?.by ?? null);
     await this.rest.patch(Routes.channelMessage(channelId, messageId), {
-      body: alertMessage(data, halt, this.config.oncallRoleId, decided),
+      body: alertMessage(data, halt, this.config.oncallRoleId, outcome),
     });
     await this.runs.redis.hdel(key, 'alertCurrent');
   }
-}
-
-/** Events worth a line in the run's thread (the run message already shows the rest). */
-function isDetail(event: RunEvent): boolean {
-  return (
-    !['step.finished', 'machine.waiting', 'deploy.building'].includes(event.type) ||
-    (event.type === 'machine.waiting' && event.reason !== 'delay')
-  );
 }
 
 const isDone = (data: RunJobData) => isRunDone(data.state.status);

@@ -165,8 +165,10 @@ async function finishedState(context: BotContext, runId: string) {
   const blocking = context.runs.duplicateConnection('lab-bot-follow');
   const controller = new AbortController();
   const timer = setTimeout(() => controller.abort(), 60_000);
+  // A bot that stops answers at once ("still going") instead of holding its shutdown up.
+  const signal = AbortSignal.any([controller.signal, context.stopping]);
   try {
-    for await (const event of context.runs.events.follow(runId, blocking, controller.signal)) {
+    for await (const event of context.runs.events.follow(runId, blocking, signal)) {
       if (event.type === 'run.finished') break;
     }
   } finally {

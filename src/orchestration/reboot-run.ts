@@ -188,7 +188,10 @@ export class RebootRun {
         progress.skipReason = `skipped by ${by} after failing at ${progress.error.phase}: ${progress.error.reason}`;
       } else {
         progress.phase = retryPhase(progress.error.phase);
-        if (progress.phase === 'rebooting') progress.bootIdBefore = null;
+        if (progress.phase === 'rebooting') {
+          progress.bootIdBefore = null;
+          progress.downAt = null;
+        }
         if (progress.phase === 'rebooting' || progress.phase === 'coming-back')
           progress.rebootSentAt = progress.phase === 'coming-back' ? Date.now() : null;
         progress.error = null;
@@ -233,6 +236,7 @@ export class RebootRun {
         machine: name,
         what: 'rebooted',
         durationMs: progress.finishedAt - progress.startedAt,
+        ...rebootTimes(progress),
       });
       await this.save();
       return null;
@@ -292,9 +296,12 @@ export class RebootRun {
     }
     if (progress.phase === 'confirmation') {
       if (settings.confirmLevels.includes(machine.criticalityLevel) && !progress.confirmed) {
+        progress.approvalAskedAt ??= Date.now();
         const outcome = await this.ports.confirm(machine);
         if (!outcome.approved) throw new RunCancelled(outcome.reason);
         progress.confirmed = true;
+        // When the last approver clicked, not when this run woke up to it.
+        progress.approvedAt = Math.max(0, ...outcome.approvals.map((a) => Date.parse(a.at))) || Date.now();
         progress.approvals = [...outcome.approvals];
         this.report({ type: 'machine.confirmed', machine: machine.name, approvals: outcome.approvals });
       }
@@ -334,7 +341,11 @@ export class RebootRun {
         back = await host.waitForNewBoot(machine, previous, {
           deadline: activeUntil,
           signal: after,
-          onDown: () => this.report({ type: 'machine.down', machine: machine.name }),
+          onDown: () => {
+            // Kept across parks: a machine down for longer than one poll is down since the first.
+            progress.downAt ??= Date.now();
+            this.report({ type: 'machine.down', machine: machine.name });
+          },
         });
       } catch (error) {
         throwIfStopped(after);
@@ -344,18 +355,22 @@ export class RebootRun {
       }
       throwIfStopped(after);
       progress.bootIdAfter = back.bootId;
+      // Unknown (null) when it was not seen down: it came back between two polls, or before a
+      // resumed run looked.
+      progress.downMs = progress.downAt ? Date.now() - progress.downAt : null;
       this.report({
         type: 'machine.up',
         machine: machine.name,
         bootId: back.bootId,
         previousBootId: previous,
-        downMs: back.downMs,
+        downMs: progress.downMs ?? back.downMs,
       });
       await checkpoint('health');
     }
     if (progress.phase === 'health') {
       const health = await this.waitHealthy(machine, settings.healthTimeout, after);
       if (!health.ok) throw new PhaseFailure('health', describeUnhealthy(health, settings.healthTimeout));
+      progress.healthyAt = Date.now();
       await checkpoint('stability');
     }
     if (progress.phase === 'stability' && settings.stabilityWindow > 0) {
@@ -485,6 +500,16 @@ export class RebootRun {
 /** The park that ends first. */
 function earliest(parks: readonly RunParked[]): RunParked {
   return [...parks].sort((a, b) => a.until - b.until)[0] as RunParked;
+}
+
+/** The times of a machine's reboot apart from the waits before it (machine.succeeded). */
+function rebootTimes(progress: MachineProgress) {
+  const { approvalAskedAt, approvedAt, downMs, healthyAt, rebootSentAt } = progress;
+  return {
+    downMs: downMs ?? null,
+    healthyMs: healthyAt && rebootSentAt ? healthyAt - rebootSentAt : null,
+    approvalWaitMs: approvalAskedAt && approvedAt ? approvedAt - approvalAskedAt : null,
+  };
 }
 
 async function failAs<T>(phase: RebootPhase, promise: Promise<T>): Promise<T> {

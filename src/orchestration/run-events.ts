@@ -130,7 +130,14 @@ export type RunEvent = EventBase &
         readonly type: 'machine.succeeded';
         readonly machine: string;
         readonly what: 'rebooted' | 'deployed';
+        /** From the start of its procedure (rebootDelay and approvals included) to the end. */
         readonly durationMs: number;
+        /** Reboots: how long it was down (null when that was not seen). */
+        readonly downMs?: number | null;
+        /** Reboots: from the reboot command until its health checks were green. */
+        readonly healthyMs?: number | null;
+        /** How long it waited for approval or confirmation (null when it needed none). */
+        readonly approvalWaitMs?: number | null;
       }
     | {
         readonly type: 'machine.failed';

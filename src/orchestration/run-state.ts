@@ -35,6 +35,17 @@ export interface MachineProgress {
   skipReason: string | null;
   /** The last health checks seen, for alerts that name the failing check. */
   lastChecks: CheckResult[] | null;
+  /**
+   * When its approval (or confirmation) was first asked for and when it was given (epoch ms):
+   * the wait for people, told apart from the reboot itself. Absent in runs checkpointed before.
+   */
+  approvalAskedAt?: number | null;
+  approvedAt?: number | null;
+  /** When it was first seen down after the reboot command, and how long it was down (ms). */
+  downAt?: number | null;
+  downMs?: number | null;
+  /** When its health checks were green after it came back (epoch ms). */
+  healthyAt?: number | null;
 }
 
 export interface RebootSettings {
@@ -111,6 +122,11 @@ export function newProgress(): MachineProgress {
     error: null,
     skipReason: null,
     lastChecks: null,
+    approvalAskedAt: null,
+    approvedAt: null,
+    downAt: null,
+    downMs: null,
+    healthyAt: null,
   };
 }
 

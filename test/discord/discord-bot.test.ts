@@ -139,6 +139,24 @@ const runMessageOf = (runId: string) =>
 
 const buttonIds = (message: FakeMessage) =>
   message.components.flatMap((row) => row.components.map((component) => component.custom_id ?? ''));
+const buttonLabel = (message: FakeMessage, id: string) =>
+  message.components.flatMap((row) => row.components).find((component) => component.custom_id === id)?.label;
+
+/** Everything the notifier posted in the thread of a run message, one line each. */
+const threadLines = (message: FakeMessage): string[] => {
+  const thread = fake.threads.get(message.id);
+  return thread ? fake.channelMessages(thread).flatMap((post) => post.content.split('\n')) : [];
+};
+/** A time in a thread is a Discord timestamp, never a server clock nor a terminal command. */
+const expectDiscordTerms = (lines: readonly string[]) => {
+  expect(lines.length).toBeGreaterThan(0);
+  for (const line of lines) {
+    expect(line).toMatch(/^<t:\d+:T> /);
+    expect(line.replace(/<t:\d+:[tTR]>/g, '')).not.toMatch(
+      /\d\d:\d\d:\d\d|\blab (approve|deny|retry|skip|abort|cancel)\b/,
+    );
+  }
+};
 
 describe('the Discord bot against the fake Discord API', () => {
   it('registers /lab with its subcommands for the configured guild', async () => {
@@ -203,9 +221,21 @@ describe('the Discord bot against the fake Discord API', () => {
       30_000,
       'the approval buttons',
     );
+    // db waits for approvers from (at the latest) now.
+    const waitingSeen = Date.now();
     expect(message.embeds[0]?.description).toMatch(/🔐 \*\*db\*\* waits for approval: 0\/2/);
     const approve = buttonIds(message).find((id) => id.startsWith(`lab:approve:${runId}:db:`)) as string;
     expect(buttonIds(message)).toContain(`lab:cancel:${runId}`);
+    expect(buttonLabel(message, `lab:cancel:${runId}`)).toBe('Cancel run');
+    // The thread says when the request expires in every reader's own zone, and no terminal command.
+    const waitLine = await fake.waitFor(
+      () => threadLines(message).find((line) => line.includes('waits for approval')),
+      30_000,
+      'the approval request in the thread',
+    );
+    expect(waitLine).toMatch(
+      /^<t:\d+:T> 🔐 \*\*db\*\* waits for approval: 0 of 2, expires <t:\d+:T> \(<t:\d+:R>\)$/,
+    );
 
     const refused = fake.click(mallory, message, approve);
     await fake.waitFor(() => refused.original?.content, 10_000, 'the refusal');
@@ -215,7 +245,9 @@ describe('the Discord bot against the fake Discord API', () => {
     const own = fake.click(alice, message, approve);
     const ownAnswer = await fake.waitFor(() => own.original?.content, 10_000, 'the self-approval refusal');
     expect(ownAnswer).toContain('alice started run');
-    expect(ownAnswer).toContain('may not approve it');
+    expect(ownAnswer).toContain('may not approve it: self-approval is turned off');
+    // lab's settings are for whoever runs it, not for Discord users.
+    expect(ownAnswer).not.toMatch(/LAB_|DISCORD_/);
     expect(lab.bootLog('db')).toHaveLength(bootsBefore);
 
     const first = fake.click(bob, message, approve);
@@ -226,6 +258,7 @@ describe('the Discord bot against the fake Discord API', () => {
     expect(await fake.waitFor(() => again.original?.content, 10_000, 'the repeated approval')).toContain(
       'bob has already approved db',
     );
+    const approvedBefore = Date.now();
     const second = fake.click(carol, message, approve);
     expect(await fake.waitFor(() => second.original?.content, 10_000, 'the second approval')).toBe(
       `Approved db: run ${runId} goes on.`,
@@ -236,10 +269,21 @@ describe('the Discord bot against the fake Discord API', () => {
       60_000,
       'the run message to show success',
     );
+    const succeededSeen = Date.now();
     expect(final.embeds[0]?.title).toBe(`Reboot run ${runId} · succeeded`);
-    expect(final.embeds[0]?.description).toMatch(
-      /✅ \*\*db\*\* rebooted in [\d.]+ s · approved by bob <t:\d+:t>, carol <t:\d+:t>/,
+    // How long db was down and until it was healthy, the wait for approvers apart: the reboot
+    // started only after the second approval, and the approval wait lasted at least as long as
+    // this test took to click.
+    const times = final.embeds[0]?.description?.match(
+      /✅ \*\*db\*\* rebooted: (?:down ([\d.]+) s, )?healthy ([\d.]+) s after the reboot command · approved by bob, carol after ([\d.]+) s/,
     );
+    expect(times, final.embeds[0]?.description).not.toBeNull();
+    // (Not down at all is possible: the machine came back between two polls.)
+    const [down, healthy, waited] = (times?.slice(1) ?? []).map(Number) as [number, number, number];
+    if (!Number.isNaN(down)) expect(down).toBeLessThanOrEqual(healthy);
+    expect(healthy).toBeLessThanOrEqual((succeededSeen - approvedBefore) / 1000 + 0.05);
+    expect(waited).toBeGreaterThanOrEqual((approvedBefore - waitingSeen) / 1000 - 0.05);
+    expectDiscordTerms(threadLines(message));
     expect(final.components).toEqual([]);
     expect(lab.bootLog('db')).toHaveLength(bootsBefore + 1);
     expect(message.edits).toBeGreaterThan(1);
@@ -282,14 +326,27 @@ describe('the Discord bot against the fake Discord API', () => {
     });
     const ids = buttonIds(alert);
     expect(ids.map((id) => id.split(':')[3])).toEqual(['retry', 'skip', 'abort']);
+    // Not "Abort" as the run message's button was: that one cancels, this one ends a halted run.
+    expect(ids.map((id) => buttonLabel(alert, id))).toEqual(['Retry web', 'Skip web', 'Abort run']);
+    const message = await runMessageOf(runId);
+    const halted = await fake.waitFor(
+      () => threadLines(message).find((line) => line.includes('halted')),
+      30_000,
+      'the halt in the thread',
+    );
+    expect(halted).toMatch(
+      /^<t:\d+:T> 🚨 run halted: \*\*web\*\* failed at health; decide on the alert by <t:\d+:T> \(<t:\d+:R>\)$/,
+    );
 
     rmSync(brokenMarker, { force: true });
     const retry = fake.click(alice, alert, ids[0] as string);
-    await fake.waitFor(() => retry.original?.content, 10_000, 'the retry answer');
-    const message = await runMessageOf(runId);
+    expect(await fake.waitFor(() => retry.original?.content, 10_000, 'the retry answer')).toBe(
+      `Retrying web: run ${runId} tries the failed step again.`,
+    );
     await fake.waitFor(() => message.embeds[0]?.title?.includes('succeeded'), 60_000, 'success after retry');
     await fake.waitFor(() => alert.components.length === 0, 10_000, 'the alert to lose its buttons');
     expect(alert.embeds[0]?.fields?.find((field) => field.name === 'Decided')?.value).toBe('retry by alice');
+    expectDiscordTerms(threadLines(message));
   });
 
   it('a halted run aborted from its alert ends as aborted, naming who aborted it', async () => {
@@ -347,7 +404,7 @@ describe('the Discord bot against the fake Discord API', () => {
       );
       const embed = message.embeds[0];
       // Not frozen at "coming back": nas came back with a new boot and was checked healthy.
-      expect(embed?.description).toMatch(/✅ \*\*nas\*\* rebooted in [\d.]+ s/);
+      expect(embed?.description).toMatch(/✅ \*\*nas\*\* rebooted: down [\d.]+ s/);
       expect(embed?.description).not.toMatch(/coming back/);
       expect(embed?.fields?.find((field) => field.name === 'Cancelled')?.value).toBe('cancelled by alice');
       expect(lab.bootLog('nas')).toHaveLength(boots + 1);
@@ -357,12 +414,12 @@ describe('the Discord bot against the fake Discord API', () => {
             .filter((posted) => posted.channel_id !== fake.channelId)
             .map((posted) => posted.content)
             .join('\n')
-            .match(/run +cancelled: cancelled by alice; rebooted: nas$/m)?.input,
+            .match(/run cancelled by alice; rebooted: nas$/m)?.input,
         30_000,
         "the thread's last line",
       );
       expect(thread).toMatch(
-        /run +cancelling \(cancelled by alice\): nothing new starts; nas is seen to the end first/,
+        /run cancelling \(cancelled by alice\): nothing new starts; nas is seen to the end first/,
       );
       expect(thread).not.toMatch(/not touched: nas/);
     } finally {
@@ -370,7 +427,37 @@ describe('the Discord bot against the fake Discord API', () => {
     }
   });
 
-  it('starts the shown plan from the sequence button; Abort cancels it; Deny cancels a waiting step', async () => {
+  it('cancelling a halted run from its message: the alert names who cancelled it', async () => {
+    writeFileSync(brokenMarker, 'broken\n');
+    const record = fake.command(alice, 'reboot', { target: 'web' });
+    const runId = (await answer(record, 'the reboot reply')).content.match(/run `(\w+)`/)?.[1] as string;
+    const alert = await fake.waitFor(
+      () =>
+        fake
+          .channelMessages()
+          .find((m) => m.content.includes(`run \`${runId}\``) && m.content.includes('failed at')),
+      60_000,
+      'the alert',
+    );
+    const message = await runMessageOf(runId);
+    await fake.waitFor(() => message.embeds[0]?.title?.includes('halted'), 30_000, 'the halted run message');
+    const cancel = fake.click(alice, message, `lab:cancel:${runId}`);
+    expect(await fake.waitFor(() => cancel.original?.content, 10_000, 'the cancel answer')).toBe(
+      `Cancelling run ${runId}: it stops at the next phase boundary.`,
+    );
+    await fake.waitFor(() => alert.components.length === 0, 30_000, 'the alert to lose its buttons');
+    expect(alert.embeds[0]?.fields?.find((field) => field.name === 'Decided')?.value).toBe(
+      'run cancelled by alice',
+    );
+    await fake.waitFor(
+      () => message.embeds[0]?.title?.includes('cancelled'),
+      30_000,
+      'the cancelled message',
+    );
+    rmSync(brokenMarker, { force: true });
+  });
+
+  it('starts the shown plan from the sequence button; Cancel run cancels it; Deny cancels a waiting step', async () => {
     const sequence = fake.command(alice, 'sequence', { target: '@storage' });
     const shown = await answer(sequence, 'the sequence embed');
     const start = buttonIds(shown)[0] as string;
@@ -409,14 +496,14 @@ describe('the Discord bot against the fake Discord API', () => {
     );
     expect(lab.bootLog('db')).toHaveLength(dbBoots);
 
-    // A run waiting for approvers: Abort from its message cancels it.
+    // A run waiting for approvers: Cancel run from its message cancels it.
     const reboot = fake.command(alice, 'reboot', { target: 'db' });
     const dbRun = (await answer(reboot, 'the reboot reply')).content.match(/run `(\w+)`/)?.[1] as string;
     const dbMessage = await runMessageOf(dbRun);
     await fake.waitFor(
       () => buttonIds(dbMessage).includes(`lab:cancel:${dbRun}`),
       30_000,
-      'the abort button',
+      'the cancel button',
     );
     const abort = fake.click(alice, dbMessage, `lab:cancel:${dbRun}`);
     expect(await fake.waitFor(() => abort.original?.content, 10_000, 'the abort answer')).toBe(

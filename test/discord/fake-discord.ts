@@ -62,6 +62,8 @@ export class FakeDiscord {
   readonly calls: RecordedCall[] = [];
   readonly messages = new Map<string, FakeMessage>();
   readonly interactions = new Map<string, InteractionRecord>();
+  /** Threads started from a message: the message's id → the thread's (channel) id. */
+  readonly threads = new Map<string, string>();
   readonly applicationId = snowflake();
   readonly botUser = {
     id: snowflake(),
@@ -491,8 +493,10 @@ export class FakeDiscord {
     match = route(/^\/channels\/(\d+)\/messages\/(\d+)\/threads$/);
     if (method === 'POST' && match) {
       const { name } = body as { name: string };
+      const threadId = snowflake();
+      this.threads.set(match[2] as string, threadId);
       return json(201, {
-        id: snowflake(),
+        id: threadId,
         type: 11,
         guild_id: this.guildId,
         parent_id: match[1],

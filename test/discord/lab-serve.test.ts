@@ -1,9 +1,9 @@
 import { execa, type ResultPromise } from 'execa';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type Homelab, startHomelab } from '../sim/homelab.js';
-import { repoRoot } from '../support/flake-fixtures.js';
+import { gatedNix, repoRoot } from '../support/flake-fixtures.js';
 import { jsonLogEntries } from '../support/memory-logger.js';
-import { queueEnv } from '../support/queue.js';
+import { queueClient, queueEnv } from '../support/queue.js';
 import { FakeDiscord, snowflake } from './fake-discord.js';
 
 let lab: Homelab;
@@ -137,7 +137,9 @@ describe('lab serve', () => {
         const seen = fake.channelMessages().map((m) => `${m.embeds[0]?.title}: ${m.embeds[0]?.description}`);
         throw new Error(`${error.message}\nmessages:\n${seen.join('\n')}\nlab serve:\n${stderr()}`);
       });
-    expect(message.embeds[0]?.description).toMatch(/✅ \*\*nas\*\* rebooted in [\d.]+ s/);
+    expect(message.embeds[0]?.description).toMatch(
+      /✅ \*\*nas\*\* rebooted: (down [\d.]+ s, )?healthy [\d.]+ s after the reboot command$/,
+    );
     expect(message.components).toEqual([]);
     expect(lab.bootLog('nas')).toHaveLength(bootsBefore + 1);
     expect(record.acknowledgedAt as number).toBeLessThan(record.sentAt + 3_000);
@@ -168,5 +170,54 @@ describe('lab serve', () => {
     );
     expect(result.stdout).toBe('');
     serve = undefined;
+  });
+
+  it('SIGTERM while a /lab reboot is being submitted: that one is finished, new ones are refused, then it stops', async () => {
+    const nix = await gatedNix();
+    const env = { ...serveEnv(), LAB_QUEUE: `serve-${snowflake()}`, LAB_NIX: nix.bin };
+    const started = await startServe(env);
+    serve = started.process;
+    // The submission reads the flake in the worker; nix is held there until the test lets it go.
+    await nix.close();
+    const submitting = fake.command(alice, 'reboot', { target: 'web' });
+    await fake.waitFor(() => nix.reached(), 30_000, 'the submission to be evaluating the flake');
+    expect(submitting.callbackType).toBe(5);
+    started.process.kill('SIGTERM');
+    await fake.waitFor(
+      () => started.stderr().includes('SIGTERM: parking running runs and stopping'),
+      10_000,
+      'lab serve to be stopping',
+    );
+    // While it stops, a new interaction gets a short answer instead of nothing or an error.
+    const late = fake.command(alice, 'reboot', { target: 'nas' });
+    await nix.open();
+    const result = await started.process;
+    serve = undefined;
+    const stderr = started.stderr();
+    expect({ exitCode: result.exitCode, signal: result.signal }, stderr).toEqual({
+      exitCode: 0,
+      signal: undefined,
+    });
+    expect(late.ephemeral).toBe(true);
+    expect(late.original?.content).toBe('⚠️ lab is shutting down; try again in a moment.');
+    const answer = submitting.original?.content ?? '';
+    expect(answer, stderr).toMatch(/^Started reboot run `\w+` of 1 machine/);
+    // The run it answered with exists and waits for a worker; nothing failed on the way out.
+    const { runs } = await queueClient(env);
+    try {
+      const record = await runs.run(answer.match(/run `(\w+)`/)?.[1] as string);
+      expect(record.data.state.status).not.toBe('failed');
+      expect(Object.keys(record.data.state.machines)).toEqual(['web']);
+    } finally {
+      await runs.close();
+    }
+    const entries = jsonLogEntries(stderr);
+    expect(
+      entries.filter((entry) => ['error', 'fatal'].includes(String(entry.level))),
+      stderr,
+    ).toEqual([]);
+    expect(stderr).not.toContain('Connection is closed');
+    expect(stderr).not.toContain('Something went wrong');
+    expect(entries.at(-1)).toMatchObject({ level: 'info', msg: 'stopped' });
   });
 });

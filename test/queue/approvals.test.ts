@@ -129,6 +129,12 @@ describe('approvals of queued reboots', () => {
     await expect(control.approve(runId, 'db', alice, planId)).rejects.toThrow(
       /alice started run .* may not approve/,
     );
+    // The setting that allows it is named for operators (terminal, logs), not in the text for chat.
+    const own = (await control.approve(runId, 'db', alice, planId).catch((e) => e)) as RunControlError;
+    expect(own.message).toMatch(
+      /self-approval is turned off, another approver must \(LAB_SELF_APPROVAL=1 allows it\)$/,
+    );
+    expect(own.publicMessage).toMatch(/self-approval is turned off, another approver must$/);
     await expect(control.approve(runId, 'db', bob, 'not-the-plan')).rejects.toThrow(/another plan/);
     await expect(control.approve(runId, 'vault', bob, planId)).rejects.toThrow(
       /vault is not waiting for approval/,

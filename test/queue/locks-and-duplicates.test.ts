@@ -94,6 +94,9 @@ describe('machine locks', () => {
     expect(busy.heldBy).toEqual({ runId: holder.runId, requestedBy: 'alice', kind: 'reboot' });
     expect(busy.message).toContain(holder.runId);
     expect(busy.message).toContain('started by alice');
+    // The terminal is told what to type; Discord (publicMessage) is not given terminal commands.
+    expect(busy.message).toMatch(/ \(lab status \w+; lab cancel \w+\)$/);
+    expect(busy.publicMessage).toBe(`media is busy: reboot run ${holder.runId} started by alice holds it`);
     // All or nothing: the refused run holds no machine, not even the free one.
     expect(await lockHolders(runs, ['nas', 'media'])).toEqual({ nas: null, media: holder.runId });
     expect((await runs.runs()).map((record) => record.data.state.id)).toEqual([holder.runId]);

@@ -1,4 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { WorkerJobError } from '../../src/errors.js';
 import type { RunQueue } from '../../src/orchestration/queue/run-queue.js';
 import type { LabWorker } from '../../src/orchestration/queue/run-worker.js';
 import { type Homelab, startHomelab } from '../sim/homelab.js';
@@ -70,5 +71,18 @@ describe('a reboot run on the queue', () => {
       .poll(async () => (await runs.run(submitted.runId)).jobState, { timeout: 5_000 })
       .toBe('completed');
     expect((await runs.run(submitted.runId)).data.state.status).toBe('succeeded');
+  });
+
+  it('refuses a request for a flake that is not there, its operator hint kept apart from the message', async () => {
+    const flake = '/nonexistent/lab-flake';
+    const error = (await runs
+      .submit({ kind: 'reboot', flake, targets: [], requestedBy: cli, source: 'cli' })
+      .catch((e) => e)) as WorkerJobError;
+    expect(error).toBeInstanceOf(WorkerJobError);
+    // The terminal says it all, as lab sequence does in-process; Discord shows the message alone.
+    expect(error.message).toBe(
+      `reading ${flake} in a worker failed: no flake at '${flake}': pass --flake with a directory containing flake.nix (or set LAB_FLAKE).`,
+    );
+    expect(error.publicMessage).toBe(`reading ${flake} in a worker failed: no flake at '${flake}'`);
   });
 });

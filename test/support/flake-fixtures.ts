@@ -1,3 +1,4 @@
+import { existsSync } from 'node:fs';
 import { chmod, cp, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
@@ -48,5 +49,32 @@ export async function countingNix(): Promise<{ bin: string; calls: () => Promise
   return {
     bin,
     calls: async () => (await readFile(log, 'utf8').catch(() => '')).split('\n').filter(Boolean),
+  };
+}
+
+/**
+ * A nix wrapper that, while its gate is closed, holds every nix call before running the real
+ * nix: lets a test stop lab in the middle of an evaluation (e.g. of a submission).
+ */
+export async function gatedNix(): Promise<{
+  bin: string;
+  close: () => Promise<void>;
+  open: () => Promise<void>;
+  reached: () => boolean;
+}> {
+  const dir = await temporaryDir('lab-nix-gate-');
+  const gate = join(dir, 'closed');
+  const reached = join(dir, 'reached');
+  const bin = join(dir, 'nix');
+  await writeFile(
+    bin,
+    `#!/bin/sh\nif [ -e '${gate}' ]; then touch '${reached}'; while [ -e '${gate}' ]; do sleep 0.05; done; fi\nexec nix "$@"\n`,
+  );
+  await chmod(bin, 0o755);
+  return {
+    bin,
+    close: () => writeFile(gate, ''),
+    open: () => rm(gate, { force: true }),
+    reached: () => existsSync(reached),
   };
 }

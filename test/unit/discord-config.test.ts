@@ -47,6 +47,12 @@ describe('Discord configuration', () => {
     }
   });
 
+  it('needs LAB_FLAKE for the bot only: a worker posting run messages does without', () => {
+    const { LAB_FLAKE: _flake, ...noFlake } = { ...base, DISCORD_TOKEN: 't' };
+    expect(() => discordConfig(noFlake)).toThrow(/^invalid Discord configuration: LAB_FLAKE: is required$/);
+    expect(discordConfig(noFlake, { bot: false }).channelId).toBeUndefined();
+  });
+
   it('checks roles on the server: operators operate, approvers approve, viewers (or everyone) view', () => {
     const config = discordConfig({ ...base, DISCORD_TOKEN: 't' });
     const member = (roles: string[]) => ({ userId: '1', name: 'x', roles });

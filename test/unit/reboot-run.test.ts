@@ -1,4 +1,4 @@
-import { describe, expect, it } from 'vitest';
+import { afterEach, describe, expect, it, vi } from 'vitest';
 import type { MachineHealth } from '../../src/domain/health/check-result.js';
 import type { HostFacts } from '../../src/domain/hosts/host-facts.js';
 import type { Machine } from '../../src/domain/inventory/schema.js';
@@ -90,6 +90,10 @@ const summary = (events: RunEvent[]) =>
   events
     .map((e) => ('machine' in e ? `${e.type} ${e.machine}` : e.type))
     .filter((line) => !line.startsWith('step.'));
+
+afterEach(() => {
+  vi.useRealTimers();
+});
 
 describe('RebootRun', () => {
   it('reboots machine after machine in plan order and emits events in order', async () => {
@@ -366,6 +370,49 @@ describe('RebootRun', () => {
       'machine.rebooting c',
       'machine.succeeded c',
     ]);
+  });
+
+  it('tells how long a machine was down and until it was healthy, the wait for approval apart', async () => {
+    vi.useFakeTimers({ toFake: ['Date'] });
+    const advance = (ms: number) => vi.setSystemTime(Date.now() + ms);
+    /** A machine down 1.2 s after the reboot command, healthy 0.3 s after it is back. */
+    class TimedHost extends FakeHost {
+      override async waitForNewBoot(
+        m: Machine,
+        _previous: string,
+        options: { deadline: number; onDown?: () => void },
+      ) {
+        options.onDown?.();
+        advance(1_200);
+        return { bootId: await this.bootId(m), downMs: 1_200 };
+      }
+      override async checkHealth(m: Machine) {
+        advance(300);
+        return super.checkHealth(m);
+      }
+    }
+    const { state } = setup();
+    const events: RunEvent[] = [];
+    const final = await new RebootRun(state, {
+      host: new TimedHost(),
+      // db (high) waits two minutes for bob.
+      confirm: async () => {
+        advance(120_000);
+        return { approved: true, approvals: [{ by: 'bob', at: new Date().toISOString() }] };
+      },
+      healthIntervalMs: 1,
+    })
+      .on((e) => events.push(e))
+      .run();
+    expect(final.status).toBe('succeeded');
+    const succeeded = (name: string) =>
+      events.find((e) => e.type === 'machine.succeeded' && e.machine === name);
+    expect(succeeded('db')).toMatchObject({ downMs: 1_200, healthyMs: 1_500, approvalWaitMs: 120_000 });
+    expect((succeeded('db') as { durationMs: number }).durationMs).toBeGreaterThanOrEqual(121_500);
+    expect(succeeded('nas')).toMatchObject({ downMs: 1_200, healthyMs: 1_500, approvalWaitMs: null });
+    expect(events.find((e) => e.type === 'machine.up' && e.machine === 'db')).toMatchObject({
+      downMs: 1_200,
+    });
   });
 
   it('keeps the state JSON-serialisable', () => {

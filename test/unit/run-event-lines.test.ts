@@ -24,6 +24,32 @@ describe('run event lines', () => {
       '   1.5s  db    health not yet: SSH does not answer',
     );
   });
+
+  it('tell how long a rebooted machine was down and until it was healthy, the approval wait apart', () => {
+    const succeeded = (fields: Record<string, unknown>) =>
+      ({
+        type: 'machine.succeeded',
+        runId: 'r1',
+        at: '2026-11-27T04:00:00.000Z',
+        elapsedMs: 122_000,
+        machine: 'db',
+        what: 'rebooted',
+        durationMs: 122_000,
+        ...fields,
+      }) as unknown as RunEvent;
+    expect(
+      runEventLine(succeeded({ downMs: 1_200, healthyMs: 3_400, approvalWaitMs: 120_000 }), plainStyle, 4),
+    ).toBe(
+      ' 122.0s  db    rebooted: down 1.2s, healthy 3.4s after the reboot command (approved after 120.0s)',
+    );
+    expect(
+      runEventLine(succeeded({ downMs: null, healthyMs: 3_400, approvalWaitMs: null }), plainStyle, 4),
+    ).toBe(' 122.0s  db    rebooted: healthy 3.4s after the reboot command');
+    // A deploy (and an event from before these fields) keeps the whole time.
+    expect(runEventLine(succeeded({ what: 'deployed' }), plainStyle, 4)).toBe(
+      ' 122.0s  db    deployed and healthy in 122.0s',
+    );
+  });
 });
 
 const event = (fields: Record<string, unknown>) =>

@@ -29,8 +29,7 @@ export function discordCommands(program: Command, context: Context): void {
     .description('register /lab in the guilds of DISCORD_GUILD_IDS')
     .action(async () => {
       // Registering needs no flake: LAB_FLAKE is required by the bot only.
-      const env = { ...context.env, LAB_FLAKE: context.env.LAB_FLAKE || 'not-needed-to-register' };
-      const guilds = await registerCommands(discordConfig(env));
+      const guilds = await registerCommands(discordConfig(context.env, { bot: false }));
       context.output.lines([
         `Registered /lab in ${guilds.length} guild${guilds.length === 1 ? '' : 's'}: ${guilds.join(', ')}`,
       ]);

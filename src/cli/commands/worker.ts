@@ -62,7 +62,8 @@ async function runWorker(
     env,
   );
   // Discord is configured and checked before anything starts: a bad variable stops here.
-  const discord = discordWanted(env) ? discordConfig(env) : null;
+  // `lab worker` only posts run messages: it needs no LAB_FLAKE; `lab serve`'s bot does.
+  const discord = discordWanted(env) ? discordConfig(env, { bot: printEvents }) : null;
   const worker = await LabWorker.start(config, {
     nix,
     credentials,
@@ -98,9 +99,12 @@ async function runWorker(
     ? printAllEvents(worker, context, options.json === true, stopping.signal, log)
     : null;
   await untilStopSignal(log, 'parking running runs and stopping');
+  // The bot first: it stops taking interactions at once and lets those in progress finish, while
+  // the worker still reads flakes for them and Redis is still open; only then the rest.
+  const botStopped = bot?.stop();
   stopping.abort();
   await printing;
-  await bot?.stop();
+  await botStopped;
   await notifier?.stop();
   await worker.stop();
   log.info('stopped');

@@ -1,6 +1,6 @@
 import type { DryRunPlan } from '../../domain/deploy/dry-run.js';
 import type { DeployStep } from '../../domain/planner/deploy-steps.js';
-import { storeName } from './store-path.js';
+import { storeName } from '../../util/store-path.js';
 import type { Style } from './style.js';
 
 const shortName = (path: string | null): string => (path ? storeName(path) : 'unknown');

@@ -1,6 +1,12 @@
-import type { MachineOutcome, RunEvent } from '../../orchestration/run-events.js';
+import type { RunEvent } from '../../orchestration/run-events.js';
 import type { Approval } from '../../orchestration/run-flow.js';
-import { storeName } from './store-path.js';
+import {
+  cancellingText,
+  failedWhere,
+  outcomeSummary,
+  theBuild,
+} from '../../orchestration/run-outcome-text.js';
+import { storeName } from '../../util/store-path.js';
 import type { Style } from './style.js';
 
 const seconds = (ms: number): string => `${(ms / 1000).toFixed(1)}s`;
@@ -10,6 +16,21 @@ const approvers = (approvals: readonly Approval[]): string =>
   approvals.map((approval) => approval.by).join(', ');
 /** HH:MM:SS of an ISO time, in local time. */
 const clock = (iso: string): string => new Date(iso).toTimeString().slice(0, 8);
+
+/**
+ * A machine done: for a reboot, how long it was down and how long from the reboot command until
+ * it was healthy, the wait for approval apart (the rebootDelay is in neither); else the whole time.
+ */
+function succeededText(event: Extract<RunEvent, { type: 'machine.succeeded' }>): string {
+  const known = (ms: number | null | undefined): ms is number => ms !== null && ms !== undefined;
+  const times = [
+    ...(known(event.downMs) ? [`down ${seconds(event.downMs)}`] : []),
+    ...(known(event.healthyMs) ? [`healthy ${seconds(event.healthyMs)} after the reboot command`] : []),
+  ];
+  const waited = known(event.approvalWaitMs) ? ` (approved after ${seconds(event.approvalWaitMs)})` : '';
+  if (event.what === 'rebooted' && times.length > 0) return `rebooted: ${times.join(', ')}${waited}`;
+  return `${event.what} and healthy in ${seconds(event.durationMs)}${waited}`;
+}
 
 /**
  * One line per event, readable at a glance: elapsed time, who, what. Returns null for events
@@ -64,7 +85,7 @@ export function runEventLine(event: RunEvent, style: Style, width = 16): string 
       return line(event.machine, `health ${event.ok ? style.green('ok') : style.yellow('not yet')}: ${text}`);
     }
     case 'machine.succeeded':
-      return line(event.machine, style.green(`${event.what} and healthy in ${seconds(event.durationMs)}`));
+      return line(event.machine, style.green(succeededText(event)));
     case 'machine.failed':
       return line(event.machine, style.red(`FAILED at ${event.phase}: ${event.reason}`));
     case 'machine.skipped':
@@ -106,13 +127,7 @@ export function runEventLine(event: RunEvent, style: Style, width = 16): string 
     case 'run.decided':
       return line('run', `${event.decision} (by ${event.by})`);
     case 'run.cancelling':
-      return line(
-        'run',
-        style.yellow(
-          `cancelling (${event.reason}): nothing new starts; ${event.finishing.join(', ')} ` +
-            `${event.finishing.length === 1 ? 'is' : 'are'} seen to the end first`,
-        ),
-      );
+      return line('run', style.yellow(`cancelling (${event.reason}): ${cancellingText(event)}`));
     case 'run.finished': {
       const outcomes = outcomeSummary(event);
       if (event.status === 'succeeded') return line('run', style.green(`succeeded${outcomes}`));
@@ -128,56 +143,4 @@ export function runEventLine(event: RunEvent, style: Style, width = 16): string 
       return line('run', style.red(`failed${at}${outcomes}`));
     }
   }
-}
-
-interface FailureLike {
-  readonly machine: string | null;
-  readonly phase: string;
-  readonly machines?: readonly string[];
-}
-
-/** "db failed at health", or "the build (web, db) failed" when no single machine failed. */
-function failedWhere(failure: FailureLike): string {
-  return failure.machine === null
-    ? `${theBuild(failure)} failed`
-    : `${failure.machine} failed at ${failure.phase}`;
-}
-
-/** "the build", naming the machines whose systems did not build when they are known. */
-function theBuild(failure: FailureLike): string {
-  const machines = failure.machines ?? [];
-  return `the ${failure.phase}${machines.length > 0 ? ` (${machines.join(', ')})` : ''}`;
-}
-
-/** The order outcomes are listed in, and which are not worth a word on a run that succeeded. */
-const OUTCOME_ORDER: readonly MachineOutcome[] = [
-  'rebooted',
-  'deployed',
-  'rolled back',
-  'healthy',
-  'unhealthy',
-  'failed',
-  'unknown',
-  'not built',
-  'skipped',
-  'not touched',
-];
-
-/**
- * What became of the machines, e.g. "; rebooted: app; not touched: media". A run that succeeded
- * says only what it skipped; the machine named by the failure is not named again as failed.
- */
-function outcomeSummary(event: Extract<RunEvent, { type: 'run.finished' }>): string {
-  // Events written before `outcomes` existed carry `pending` only.
-  const outcomes =
-    event.outcomes ?? event.pending.map((machine) => ({ machine, outcome: 'not touched' as const }));
-  const groups = OUTCOME_ORDER.flatMap((outcome) => {
-    if (event.status === 'succeeded' && outcome !== 'skipped') return [];
-    const machines = outcomes.filter((entry) => entry.outcome === outcome).map((entry) => entry.machine);
-    if (machines.length === 0) return [];
-    if (outcome === 'failed' && machines.length === 1 && machines[0] === event.failure?.machine) return [];
-    if (outcome === 'not built' && event.failure?.machines) return []; // named by the failure
-    return [`${outcome}: ${machines.join(', ')}`];
-  });
-  return groups.map((group) => `; ${group}`).join('');
 }

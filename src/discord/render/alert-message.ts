@@ -1,19 +1,50 @@
 import { type APIButtonComponent, ButtonStyle, ComponentType } from 'discord.js';
 import type { RunJobData } from '../../orchestration/queue/run-request.js';
-import type { Halt } from '../../orchestration/run-flow.js';
+import type { RunEvent } from '../../orchestration/run-events.js';
+import type { Decision, Halt } from '../../orchestration/run-flow.js';
 import { encodeButton } from '../custom-ids.js';
-import { COLOR, clip, when } from './colors.js';
+import { COLOR, clip, duration, when } from './colors.js';
 import type { DiscordMessage } from './plan-message.js';
 
 /**
+ * The alert's buttons say what they do: retry or skip the failed machine, or abort the run
+ * there (nothing more is touched). The run message's own button is "Cancel run".
+ */
+export function decisionLabel(decision: Decision, machine: string | null): string {
+  if (decision === 'retry') return clip(`Retry ${machine ?? 'the build'}`, 80);
+  if (decision === 'skip') return clip(`Skip ${machine}`, 80);
+  return 'Abort run';
+}
+
+/**
+ * How a halt ended, for the alert: the decision and who made it; a cancel and who cancelled;
+ * "nobody decided" only when the halt expired.
+ */
+export function haltOutcome(
+  event: Extract<RunEvent, { type: 'run.decided' | 'run.finished' }>,
+  halt: Halt,
+  cancelledBy: string | null,
+): string {
+  if (event.type === 'run.decided') return `${event.decision} by ${event.by}`;
+  const status: string = event.status;
+  if (status === 'cancelled')
+    return cancelledBy ? `run cancelled by ${cancelledBy}` : `run cancelled${reasonText(event.reason)}`;
+  if (Date.parse(event.at) >= halt.expiresAt)
+    return `nobody decided within ${duration(halt.expiresAt - halt.at)}: run ${status}`;
+  return `run ${status}${reasonText(event.reason)}`;
+}
+
+const reasonText = (reason: string | null) => (reason ? `: ${reason}` : '');
+
+/**
  * A failed step: mentions the on-call role, names machine, phase, failing checks and error, and
- * offers Retry / Skip / Abort until someone decides (then shows who did, buttons gone).
+ * offers Retry / Skip / Abort run until someone decides (then shows the outcome, buttons gone).
  */
 export function alertMessage(
   data: RunJobData,
   halt: Halt,
   oncallRoleId: string | undefined,
-  decided: { decision: string; by: string } | null,
+  outcome: string | null,
 ): DiscordMessage {
   const runId = data.state.id;
   const who = halt.machine ?? 'the build';
@@ -32,7 +63,7 @@ export function alertMessage(
         : decision === 'retry'
           ? ButtonStyle.Primary
           : ButtonStyle.Secondary,
-    label: decision === 'retry' ? 'Retry' : decision === 'skip' ? `Skip ${halt.machine}` : 'Abort',
+    label: decisionLabel(decision, halt.machine),
     custom_id: encodeButton({ action: 'decide', runId, decision, haltAt: halt.at }),
   }));
   return {
@@ -44,20 +75,18 @@ export function alertMessage(
       {
         title: clip(`${who}: ${halt.phase} failed`, 256),
         description: clip(halt.reason, 4000),
-        color: decided ? COLOR.cancelled : COLOR.failed,
+        color: outcome ? COLOR.cancelled : COLOR.failed,
         fields: [
           ...(checks ? [{ name: 'Failing checks', value: clip(checks, 1000) }] : []),
           {
-            name: decided ? 'Decided' : 'Decide by',
-            value: decided
-              ? `${decided.decision} by ${decided.by}`
-              : `${when(halt.expiresAt, 'R')} (then the run is aborted)`,
+            name: outcome ? 'Decided' : 'Decide by',
+            value: outcome ? clip(outcome, 1000) : `${when(halt.expiresAt, 'R')} (then the run is aborted)`,
           },
         ],
         footer: { text: `run ${runId} · started by ${data.request.requestedBy.name}` },
       },
     ],
-    components: decided ? [] : [{ type: ComponentType.ActionRow, components: buttons }],
+    components: outcome ? [] : [{ type: ComponentType.ActionRow, components: buttons }],
     allowed_mentions: { parse: [], ...(oncallRoleId ? { roles: [oncallRoleId] } : {}) },
   };
 }

@@ -4,8 +4,11 @@ import type { RunJobData } from '../../orchestration/queue/run-request.js';
 import type { Approval, Halt } from '../../orchestration/run-flow.js';
 import { isRunDone, type MachineProgress, rebootOutcome } from '../../orchestration/run-state.js';
 import { encodeButton } from '../custom-ids.js';
-import { clip, statusColor, when } from './colors.js';
+import { clip, duration, rebootTimes, statusColor, when } from './colors.js';
 import type { DiscordMessage } from './plan-message.js';
+
+/** The run message's button: it cancels the run (the alert's "Abort run" ends a halted one). */
+export const CANCEL_LABEL = 'Cancel run';
 
 /** A step that waits for approvers. */
 export interface ApprovalWait {
@@ -15,12 +18,11 @@ export interface ApprovalWait {
   readonly expiresAt: number;
 }
 
-const seconds = (ms: number) => `${(ms / 1000).toFixed(1)} s`;
 const names = (approvals: readonly Approval[]) => approvals.map((approval) => approval.by).join(', ');
 
 /**
  * The one message of a run, edited in place: a line per machine in run order, what it waits
- * for, who approved it; Approve/Deny buttons where a step waits; Abort while it runs.
+ * for, who approved it; Approve/Deny buttons where a step waits; Cancel run while it runs.
  */
 export function runMessage(data: RunJobData, waits: readonly ApprovalWait[]): DiscordMessage {
   const { state, request } = data;
@@ -92,7 +94,7 @@ export function runMessage(data: RunJobData, waits: readonly ApprovalWait[]): Di
     buttons.push({
       type: ComponentType.Button,
       style: ButtonStyle.Danger,
-      label: 'Abort',
+      label: CANCEL_LABEL,
       custom_id: encodeButton({ action: 'cancel', runId: state.id }),
     });
   }
@@ -116,10 +118,7 @@ function machineLine(data: RunJobData, machine: string, wait: ApprovalWait | und
   }
   const progress = state.progress[machine];
   if (!progress) return `▫️ ${machine}`;
-  const approved =
-    progress.approvals && progress.approvals.length > 0
-      ? ` · approved by ${progress.approvals.map((a) => `${a.by} ${when(Date.parse(a.at), 't')}`).join(', ')}`
-      : '';
+  const approved = approvedText(progress);
   if (wait)
     return `🔐 **${machine}** waits for approval: ${wait.approvals.length}/${wait.required}${wait.approvals.length > 0 ? ` (${names(wait.approvals)})` : ''}, expires ${when(wait.expiresAt, 'R')}`;
   if (progress.error?.phase === 'build' && progress.phase === 'pending')
@@ -133,11 +132,18 @@ function machineLine(data: RunJobData, machine: string, wait: ApprovalWait | und
     case 'failed':
       return `❌ **${machine}** failed at ${progress.error?.phase}: ${clip(progress.error?.reason ?? '', 300)}${rollback(progress)}`;
     case 'succeeded': {
-      const took =
-        'finishedAt' in progress && progress.finishedAt && progress.startedAt
-          ? ` in ${seconds(progress.finishedAt - progress.startedAt)}`
+      // The reboot's own times; the waits before it (rebootDelay, approvers) are not in them.
+      const times =
+        'rebootSentAt' in progress
+          ? rebootTimes({
+              downMs: progress.downMs,
+              healthyMs:
+                progress.healthyAt && progress.rebootSentAt
+                  ? progress.healthyAt - progress.rebootSentAt
+                  : null,
+            })
           : '';
-      return `✅ **${machine}** ${state.kind === 'reboot' ? 'rebooted' : 'deployed'}${took}${approved}`;
+      return `✅ **${machine}** ${state.kind === 'reboot' ? 'rebooted' : 'deployed'}${times ? `: ${times}` : ''}${approved}`;
     }
     default:
       // A run that ended with the machine half-way says so, rather than what it was doing.
@@ -160,6 +166,21 @@ function haltText(halt: Halt): string {
   if (halt.machine !== null) return `${halt.machine} failed at ${halt.phase}: ${halt.reason}`;
   const machines = halt.machines?.length ? ` (${halt.machines.join(', ')})` : '';
   return `the ${halt.phase}${machines} failed: ${halt.reason}`;
+}
+
+/** " · approved by bob, carol after 2 min": who approved and how long the step waited for them. */
+function approvedText(
+  progress: { approvals: readonly Approval[] | null } & Pick<
+    Partial<MachineProgress>,
+    'approvalAskedAt' | 'approvedAt'
+  >,
+): string {
+  const approvals = progress.approvals ?? [];
+  if (approvals.length === 0) return '';
+  const { approvalAskedAt, approvedAt } = progress;
+  if (approvalAskedAt && approvedAt)
+    return ` · approved by ${names(approvals)} after ${duration(approvedAt - approvalAskedAt)}`;
+  return ` · approved by ${approvals.map((a) => `${a.by} ${when(Date.parse(a.at), 't')}`).join(', ')}`;
 }
 
 function rollback(progress: object): string {

@@ -110,7 +110,8 @@ export class RunControl {
     const { policy, request } = job.data;
     if (!policy.selfApproval && by.id === request.requestedBy.id)
       throw new RunControlError(
-        `${by.name} started run ${runId} and may not approve it; another approver must (LAB_SELF_APPROVAL)`,
+        `${by.name} started run ${runId} and may not approve it: self-approval is turned off, another approver must`,
+        { operatorHint: ' (LAB_SELF_APPROVAL=1 allows it)' },
       );
     const { redis, keys } = this.runs;
     const approval: Approval = { by: by.name, at: new Date().toISOString() };
@@ -195,9 +196,9 @@ export class RunControl {
   private async activeJob(runId: string): Promise<Job<RunJobData>> {
     const job = await this.runs.job(runId);
     if (!job)
-      throw new RunNotFoundError(
-        `no run ${runId} in queue ${this.runs.config.queue} (lab status lists runs)`,
-      );
+      throw new RunNotFoundError(`no run ${runId} in queue ${this.runs.config.queue}`, {
+        operatorHint: ' (lab status lists runs)',
+      });
     if (isRunDone(job.data.state.status) || ['completed', 'failed'].includes(await job.getState()))
       throw new RunControlError(`run ${runId} is already ${job.data.state.status}`);
     return job;

@@ -8,6 +8,7 @@ import type { Inventory, Machine } from '../../domain/inventory/schema.js';
 import { BrokenHostsError } from '../../domain/planner/errors.js';
 import { machinesNotNeedingReboot } from '../../domain/reboot/not-needing-reboot.js';
 import { SshRebootHost } from '../../domain/reboot/ssh-reboot-host.js';
+import { LabError } from '../../errors.js';
 import { flakeUpdateArgs, type NixSettings, nixVersion, runNix } from '../../transport/process/nix.js';
 import type { SshCredentials } from '../../transport/ssh/ssh-connection.js';
 import { pause } from '../../util/pause.js';
@@ -79,7 +80,7 @@ export class RunProcessor {
   constructor(private readonly deps: ProcessorDeps) {}
 
   process = async (job: Job, token?: string): Promise<unknown> => {
-    if (job.name === 'inventory') return this.readInventory((job.data as { flake: string }).flake);
+    if (job.name === 'inventory') return this.inventoryJob(job);
     if (job.name === 'run') return this.runJob(job as Job<RunJobData>, token);
     if (job.name === 'pipeline') return this.pipeline(job.data as PipelineOptions);
     throw new Error(`unknown job ${job.name}`);
@@ -111,6 +112,20 @@ export class RunProcessor {
 
   get activeRuns(): number {
     return this.active.size;
+  }
+
+  /**
+   * An inventory read for another process. A failure's operator hint (a setting to change) is
+   * kept in the job apart from the message, so that Discord can show the message without it.
+   */
+  private async inventoryJob(job: Job): Promise<Inventory> {
+    try {
+      return await this.readInventory((job.data as { flake: string }).flake);
+    } catch (error) {
+      if (error instanceof LabError && error.operatorHint)
+        await job.updateData({ ...job.data, operatorHint: error.operatorHint }).catch(() => {});
+      throw error;
+    }
   }
 
   /** The flake's inventory, evaluated once per revision for every process that asks. */

@@ -124,7 +124,14 @@ export class RunQueue {
     try {
       return (await job.waitUntilFinished(this.queueEvents, options.timeoutMs ?? 600_000)) as Inventory;
     } catch (error) {
-      throw new WorkerJobError(`reading ${flake} in a worker failed: ${(error as Error).message}`);
+      // The worker keeps a failure's hint for operators apart (RunProcessor): it stays out of Discord.
+      const message = (error as Error).message;
+      const hint = (await this.queue.getJob(job.id as string).catch(() => undefined))?.data?.operatorHint;
+      const split = typeof hint === 'string' && hint !== '' && message.endsWith(hint);
+      throw new WorkerJobError(
+        `reading ${flake} in a worker failed: ${split ? message.slice(0, -hint.length) : message}`,
+        split ? { operatorHint: hint } : {},
+      );
     }
   }
 
@@ -187,7 +194,9 @@ export class RunQueue {
   async run(runId: string): Promise<RunRecord> {
     const job = await this.job(runId);
     if (!job)
-      throw new RunNotFoundError(`no run ${runId} in queue ${this.config.queue} (lab status lists runs)`);
+      throw new RunNotFoundError(`no run ${runId} in queue ${this.config.queue}`, {
+        operatorHint: ' (lab status lists runs)',
+      });
     return { data: job.data, jobState: await job.getState() };
   }
 
@@ -222,8 +231,8 @@ export class RunQueue {
   async requireWorker(): Promise<void> {
     if ((await this.queue.getWorkersCount()) > 0) return;
     throw new WorkerJobError(
-      `no lab worker is connected to queue ${this.config.queue} at ${redactUrl(this.config.redisUrl)}: ` +
-        'start one with `lab worker` (or `lab serve`)',
+      `no lab worker is connected to queue ${this.config.queue} at ${redactUrl(this.config.redisUrl)}`,
+      { operatorHint: ': start one with `lab worker` (or `lab serve`)' },
     );
   }
 

@@ -51,10 +51,9 @@ export async function runNix(
       maxBuffer: 256 * 1024 * 1024,
     });
   } catch (error) {
-    throw new NixNotFoundError(
-      `cannot run nix (${settings.bin}): ${(error as Error).message}. ` +
-        'Install Nix (Debian: apt-get install nix-bin) or set LAB_NIX to the nix binary.',
-    );
+    throw new NixNotFoundError(`cannot run nix (${settings.bin}): ${(error as Error).message}`, {
+      operatorHint: '. Install Nix (Debian: apt-get install nix-bin) or set LAB_NIX to the nix binary.',
+    });
   }
   if (result.failed && (result.code === 'ENOENT' || result.code === 'EACCES')) {
     throw await cannotStart(settings.bin);
@@ -112,10 +111,9 @@ async function cannotStart(bin: string): Promise<NixNotFoundError> {
         : `cannot run nix: the current directory ${cwd} is not accessible to this user (uid ${process.getuid?.() ?? '?'}): run lab from a directory it can enter.`,
     );
   }
-  return new NixNotFoundError(
-    `cannot run nix: '${bin}' was not found or is not executable. ` +
-      'Install Nix (Debian: apt-get install nix-bin) or set LAB_NIX to the nix binary.',
-  );
+  return new NixNotFoundError(`cannot run nix: '${bin}' was not found or is not executable`, {
+    operatorHint: '. Install Nix (Debian: apt-get install nix-bin) or set LAB_NIX to the nix binary.',
+  });
 }
 
 /** The version of the nix binary (`nix (Nix) 2.8.0` → [2, 8, 0]); null if it cannot be told. */
@@ -174,9 +172,9 @@ export function flakeFailure(flake: string, failure: NixFailure): FlakeNotFoundE
         `flake '${flake}' has a flake.nix that git does not track: run 'git add flake.nix' (nix only sees files git tracks).`,
       );
     }
-    return new FlakeNotFoundError(
-      `no flake at '${flake}': pass --flake with a directory containing flake.nix (or set LAB_FLAKE).`,
-    );
+    return new FlakeNotFoundError(`no flake at '${flake}'`, {
+      operatorHint: ': pass --flake with a directory containing flake.nix (or set LAB_FLAKE).',
+    });
   }
   if (/does not provide attribute .*nixosConfigurations/.test(message)) {
     return new FlakeNotFoundError(`flake '${flake}' has no nixosConfigurations output.`);
