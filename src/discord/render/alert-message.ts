@@ -2,6 +2,7 @@ import { type APIButtonComponent, ButtonStyle, ComponentType } from 'discord.js'
 import type { RunJobData } from '../../orchestration/queue/run-request.js';
 import type { RunEvent } from '../../orchestration/run-events.js';
 import type { Decision, Halt } from '../../orchestration/run-flow.js';
+import { theBuild } from '../../orchestration/run-outcome-text.js';
 import { encodeButton } from '../custom-ids.js';
 import { COLOR, clip, duration, when } from './colors.js';
 import type { DiscordMessage } from './plan-message.js';
@@ -47,7 +48,7 @@ export function alertMessage(
   outcome: string | null,
 ): DiscordMessage {
   const runId = data.state.id;
-  const who = halt.machine ?? 'the build';
+  const who = halt.machine ?? theBuild(halt);
   const mention = oncallRoleId ? `<@&${oncallRoleId}> ` : '';
   const checks = halt.checks.map((check) => `• ${check.name}: ${check.error ?? 'failed'}`).join('\n');
   const decisions = (halt.machine === null ? ['retry', 'abort'] : ['retry', 'skip', 'abort']) as (
