@@ -314,8 +314,8 @@ UsePAM no
 StrictModes no
 AllowTcpForwarding yes
 PrintMotd no
-# INFO: sessions' ends are logged, which the machine's logind (SimMachine) acts on.
-LogLevel INFO
+# VERBOSE: the ends of sessions are logged (also of clients that vanished), which the machine's logind (SimMachine) acts on.
+LogLevel VERBOSE
 # This machine has no network: nix on it must not wait for a binary cache.
 SetEnv NIX_CONFIG="substituters ="
 `;

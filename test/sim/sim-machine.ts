@@ -256,7 +256,7 @@ export class SimMachine {
     this.sshdLogRest = lines.pop() ?? '';
     for (const line of lines) {
       const ended =
-        /(?:Disconnected from|Connection closed by|Connection reset by|Received disconnect from|Timeout, client not responding from)(?: user \S+)?(?: authenticating user \S+)? (\S+) port (\d+)/.exec(
+        /(?:Disconnected from|Connection closed by|Connection reset by|Closing connection to|Received disconnect from|Timeout, client not responding from)(?: user \S+)?(?: authenticating user \S+)? (\S+) port (\d+)/.exec(
           line,
         );
       if (ended) this.endSession(`${ended[1]} ${ended[2]}`);
