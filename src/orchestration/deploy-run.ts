@@ -551,7 +551,7 @@ export class DeployRun {
       try {
         if (step.kind === 'profile') {
           if (step.generation === null)
-            throw new Error('it had no system profile generation before the deploy to go back to');
+            throw new Error('lab does not know which profile generation it was on before the deploy');
           await this.ports.host.restoreProfile(machine, step.generation, step.created);
           progress.profileSet = false;
         } else if (step.kind === 'activate') {

@@ -140,7 +140,8 @@ function machineLine(data: RunJobData, machine: string, wait: ApprovalWait | und
 }
 
 function rollback(progress: object): string {
-  if (!('rollback' in progress) || !progress.rollback) return '';
+  const underWay = 'rollbackSteps' in progress && Array.isArray(progress.rollbackSteps);
+  if (!('rollback' in progress) || !progress.rollback) return underWay ? ' · rolling back' : '';
   const result = progress.rollback as {
     ok: boolean;
     reason: string | null;

@@ -31,13 +31,15 @@ export function rollbackDisagreements(before: MachineSystems, now: MachineSystem
   const problems: string[] = [];
   if (now.current !== before.current)
     problems.push(`it runs ${name(now.current)}, not ${name(before.current)}`);
-  if (before.profile !== null && (now.profile !== before.profile || now.generation !== before.generation))
+  const generationBefore = before.generation ?? now.generation;
+  if (before.profile !== null && (now.profile !== before.profile || now.generation !== generationBefore))
     problems.push(
-      `its profile is ${generationName(now.generation, now.profile)}, not ${generationName(before.generation, before.profile)}`,
+      `its profile is ${generationName(now.generation, now.profile)}, not ${generationName(generationBefore, before.profile)}`,
     );
   // What it booted by default before; NixOS's boot default is the profile's system unless
   // someone activated another with `boot`.
-  const bootBefore = before.bootDefault.system ?? before.profile ?? before.current;
+  // (A run checkpointed by an older lab recorded no boot default.)
+  const bootBefore = before.bootDefault?.system ?? before.profile ?? before.current;
   const bootNow = now.bootDefault.system;
   if (bootNow !== null && bootNow !== bootBefore)
     problems.push(`its boot default (${now.bootDefault.loader}) is ${bootNow}, not ${name(bootBefore)}`);
