@@ -274,7 +274,7 @@ describe('lab deploy on the simulated homelab', () => {
       ],
     });
     const web = lab.machine('web');
-    web.setDelays({ activationMs: 2000 });
+    web.setDelays({ activationMs: 3000 });
     const since = Date.now();
     try {
       const running = deploy('web', '--json');
@@ -286,6 +286,7 @@ describe('lab deploy on the simulated homelab', () => {
         .toBe(true);
       // Every session of the machine is dropped mid-activation (its scope stopped with it).
       expect(web.dropSessions()).toBeGreaterThan(0);
+      const droppedAt = Date.now();
       const result = await running;
       expect(result.stderr).toBe('');
       expect(result.exitCode).toBe(0);
@@ -296,6 +297,8 @@ describe('lab deploy on the simulated homelab', () => {
           .filter((record) => record.at >= since)
           .map((record) => `${record.event} ${record.action} ${record.system}`),
       ).toEqual([`start switch ${system}`, `done switch ${system}`]);
+      // It got to its end after its session was gone (it was dropped mid-way).
+      expect(lab.activations('web').at(-1)?.at).toBeGreaterThan(droppedAt);
       const units = lab.units('web').filter((unit) => unit.at >= since);
       expect(units.map((unit) => [unit.event, unit.status])).toEqual([
         ['start', null],
