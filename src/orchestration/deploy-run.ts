@@ -1,6 +1,7 @@
 import { randomUUID } from 'node:crypto';
-import type { DeployHost, MachineSystems } from '../domain/deploy/deploy-host.js';
+import type { DeployHost, MachineSystems, SwitchAction } from '../domain/deploy/deploy-host.js';
 import { BuildError } from '../domain/deploy/errors.js';
+import { type RollbackCheck, rollbackCheck, rollbackDisagreements } from '../domain/deploy/rollback-check.js';
 import { waitUntilHealthy } from '../domain/health/check-machine.js';
 import { type CheckResult, describeUnhealthy, type MachineHealth } from '../domain/health/check-result.js';
 import type { DeployStrategy, Machine } from '../domain/inventory/schema.js';
@@ -41,17 +42,29 @@ export interface DeployProgress {
   phase: DeployMachinePhase;
   /** Who approved the deploy to it, when its criticality needs approval. */
   approvals: Approval[] | null;
+  /**
+   * What the machine ran, its profile (store path and generation) and its boot default, read
+   * before anything was activated: exactly what a rollback returns to.
+   */
   previous: MachineSystems | null;
   /** Whether lab added a profile generation (and must remove it on rollback). */
   profileSet: boolean;
+  /** The number of the profile generation lab added (deleted by a rollback); null if none or unknown. */
+  createdGeneration?: number | null;
   /**
    * The activation started on the machine (checkpointed before it starts): a resumed run waits
    * for that one (by its id) instead of starting another. Cleared once it is done.
    */
   activation?: Activation | null;
+  /**
+   * A rollback under way: the steps left, the first one in progress. Checkpointed step by step, so
+   * that a run resumed after a crash finishes it, repeating nothing (its activation by its id).
+   */
+  rollbackSteps?: RollbackStep[] | null;
   startedAt: number | null;
   error: { phase: DeployPhase; reason: string } | null;
-  rollback: { ok: boolean; reason: string | null } | null;
+  /** How the rollback ended, and what lab read back on the machine to say so. */
+  rollback: RollbackOutcome | null;
   skipReason: string | null;
   /** The last health checks seen, for alerts that name the failing check. */
   lastChecks: CheckResult[] | null;
@@ -60,8 +73,26 @@ export interface DeployProgress {
 /** One switch-to-configuration run on a machine, known by its id. */
 export interface Activation {
   readonly id: string;
-  readonly action: 'switch' | 'test';
+  readonly action: SwitchAction;
   readonly system: string;
+}
+
+/** One step of putting a machine back as it was before the deploy. */
+export type RollbackStep =
+  /** The profile back on its previous generation, the one lab added deleted. */
+  | { readonly kind: 'profile'; readonly generation: number | null; readonly created: number | null }
+  /** A previous system's switch-to-configuration. */
+  | { readonly kind: 'activate'; readonly system: string; readonly action: SwitchAction }
+  /** Read back what runs, the profile and the boot default; health checks. */
+  | { readonly kind: 'verify' };
+
+export interface RollbackOutcome {
+  /** The machine runs its previous system, its profile and boot default agree (or the boot default is unknown), healthy. */
+  readonly ok: boolean;
+  /** What failed or disagrees; null when ok. */
+  readonly reason: string | null;
+  /** What lab read back on the machine; null when the rollback failed before it could look. */
+  readonly verified?: RollbackCheck | null;
 }
 
 export interface DeploySettings {
@@ -140,7 +171,9 @@ export function newDeployProgress(): DeployProgress {
     approvals: null,
     previous: null,
     profileSet: false,
+    createdGeneration: null,
     activation: null,
+    rollbackSteps: null,
     startedAt: null,
     error: null,
     rollback: null,
@@ -393,6 +426,7 @@ export class DeployRun {
   /** One rolling or blue-green machine. */
   private async deployOne(machine: Machine, strategy: DeployStrategy, stops: RunStops): Promise<void> {
     const progress = this.progress(machine.name);
+    if (progress.phase === 'failed') return this.rollBack(machine, stops.afterChange); // one a crash interrupted
     if (settled(progress.phase)) return;
     throwIfStopped(activationStarted(progress) ? stops.afterChange : stops.beforeChange);
     progress.startedAt ??= Date.now();
@@ -400,24 +434,41 @@ export class DeployRun {
       await this.prepare(machine, stops.beforeChange);
       const system = this.system(machine.name);
       if (strategy === 'blue-green') {
+        // `test` persists nothing; once its gate passed, the tested system becomes the profile and
+        // the boot default (`boot`), without activating it a second time.
         await this.activate(machine, system, 'test', stops.beforeChange);
         await this.gate(machine, stops.afterChange);
         if (progress.phase === 'health') await this.checkpoint(machine, 'committing');
-        await this.commit(machine, system, stops.beforeChange);
+        await this.commit(machine, system, 'boot', stops.beforeChange);
       } else {
-        await this.commit(machine, system, stops.beforeChange);
+        await this.commit(machine, system, 'switch', stops.beforeChange);
         await this.gate(machine, stops.afterChange);
       }
       await this.succeed(machine);
     } catch (error) {
       if (error instanceof RunParked || error instanceof RunCancelled) throw error;
-      await this.fail(machine, strategy, error, stops.afterChange);
+      await this.fail(machine, error, stops.afterChange);
     }
   }
 
   /** A stage's recreate machines: all switch at once, then are checked together. */
   private async deployTogether(machines: readonly Machine[], stops: RunStops): Promise<void> {
+    const failed = machines.filter((machine) => this.progress(machine.name).phase === 'failed');
     const pending = machines.filter((machine) => !settled(this.progress(machine.name).phase));
+    if (failed.length > 0) {
+      // A crash interrupted the group's rollback: finish it, the whole group goes back.
+      await Promise.all([
+        ...failed.map((machine) => this.rollBack(machine, stops.afterChange)),
+        ...pending.map((machine) =>
+          this.fail(
+            machine,
+            new DeployFailure('health', 'rolled back with its recreate group'),
+            stops.afterChange,
+          ),
+        ),
+      ]);
+      return;
+    }
     for (const machine of pending) this.progress(machine.name).startedAt ??= Date.now();
     const errors = await Promise.all(
       pending.map((machine) =>
@@ -425,7 +476,7 @@ export class DeployRun {
           const progress = this.progress(machine.name);
           throwIfStopped(activationStarted(progress) ? stops.afterChange : stops.beforeChange);
           await this.prepare(machine, stops.beforeChange);
-          await this.commit(machine, this.system(machine.name), stops.beforeChange);
+          await this.commit(machine, this.system(machine.name), 'switch', stops.beforeChange);
           await this.gate(machine, stops.afterChange);
         }),
       ),
@@ -445,7 +496,6 @@ export class DeployRun {
         went.map(({ machine, error }) =>
           this.fail(
             machine,
-            'recreate',
             error ?? new DeployFailure('health', 'rolled back with its recreate group'),
             stops.afterChange,
           ),
@@ -475,7 +525,7 @@ export class DeployRun {
   private async activate(
     machine: Machine,
     system: string,
-    action: 'switch' | 'test',
+    action: 'test',
     signal: AbortSignal,
   ): Promise<void> {
     const progress = this.progress(machine.name);
@@ -490,23 +540,50 @@ export class DeployRun {
     await this.checkpoint(machine, 'health');
   }
 
-  /** Profile + switch: the new system becomes what runs and what boots. */
-  private async commit(machine: Machine, system: string, signal: AbortSignal): Promise<void> {
+  /**
+   * The new system becomes the profile's generation and what boots: with `switch` (rolling,
+   * recreate) it also runs now; with `boot` (blue-green's commit, after `test` passed its gate) it
+   * becomes the boot default without being activated again.
+   */
+  private async commit(
+    machine: Machine,
+    system: string,
+    action: 'switch' | 'boot',
+    signal: AbortSignal,
+  ): Promise<void> {
     const progress = this.progress(machine.name);
     if (progress.phase !== 'activating' && progress.phase !== 'committing') return;
     const where: DeployPhase = progress.phase === 'committing' ? 'commit' : 'activation';
-    // A resumed run may have been stopped half-way: do only what is not done yet.
-    const done = this.resumed ? await this.runs(machine, system) : { current: false, profile: false };
     // Stopped before anything was activated (a resumed run asks the machine): it is not touched.
-    if (!activationStarted(progress) && !done.profile && !done.current) throwIfStopped(signal);
+    if (!activationStarted(progress)) {
+      const done = this.resumed ? await this.runs(machine, system) : { current: false, profile: false };
+      if (!done.profile && !done.current) throwIfStopped(signal);
+    }
     this.changing.add(machine.name);
-    if (!this.started(progress, system, 'switch'))
-      this.report({ type: 'machine.activating', machine: machine.name, action: 'switch', system });
-    if (!done.profile) await phase(where, this.ports.host.setProfile(machine, system));
+    if (!this.started(progress, system, action))
+      this.report({ type: 'machine.activating', machine: machine.name, action, system });
+    await this.setProfileOnce(machine, system, where);
+    await this.switchOnce(machine, system, action, where);
+    await this.checkpoint(machine, where === 'commit' ? 'succeeded' : 'health');
+  }
+
+  /** Adds the profile generation once: a resumed run reads whether a worker before a crash did. */
+  private async setProfileOnce(machine: Machine, system: string, where: DeployPhase): Promise<void> {
+    const progress = this.progress(machine.name);
+    if (progress.profileSet) return;
+    if (this.resumed) {
+      const now = await phase(where, this.ports.host.systems(machine));
+      const before = progress.previous?.generation ?? null;
+      if (now.profile === system && now.generation !== null && now.generation !== before) {
+        progress.createdGeneration = now.generation;
+        progress.profileSet = true;
+        await this.save();
+        return;
+      }
+    }
+    progress.createdGeneration = await phase(where, this.ports.host.setProfile(machine, system));
     progress.profileSet = true;
     await this.save();
-    await this.switchOnce(machine, system, 'switch', where);
-    await this.checkpoint(machine, where === 'commit' ? 'succeeded' : 'health');
   }
 
   /** Whether this activation was already started on the machine (by a worker before a crash). */
@@ -562,17 +639,19 @@ export class DeployRun {
     await this.save();
   }
 
-  /** Records the failure and puts the machine back as it was: profile, running system, health. */
-  private async fail(
-    machine: Machine,
-    strategy: DeployStrategy,
-    error: unknown,
-    signal?: AbortSignal,
-  ): Promise<void> {
+  /** Records the failure and puts the machine back as it was: profile, running system, boot default. */
+  private async fail(machine: Machine, error: unknown, signal?: AbortSignal): Promise<void> {
     const progress = this.progress(machine.name);
     const failedIn: DeployPhase = error instanceof DeployFailure ? error.phase : 'activation';
+    // Before 'activating' nothing of the new system was activated or persisted.
+    const touched = progress.phase !== 'pending' && progress.phase !== 'copying' && failedIn !== 'copy';
     progress.error = { phase: failedIn, reason: (error as Error).message };
     progress.phase = 'failed';
+    const { previous } = progress;
+    if (touched && previous?.current != null) {
+      progress.rollbackSteps = rollbackSteps(previous, progress);
+      progress.activation = null; // the rollback's activations are its own
+    }
     this.report({
       type: 'machine.failed',
       machine: machine.name,
@@ -580,28 +659,77 @@ export class DeployRun {
       reason: (error as Error).message,
     });
     await this.save();
-    if (failedIn === 'copy' || progress.previous?.current == null) return; // nothing was activated
-    this.report({ type: 'machine.rolling-back', machine: machine.name, to: progress.previous.current });
-    try {
-      if (progress.profileSet) {
-        await this.ports.host.rollbackProfile(machine);
-        progress.profileSet = false;
+    if (!progress.rollbackSteps || !previous?.current) return;
+    this.report({
+      type: 'machine.rolling-back',
+      machine: machine.name,
+      to: previous.current,
+      generation: previous.generation ?? null,
+    });
+    await this.rollBack(machine, signal);
+  }
+
+  /**
+   * Carries out (or, resumed, finishes) the machine's rollback step by step, each checkpointed;
+   * then says "rolled back" only if what it reads back agrees with what ran before.
+   */
+  private async rollBack(machine: Machine, signal?: AbortSignal): Promise<void> {
+    const progress = this.progress(machine.name);
+    const { previous } = progress;
+    if (!previous) return;
+    for (let step = progress.rollbackSteps?.[0]; step; step = progress.rollbackSteps?.[0]) {
+      try {
+        if (step.kind === 'profile') {
+          if (step.generation === null)
+            throw new Error('lab does not know which profile generation it was on before the deploy');
+          await this.ports.host.restoreProfile(machine, step.generation, step.created);
+          progress.profileSet = false;
+        } else if (step.kind === 'activate') {
+          await this.switchOnce(machine, step.system, step.action, 'activation');
+        } else {
+          await this.verifyRollback(machine, previous, signal);
+        }
+      } catch (error) {
+        progress.rollback = {
+          ok: false,
+          reason: `${describeStep(step)} failed: ${(error as Error).message}`,
+          verified: null,
+        };
+        progress.rollbackSteps = null;
+        progress.activation = null;
+        this.report({ type: 'machine.rolled-back', machine: machine.name, ...progress.rollback });
+        await this.save();
+        return;
       }
-      // Blue-green never persisted anything: re-activating the old system is enough.
-      await this.ports.host.switchTo(
-        machine,
-        progress.previous.current,
-        strategy === 'blue-green' ? 'test' : 'switch',
-      );
-      const health = await this.waitHealthy(machine, signal);
-      progress.rollback = health.ok
-        ? { ok: true, reason: null }
-        : { ok: false, reason: `the previous system is back but unhealthy: ${describeUnhealthy(health)}` };
-    } catch (rollbackError) {
-      progress.rollback = { ok: false, reason: (rollbackError as Error).message };
+      progress.rollbackSteps = progress.rollbackSteps?.slice(1) ?? null;
+      if (progress.rollbackSteps?.length === 0) progress.rollbackSteps = null;
+      progress.activation = null;
+      await this.save();
     }
+  }
+
+  /** Health, then what runs, the profile and the boot default, compared with what ran before. */
+  private async verifyRollback(
+    machine: Machine,
+    previous: MachineSystems,
+    signal?: AbortSignal,
+  ): Promise<void> {
+    const progress = this.progress(machine.name);
+    const health = await this.waitHealthy(machine, signal);
+    const now = await this.ports.host.systems(machine);
+    const problems = rollbackDisagreements(previous, now);
+    if (!health.ok)
+      problems.push(
+        signal?.aborted
+          ? 'the run was stopped before its health checks passed'
+          : `the previous system is back but unhealthy: ${describeUnhealthy(health)}`,
+      );
+    const verified = rollbackCheck(previous, now, health.ok);
+    progress.rollback =
+      problems.length === 0
+        ? { ok: true, reason: null, verified }
+        : { ok: false, reason: problems.join('; '), verified };
     this.report({ type: 'machine.rolled-back', machine: machine.name, ...progress.rollback });
-    await this.save();
   }
 
   private async findRebootsNeeded(): Promise<void> {
@@ -757,6 +885,39 @@ function haltFailure(halt: Halt): RunFailure {
     reason: halt.reason,
     ...(halt.machines ? { machines: halt.machines } : {}),
   };
+}
+
+/**
+ * How a failed machine goes back to exactly what ran before (not "the generation below", which
+ * after an earlier rollback may be another failed system). Where lab changed the profile (and so
+ * the boot loader): the profile back on its generation and lab's generation deleted, then the
+ * previous system's `switch`, which installs the boot loader without that entry and with the
+ * previous system as default. If what ran differed from the profile, its `boot`, then what ran
+ * `test`. Where nothing was persisted (blue-green before its commit): `test` of what ran.
+ */
+export function rollbackSteps(previous: MachineSystems, progress: DeployProgress): RollbackStep[] {
+  const current = previous.current as string;
+  if (!progress.profileSet)
+    return [{ kind: 'activate', system: current, action: 'test' }, { kind: 'verify' }];
+  const profile: RollbackStep = {
+    kind: 'profile',
+    generation: previous.generation ?? null,
+    created: progress.createdGeneration ?? null,
+  };
+  const activations: RollbackStep[] =
+    previous.profile !== null && previous.profile !== current
+      ? [
+          { kind: 'activate', system: previous.profile, action: 'boot' },
+          { kind: 'activate', system: current, action: 'test' },
+        ]
+      : [{ kind: 'activate', system: current, action: 'switch' }];
+  return [profile, ...activations, { kind: 'verify' }];
+}
+
+function describeStep(step: RollbackStep): string {
+  if (step.kind === 'profile') return `putting its profile back on generation ${step.generation ?? '(none)'}`;
+  if (step.kind === 'activate') return `switch-to-configuration ${step.action} of ${step.system}`;
+  return 'reading back what it runs';
 }
 
 /** Runs the task; resolves with its error instead of rejecting, or null. */

@@ -1,3 +1,4 @@
+import type { RollbackCheck } from '../domain/deploy/rollback-check.js';
 import type { CheckResult } from '../domain/health/check-result.js';
 import type { Approval, Decision } from './run-flow.js';
 
@@ -76,15 +77,26 @@ export type RunEvent = EventBase &
     | {
         readonly type: 'machine.activating';
         readonly machine: string;
-        readonly action: 'switch' | 'test';
+        /** switch-to-configuration's action; `boot` is blue-green's commit (the boot default, no activation). */
+        readonly action: 'switch' | 'boot' | 'test';
         readonly system: string;
       }
-    | { readonly type: 'machine.rolling-back'; readonly machine: string; readonly to: string | null }
+    | {
+        readonly type: 'machine.rolling-back';
+        readonly machine: string;
+        /** The system it ran before the deploy, and the profile generation it was on. */
+        readonly to: string | null;
+        readonly generation?: number | null;
+      }
     | {
         readonly type: 'machine.rolled-back';
         readonly machine: string;
+        /** It runs its previous system, profile and boot default agree (or the boot default is unknown), healthy. */
         readonly ok: boolean;
+        /** What failed or disagrees; null when ok. */
         readonly reason: string | null;
+        /** What lab read back on the machine (null when the rollback failed before it could look). */
+        readonly verified?: RollbackCheck | null;
       }
     | { readonly type: 'machine.needs-reboot'; readonly machine: string; readonly changed: readonly string[] }
     | { readonly type: 'step.started'; readonly step: number; readonly machines: readonly string[] }

@@ -443,7 +443,7 @@ describe('the Discord bot against the fake Discord API', () => {
     await fake.waitFor(() => message.embeds[0]?.title?.includes('halted'), 30_000, 'the halted run message');
     const cancel = fake.click(alice, message, `lab:cancel:${runId}`);
     expect(await fake.waitFor(() => cancel.original?.content, 10_000, 'the cancel answer')).toBe(
-      `Cancelling run ${runId}: it stops at the next phase boundary.`,
+      `Cancelling run ${runId}: nothing more is started; a machine already rebooting or activating is seen back healthy first.`,
     );
     await fake.waitFor(() => alert.components.length === 0, 30_000, 'the alert to lose its buttons');
     expect(alert.embeds[0]?.fields?.find((field) => field.name === 'Decided')?.value).toBe(

@@ -21,6 +21,8 @@ beforeAll(async () => {
         name: 'nas',
         lab: { role: 'nas', rebootOrder: 1, healthChecks: [tcp(2049)], orchestration: strategy('rolling') },
         services: [{ type: 'tcp', port: 2049 }],
+        // systemd is not PID 1 there: lab activates it detached, not with systemd-run.
+        systemd: false,
       },
       {
         name: 'db',
@@ -136,6 +138,8 @@ describe('lab deploy on the simulated homelab', () => {
     ]);
     const web = plan.steps[3].machines[0];
     expect(web).toMatchObject({ name: 'web', current: before.current, changes: true, reachable: true });
+    // The homelab's own first systems link other kernel files than the flake's systems do.
+    expect(web).toMatchObject({ needsReboot: true, bootChanges: ['kernel', 'initrd', 'kernel-modules'] });
     expect(web.system).toMatch(/^\/nix\/store\/[a-z0-9]{32}-nixos-system-web-1$/);
     expect(plan.toBuild.length).toBeGreaterThan(0);
     expect(await systemsOf('web')).toEqual(before);
@@ -168,8 +172,15 @@ describe('lab deploy on the simulated homelab', () => {
     for (const name of ['nas', 'web']) {
       expect(systems[name]).toMatch(new RegExp(`^/nix/store/[a-z0-9]{32}-nixos-system-${name}-\\d+$`));
       expect(await systemsOf(name)).toEqual({ current: systems[name], profile: systems[name] });
+      expect(lab.bootMenu(name)).toMatchObject({ defaultGeneration: 2, defaultSystem: systems[name] });
     }
     expect(events.at(-1)).toMatchObject({ type: 'run.finished', status: 'succeeded' });
+    // web has systemd as PID 1: its activation ran as a transient unit; nas has not: detached.
+    expect(lab.units('web').map((unit) => [unit.event, unit.unit, unit.status])).toEqual([
+      ['start', expect.stringMatching(/^lab-activation-[\w-]+\.service$/), null],
+      ['exit', expect.stringMatching(/^lab-activation-[\w-]+\.service$/), 0],
+    ]);
+    expect(lab.units('nas')).toEqual([]);
   });
 
   it('blue-green: a new configuration that fails health is reverted; the machine runs its old system, healthy', async () => {
@@ -196,6 +207,30 @@ describe('lab deploy on the simulated homelab', () => {
       lab.env,
     );
     expect(health.exitCode).toBe(0);
+  });
+
+  it('blue-green: the tested system becomes the boot default with `boot`, activated only once', async () => {
+    await lab.configure('db', {
+      services: [
+        { type: 'tcp', port: 5432 },
+        { type: 'tcp', port: 5433 },
+      ],
+    });
+    const since = Date.now();
+    const result = await deploy('db', '--json');
+    expect(result.stderr).toBe('');
+    expect(result.exitCode).toBe(0);
+    const events = parseEvents(result.stdout);
+    const system = built(events).db as string;
+    expect(eventsOf(events, 'machine.activating').map((event) => event.action)).toEqual(['test', 'boot']);
+    expect(
+      lab
+        .activations('db')
+        .filter((record) => record.at >= since)
+        .map((record) => `${record.event} ${record.action} ${record.system}`),
+    ).toEqual([`start test ${system}`, `done test ${system}`, `start boot ${system}`, `done boot ${system}`]);
+    expect(await systemsOf('db')).toEqual({ current: system, profile: system });
+    expect(lab.bootMenu('db').defaultSystem).toBe(system);
   });
 
   it('rolling: a failing configuration is rolled back, profile and running system', async () => {
@@ -282,6 +317,89 @@ describe('lab deploy on the simulated homelab', () => {
       expect(before.nas.current).not.toBe(system);
     } finally {
       lab.machine('nas').setDelays({ activationMs: 0, servicesMs: 0 });
+    }
+  });
+
+  it('two failed deploys in a row: each goes back to the system that ran before, the failed generation removed', async () => {
+    const before = await systemsOf('web');
+    const profile = lab.profile('web');
+    const menu = lab.bootMenu('web');
+    expect(menu.defaultSystem).toBe(before.current);
+    for (const port of [82, 83]) {
+      await lab.configure('web', { services: [{ type: 'http', port }] });
+      const result = await deploy('web', '--json', '--health-timeout', '3');
+      expect(result.exitCode).toBe(1);
+      // Read on the machine: it runs what it ran, its profile is on the same generation (the
+      // failed one deleted) and it boots what it booted, the failed system not in its boot menu.
+      expect(await systemsOf('web')).toEqual(before);
+      expect(lab.profile('web')).toEqual(profile);
+      expect(lab.bootMenu('web')).toEqual(menu);
+      const events = parseEvents(result.stdout);
+      expect(eventsOf(events, 'machine.rolling-back')).toEqual([
+        expect.objectContaining({ machine: 'web', to: before.current, generation: profile.current }),
+      ]);
+      expect(eventsOf(events, 'machine.rolled-back')).toEqual([
+        expect.objectContaining({
+          machine: 'web',
+          ok: true,
+          reason: null,
+          verified: {
+            system: before.current,
+            current: before.current,
+            profile: before.profile,
+            generation: profile.current,
+            bootDefault: before.current,
+            bootLoader: 'systemd-boot',
+            bootUnknown: null,
+            healthy: true,
+          },
+        }),
+      ]);
+    }
+    await lab.configure('web', { services: [{ type: 'http', port: 80 }] });
+  });
+
+  it('an activation under systemd-run survives its SSH session dropping: it completes once, the deploy succeeds', async () => {
+    await lab.configure('web', {
+      services: [
+        { type: 'http', port: 80 },
+        { type: 'tcp', port: 8080 },
+      ],
+    });
+    const web = lab.machine('web');
+    web.setDelays({ activationMs: 3000 });
+    const since = Date.now();
+    try {
+      const running = deploy('web', '--json');
+      await expect
+        .poll(() => lab.activations('web').some((record) => record.event === 'start' && record.at >= since), {
+          timeout: 60_000,
+          interval: 20,
+        })
+        .toBe(true);
+      // Every session of the machine is dropped mid-activation (its scope stopped with it).
+      expect(web.dropSessions()).toBeGreaterThan(0);
+      const droppedAt = Date.now();
+      const result = await running;
+      expect(result.stderr).toBe('');
+      expect(result.exitCode).toBe(0);
+      const system = built(parseEvents(result.stdout)).web as string;
+      expect(
+        lab
+          .activations('web')
+          .filter((record) => record.at >= since)
+          .map((record) => `${record.event} ${record.action} ${record.system}`),
+      ).toEqual([`start switch ${system}`, `done switch ${system}`]);
+      // It got to its end after its session was gone (it was dropped mid-way).
+      expect(lab.activations('web').at(-1)?.at).toBeGreaterThan(droppedAt);
+      const units = lab.units('web').filter((unit) => unit.at >= since);
+      expect(units.map((unit) => [unit.event, unit.status])).toEqual([
+        ['start', null],
+        ['exit', 0],
+      ]);
+      expect(await systemsOf('web')).toEqual({ current: system, profile: system });
+    } finally {
+      web.setDelays({ activationMs: 0 });
     }
   });
 
@@ -398,6 +516,32 @@ describe('lab deploy on the simulated homelab', () => {
     expect(lab.bootLog('web')).toHaveLength(bootsBefore.web);
     const nas = await systemsOf('nas');
     expect(nas.current).toBe(nas.profile);
+  });
+
+  it('--dry-run names the machines whose new kernel, initrd or modules would need a reboot, building nothing', async () => {
+    // nas booted the system of its configuration (kernel 2); web's new one changes its kernel.
+    await lab.configure('web', { kernel: '2' });
+    const result = await deploy('nas', 'web', '--dry-run', '--json');
+    expect(result.stderr).toBe('');
+    expect(result.exitCode).toBe(0);
+    const plan = JSON.parse(result.stdout);
+    const machines = plan.steps.flatMap((step: { machines: { name: string }[] }) => step.machines);
+    expect(machines).toEqual([
+      expect.objectContaining({ name: 'nas', changes: false, needsReboot: false, bootChanges: [] }),
+      expect.objectContaining({
+        name: 'web',
+        changes: true,
+        needsReboot: true,
+        bootChanges: ['kernel', 'initrd', 'kernel-modules'],
+      }),
+    ]);
+    expect(plan.needsReboot).toEqual(['web']);
+    expect(existsSync(machines[1].system)).toBe(false); // evaluated, not built
+    const text = await deploy('nas', 'web', '--dry-run');
+    expect(text.stdout).toContain(
+      'Would need a reboot after the deploy: web (kernel, initrd or modules differ from what they booted).',
+    );
+    await lab.configure('web', { kernel: '1' });
   });
 
   it('--build-on-target builds the system on the machine, not here', async () => {

@@ -70,7 +70,7 @@ describe('SshConnection against real sshd', () => {
       const facts = await readHostFacts(await pool.connection(target('db')));
       expect(facts.bootId).toBe(lab.bootLog('db').at(-1)?.bootId);
       expect(facts.needsReboot).toBe(false);
-      expect(facts.currentSystem).toMatch(/machines\/db\/systems\/system-[\w-]+$/);
+      expect(facts.currentSystem).toMatch(/machines\/db\/systems\/[0-9a-z]{32}-nixos-system-db-sim$/);
 
       await lab.switchSystem('db', { newKernel: false });
       expect((await readHostFacts(await pool.connection(target('db')))).needsReboot).toBe(false);

@@ -343,6 +343,14 @@ describe('a worker killed (SIGKILL) during a deploy activation', () => {
       'done switch',
     ]);
     expect(activations[1]?.at).toBeGreaterThan(killedAt);
+    // systemd is PID 1 there: one transient unit, named by the activation, which the second
+    // worker waited for instead of starting another.
+    const units = lab.units('cache').filter((unit) => unit.at >= since);
+    expect(units.map((unit) => [unit.event, unit.status])).toEqual([
+      ['start', null],
+      ['exit', 0],
+    ]);
+    expect(units[0]?.unit).toMatch(new RegExp(`^lab-activation-${runId}-[\\w-]+\\.service$`));
     expect(await systemsOf('cache')).toEqual({ current: system, profile: system });
   });
 });

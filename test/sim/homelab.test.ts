@@ -25,6 +25,13 @@ beforeAll(async () => {
       },
       { name: 'beta', lab: { role: 'db', rebootOrder: 2 }, services: [{ type: 'http', port: 80 }] },
       { name: 'gamma', lab: { role: 'cache', rebootOrder: 3 }, services: [{ type: 'tcp', port: 6379 }] },
+      { name: 'delta', lab: { role: 'queue', rebootOrder: 4 }, services: [{ type: 'tcp', port: 5672 }] },
+      {
+        name: 'epsilon',
+        lab: { role: 'container', rebootOrder: 5 },
+        services: [{ type: 'tcp', port: 22000 }],
+        systemd: false,
+      },
     ],
   });
 });
@@ -45,7 +52,7 @@ describe('simulated homelab', () => {
     const [name, bootId, current] = alpha.stdout.split('\n');
     expect(name).toBe('alpha');
     expect(bootId).toBe(lab.bootLog('alpha')[0]?.bootId);
-    expect(current).toMatch(/machines\/alpha\/systems\/system-[\w-]+$/);
+    expect(current).toMatch(/machines\/alpha\/systems\/[0-9a-z]{32}-nixos-system-alpha-sim$/);
     expect(beta.stdout.split('\n')[0]).toBe('beta');
     expect(beta.stdout.split('\n')[1]).not.toBe(bootId);
   });
@@ -135,6 +142,121 @@ describe('simulated homelab', () => {
       .toBe('running\nopen');
     expect(Date.now() - (up?.upAt ?? 0)).toBeGreaterThanOrEqual(800);
     gamma.setDelays({ shutdownMs: 0, servicesMs: 0 });
+  });
+
+  it('boots what its boot loader boots by default: switch and boot install it, test and the profile do not', async () => {
+    const booted = async () => (await ssh(lab, 'delta', 'readlink /run/booted-system')).stdout;
+    const reboot = async () => {
+      const boots = lab.bootLog('delta').length;
+      await ssh(lab, 'delta', 'systemctl', 'reboot');
+      await expect.poll(() => lab.bootLog('delta').length, { timeout: 10_000, interval: 50 }).toBe(boots + 1);
+      await lab.machine('delta').whenUp();
+    };
+    await lab.switchSystem('delta', { newKernel: false });
+    const [first, second] = [...lab.profile('delta').generations.values()] as [string, string];
+    expect(lab.profile('delta').current).toBe(2);
+    expect(lab.bootMenu('delta')).toEqual({
+      defaultGeneration: 2,
+      defaultSystem: second,
+      entries: new Map([
+        [1, first],
+        [2, second],
+      ]),
+    });
+    // `test` runs a system without installing the boot loader; the profile is not what boots.
+    expect((await ssh(lab, 'delta', `${first}/bin/switch-to-configuration test`)).exitCode).toBe(0);
+    expect((await ssh(lab, 'delta', 'ln -sfn system-1-link /nix/var/nix/profiles/system')).exitCode).toBe(0);
+    expect(lab.bootMenu('delta').defaultSystem).toBe(second);
+    await reboot();
+    expect(await booted()).toBe(second);
+    // `boot` makes its generation the default: the next boot runs it.
+    expect((await ssh(lab, 'delta', `${first}/bin/switch-to-configuration boot`)).exitCode).toBe(0);
+    expect(lab.bootMenu('delta')).toMatchObject({ defaultGeneration: 1, defaultSystem: first });
+    await reboot();
+    expect(await booted()).toBe(first);
+    // A deleted generation's entry goes at the next installation.
+    expect((await ssh(lab, 'delta', 'rm /nix/var/nix/profiles/system-2-link')).exitCode).toBe(0);
+    expect((await ssh(lab, 'delta', `${first}/bin/switch-to-configuration switch`)).exitCode).toBe(0);
+    expect(lab.bootMenu('delta').entries).toEqual(new Map([[1, first]]));
+    expect(lab.activations('delta').map((record) => `${record.event} ${record.action}`)).toEqual([
+      'start switch',
+      'done switch',
+      'start test',
+      'done test',
+      'start boot',
+      'done boot',
+      'start switch',
+      'done switch',
+    ]);
+  });
+
+  it('systemd-run runs a unit outside the SSH session, which takes its own processes with it when it ends', async () => {
+    const piped = await ssh(
+      lab,
+      'delta',
+      "systemd-run -E LOCALE_ARCHIVE --collect --pipe --quiet --wait --unit=t1 sh -c 'echo out; echo err >&2; exit 3'",
+    );
+    expect([piped.exitCode, piped.stdout, piped.stderr]).toEqual([3, 'out', 'err']);
+    const unit = ssh(
+      lab,
+      'delta',
+      "systemd-run --collect --wait --unit=long sh -c 'sleep 1; touch /run/unit-done'",
+    );
+    const session = ssh(
+      lab,
+      'delta',
+      "setsid sh -c 'sleep 1; touch /run/session-done' </dev/null >/dev/null 2>&1 & sleep 30",
+    );
+    const running =
+      "pgrep -f '[t]ouch /run/unit-done' >/dev/null && pgrep -f '[t]ouch /run/session-done' >/dev/null";
+    await expect
+      .poll(async () => (await ssh(lab, 'delta', running)).exitCode, { timeout: 10_000, interval: 20 })
+      .toBe(0);
+    const refused = await ssh(lab, 'delta', 'systemd-run --wait --unit=long true');
+    expect([refused.exitCode, refused.stderr]).toEqual([
+      1,
+      'Failed to start transient service unit: Unit long.service was already loaded or has a fragment file.',
+    ]);
+    expect(lab.machine('delta').dropSessions()).toBeGreaterThanOrEqual(2);
+    expect((await unit).exitCode).not.toBe(0); // its client went with the session
+    await session;
+    await expect
+      .poll(async () => (await ssh(lab, 'delta', 'ls /run/unit-done')).exitCode, { timeout: 10_000 })
+      .toBe(0);
+    // The session's detached process went with its scope, before it got to the end.
+    expect(
+      (await ssh(lab, 'delta', "pgrep -f '[t]ouch /run/session-done' || ls /run/session-done")).exitCode,
+    ).not.toBe(0);
+    expect(lab.units('delta').map((record) => [record.event, record.unit, record.status])).toEqual([
+      ['start', 't1.service', null],
+      ['exit', 't1.service', 3],
+      ['start', 'long.service', null],
+      ['exit', 'long.service', 0],
+    ]);
+  });
+
+  it('without systemd as PID 1: no /run/systemd/system, systemd-run refuses, detached processes outlive a dropped session', async () => {
+    const refused = await ssh(lab, 'epsilon', 'ls /run/systemd/system; systemd-run --wait true');
+    expect(refused.exitCode).toBe(1);
+    expect(refused.stderr).toContain(
+      "System has not been booted with systemd as init system (PID 1). Can't operate.",
+    );
+    const session = ssh(
+      lab,
+      'epsilon',
+      "setsid sh -c 'sleep 1; touch /run/session-done' </dev/null >/dev/null 2>&1 & sleep 30",
+    );
+    await expect
+      .poll(async () => (await ssh(lab, 'epsilon', "pgrep -f '[t]ouch /run/session-done'")).exitCode, {
+        timeout: 10_000,
+        interval: 20,
+      })
+      .toBe(0);
+    expect(lab.machine('epsilon').dropSessions()).toBeGreaterThanOrEqual(1);
+    await session;
+    await expect
+      .poll(async () => (await ssh(lab, 'epsilon', 'ls /run/session-done')).exitCode, { timeout: 10_000 })
+      .toBe(0);
   });
 
   it('injects faults: health fails after boot, host key changes', async () => {

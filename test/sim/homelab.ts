@@ -1,9 +1,11 @@
+import { randomBytes } from 'node:crypto';
 import { chmod, mkdir, mkdtemp, readdir, readFile, rm, symlink, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { basename, join } from 'node:path';
 import { execa } from 'execa';
 import {
   type ActivationRecord,
+  type BootMenu,
   type BootRecord,
   type Fault,
   newHostKey,
@@ -11,10 +13,22 @@ import {
   type SimDelays,
   SimMachine,
   type SimService,
+  type SystemProfile,
   servicesScript,
+  type UnitRecord,
 } from './sim-machine.js';
 
-export type { ActivationRecord, BootRecord, Fault, RebootRequest, SimDelays, SimService };
+export type {
+  ActivationRecord,
+  BootMenu,
+  BootRecord,
+  Fault,
+  RebootRequest,
+  SimDelays,
+  SimService,
+  SystemProfile,
+  UnitRecord,
+};
 
 /** Prefix of every homelab's state directory; `npm run lab:clean` removes what carries it. */
 export const SIM_PREFIX = 'lab-sim-';
@@ -31,6 +45,12 @@ export interface SimMachineSpec {
   readonly lab: Record<string, unknown>;
   readonly services?: readonly SimService[];
   readonly faults?: readonly Fault[];
+  /**
+   * Whether systemd is PID 1 on it, as on every NixOS machine (default true): /run/systemd/system
+   * exists, systemd-run starts transient units outside SSH sessions, and a session's processes are
+   * killed when it ends. Without (a container, a chroot): none of that, and systemd-run refuses.
+   */
+  readonly systemd?: boolean;
 }
 
 export interface HomelabOptions {
@@ -62,6 +82,12 @@ export interface Homelab {
   activations(name: string): ActivationRecord[];
   /** Every reboot command the machine received (`systemctl reboot`, `reboot`, ...). */
   rebootRequests(name: string): RebootRequest[];
+  /** The transient units systemd-run started on the machine, and how they ended. */
+  units(name: string): UnitRecord[];
+  /** Its boot menu (its /boot, systemd-boot layout): the default generation and each entry's system. */
+  bootMenu(name: string): BootMenu;
+  /** Its system profile: the current generation and each generation's system. */
+  profile(name: string): SystemProfile;
   stop(): Promise<void>;
 }
 
@@ -79,6 +105,8 @@ interface FlakeMachine {
 }
 
 const NIX_SYSTEM = `${process.arch === 'arm64' ? 'aarch64' : 'x86_64'}-linux`;
+/** The characters of nix's store path hashes. */
+const NIX_BASE32 = '0123456789abcdfghijklmnpqrsvwxyz';
 
 /**
  * Starts a simulated homelab: each machine in its own mount, UTS and PID namespaces with its own
@@ -164,6 +192,9 @@ export async function startHomelab(options: HomelabOptions): Promise<Homelab> {
       bootLog: (name) => lab.machine(name).bootLog(),
       activations: (name) => lab.machine(name).activations(),
       rebootRequests: (name) => lab.machine(name).rebootRequests(),
+      units: (name) => lab.machine(name).units(),
+      bootMenu: (name) => lab.machine(name).bootMenu(),
+      profile: (name) => lab.machine(name).profile(),
       stop: async () => {
         await Promise.all([...machines.values()].map((machine) => machine.stop()));
         await rm(root, { recursive: true, force: true });
@@ -185,8 +216,11 @@ async function prepareMachine(
   userKey: string,
 ) {
   await mkdir(join(dir, 'sbin'), { recursive: true });
+  await mkdir(join(dir, 'boot'), { recursive: true });
   await mkdir(join(dir, 'nix', 'var', 'nix', 'profiles'), { recursive: true });
   await writeFile(join(dir, 'name'), spec.name);
+  if (spec.systemd !== false) await writeFile(join(dir, 'systemd'), '');
+  await writeFile(join(dir, 'sshd.log'), '');
   await writeFile(join(dir, 'boot_id'), '');
   await writeFile(join(dir, 'authorized_keys'), userKey);
   await writeFile(join(dir, 'hosts'), `${address} localhost ${spec.name}\n::1 ip6-localhost\n`);
@@ -196,16 +230,23 @@ async function prepareMachine(
   );
   await newHostKey(dir);
   await writeFile(join(dir, 'sshd_config'), sshdConfig(dir, address, port));
-  await addGeneration(dir, await makeSystem(dir, 'linux-1', spec.services ?? []));
-  const activate = ACTIVATE.replaceAll('@state@', dir).replaceAll('@services@', servicesScript);
+  const activate = ACTIVATE.replaceAll('@state@', dir)
+    .replaceAll('@services@', servicesScript)
+    .replaceAll('@node@', process.execPath);
   for (const [name, text] of Object.entries({
     systemctl: SYSTEMCTL.replaceAll('@state@', dir),
     reboot: REBOOT,
+    'systemd-run': SYSTEMD_RUN,
     'lab-sim-activate': activate,
+    'lab-sim-install-bootloader': INSTALL_BOOTLOADER,
   })) {
     await writeFile(join(dir, 'sbin', name), text);
     await chmod(join(dir, 'sbin', name), 0o755);
   }
+  // Installed as nixos-install does: the first generation, and the boot loader booting it.
+  const system = await makeSystem(dir, 'linux-1', spec.services ?? []);
+  await addGeneration(dir, system);
+  await execa(join(dir, 'sbin', 'lab-sim-install-bootloader'), [system, dir]);
 }
 
 /**
@@ -214,12 +255,15 @@ async function prepareMachine(
  * are real store paths built by nix.
  */
 async function makeSystem(dir: string, kernel: string, services: readonly SimService[]): Promise<string> {
-  const system = join(dir, 'systems', `system-${Date.now()}-${Math.random().toString(36).slice(2, 8)}`);
+  // Named like a store path (<32-character hash>-<name>), as every NixOS system is.
+  const hash = Array.from(randomBytes(32), (byte) => NIX_BASE32[byte % 32]).join('');
+  const system = join(dir, 'systems', `${hash}-nixos-system-${basename(dir)}-sim`);
   await mkdir(join(system, 'bin'), { recursive: true });
   const kernels = join(dir, '..', '..', 'kernels');
   for (const link of ['kernel', 'initrd', 'kernel-modules'])
     await symlink(join(kernels, kernel), join(system, link));
   await writeFile(join(system, 'services.json'), JSON.stringify(services));
+  await writeFile(join(system, 'init'), `#!/bin/sh\n# stage 2 of ${system}\n`);
   await writeFile(
     join(system, 'bin', 'switch-to-configuration'),
     `#!/bin/sh\nexec /usr/local/sbin/lab-sim-activate "$1" ${system}\n`,
@@ -228,7 +272,7 @@ async function makeSystem(dir: string, kernel: string, services: readonly SimSer
   return system;
 }
 
-/** Adds a generation to the machine's system profile and makes it the default, as nix-env --set does. */
+/** Adds a generation to the machine's system profile and makes it current, as nix-env --set does. */
 async function addGeneration(dir: string, system: string): Promise<void> {
   const profiles = join(dir, 'nix', 'var', 'nix', 'profiles');
   const numbers = (await readdir(profiles))
@@ -276,7 +320,8 @@ UsePAM no
 StrictModes no
 AllowTcpForwarding yes
 PrintMotd no
-LogLevel ERROR
+# VERBOSE: the ends of sessions are logged (also of clients that vanished), which the machine's logind (SimMachine) acts on.
+LogLevel VERBOSE
 # This machine has no network: nix on it must not wait for a binary cache. The systems it builds
 # (lab deploy --build-on-target) need the tests' nix settings.
 SetEnv NIX_CONFIG="substituters =" NIX_USER_CONF_FILES="${SIM_NIX_CONF}"
@@ -297,7 +342,8 @@ async function writeKnownHosts(path: string, machines: readonly SimMachine[]) {
  * systemctl of a simulated machine. reboot/poweroff record the request, mark the machine as
  * shutting down (is-system-running says "stopping", as systemd does once a shutdown job is
  * queued) and take it down after its shutdown delay (0.1 s unless set), returning after the
- * reboot command's own delay (none unless set); is-active says active.
+ * reboot command's own delay (none unless set); is-active says active. The shutdown is PID 1's
+ * job, not the SSH session's: it does not end with the session.
  */
 const SYSTEMCTL = `#!/bin/sh
 case "$1" in
@@ -305,7 +351,7 @@ case "$1" in
     echo "$1 $(cat /proc/sys/kernel/random/boot_id) $(date +%s%3N)" >> '@state@/reboot-requests.log'
     touch /run/lab-sim-stopping
     delay=$(cat '@state@/shutdown-delay' 2>/dev/null || echo 0.1)
-    setsid sh -c "sleep $delay; kill -TERM 1" </dev/null >/dev/null 2>&1 &
+    env -u SSH_CONNECTION setsid sh -c "sleep $delay; kill -TERM 1" </dev/null >/dev/null 2>&1 &
     sleep "$(cat '@state@/reboot-command-delay' 2>/dev/null || echo 0)"
     exit 0 ;;
   is-active) echo active; exit 0 ;;
@@ -318,11 +364,13 @@ esac
 
 /**
  * What switch-to-configuration does on a simulated machine (the fixture systems' script calls
- * it): switch and test make the system current and restart its services; boot changes nothing
- * running (lab sets the profile). Like the real one it reports progress on stderr as it goes,
- * so it dies half-way (SIGPIPE) when whoever started it over SSH is gone; it takes the
- * machine's activation delay between making the system current and restarting the services.
- * Every run is recorded in activations.log: "start", and "done" if it got to the end.
+ * it), as NixOS's does: switch and boot install the boot loader (default: this system; see
+ * INSTALL_BOOTLOADER); switch and test make the system current and restart its services. Like
+ * the real one it reports progress on stderr as it goes, so run in an SSH session it dies half-way
+ * (SIGPIPE) when whoever started it is gone; it takes the machine's activation delay between
+ * making the system current and restarting the services. Every run is recorded in
+ * activations.log: "start", and "done" if it got to the end. The services are PID 1's, not the
+ * session's.
  */
 const ACTIVATE = `#!/bin/sh
 set -eu
@@ -330,21 +378,142 @@ action=$1
 system=$2
 record() { echo "$1 $action $system $(date +%s%3N)" >> '@state@/activations.log'; }
 case "$action" in
+  switch|boot|test) ;;
+  dry-activate) echo "would restart the services of $system"; exit 0 ;;
+  *) echo "switch-to-configuration: unknown action '$action'" >&2; exit 1 ;;
+esac
+record start
+case "$action" in
+  switch|boot)
+    echo "updating the boot loader..." >&2
+    /usr/local/sbin/lab-sim-install-bootloader "$system" ;;
+esac
+case "$action" in
   switch|test)
-    record start
     echo "activating the configuration..." >&2
     ln -sfn "$system" /run/current-system
     sleep "$(cat '@state@/activation-delay' 2>/dev/null || echo 0)"
     echo "restarting services..." >&2
-    pkill -f '^node @services@' || true
-    while pgrep -f '^node @services@' >/dev/null; do sleep 0.05; done
-    setsid node '@services@' '@state@/services.json' "$system/services.json" </dev/null >/dev/null 2>&1 &
-    record done
+    pkill -f '^[^ ]*node @services@' || true
+    while pgrep -f '^[^ ]*node @services@' >/dev/null; do sleep 0.05; done
+    env -u SSH_CONNECTION setsid '@node@' '@services@' '@state@/services.json' "$system/services.json" </dev/null >/dev/null 2>&1 &
     ;;
-  boot) ;;
-  dry-activate) echo "would restart the services of $system" ;;
-  *) echo "switch-to-configuration: unknown action '$action'" >&2; exit 1 ;;
 esac
+record done
+`;
+
+/**
+ * The boot loader installer of a simulated machine (systemd-boot layout on its /boot), as
+ * NixOS's systemd-boot-builder.py does it: an entry per system profile generation
+ * (loader/entries/nixos-generation-N.conf, whose options pass init=<the generation's system>/init),
+ * the kernel and initrd copied to EFI/nixos, entries and files of generations that are gone
+ * removed, and loader.conf's default the generation that is the system being installed (left as
+ * it was when no generation is). Usage: lab-sim-install-bootloader SYSTEM [ROOT] (ROOT: where the
+ * machine's /boot and /nix are, from outside it).
+ */
+const INSTALL_BOOTLOADER = `#!/bin/sh
+set -eu
+default=$1
+root=\${2:-}
+boot=$root/boot
+mkdir -p "$boot/loader/entries" "$boot/EFI/nixos"
+efi_name() { printf '%s' "$1" | sed 's|^/nix/store/||; s|^/||; s|/|-|g'; }
+copy() {
+  name=$(efi_name "$1").efi
+  [ -e "$boot/EFI/nixos/$name" ] || cp "$1" "$boot/EFI/nixos/$name"
+  echo "$name"
+}
+known_entries=' '
+known_files=' '
+default_entry=
+for link in "$root"/nix/var/nix/profiles/system-*-link; do
+  [ -L "$link" ] || continue
+  generation=\${link##*/system-}
+  generation=\${generation%-link}
+  system=$(readlink "$link")
+  kernel=$(copy "$(readlink -f "$system/kernel")")
+  initrd=$(copy "$(readlink -f "$system/initrd")")
+  entry=nixos-generation-$generation.conf
+  printf 'title NixOS\\nsort-key nixos\\nversion Generation %s\\nlinux /EFI/nixos/%s\\ninitrd /EFI/nixos/%s\\noptions init=%s/init loglevel=4\\n' \\
+    "$generation" "$kernel" "$initrd" "$system" > "$boot/loader/entries/$entry.tmp"
+  mv "$boot/loader/entries/$entry.tmp" "$boot/loader/entries/$entry"
+  known_entries="$known_entries$entry "
+  known_files="$known_files$kernel $initrd "
+  if [ "$system" = "$default" ]; then default_entry=$entry; fi
+done
+for path in "$boot"/loader/entries/nixos-generation-*.conf; do
+  [ -e "$path" ] || continue
+  case "$known_entries" in *" \${path##*/} "*) ;; *) rm -f "$path" ;; esac
+done
+for path in "$boot"/EFI/nixos/*; do
+  [ -e "$path" ] || continue
+  case "$known_files" in *" \${path##*/} "*) ;; *) rm -f "$path" ;; esac
+done
+if [ -n "$default_entry" ]; then
+  printf 'timeout 5\\ndefault %s\\neditor 0\\nconsole-mode keep\\n' "$default_entry" > "$boot/loader/loader.conf.tmp"
+  mv "$boot/loader/loader.conf.tmp" "$boot/loader/loader.conf"
+fi
+`;
+
+/**
+ * systemd-run of a simulated machine, as systemd's: asks PID 1 (machine-init.sh) to run the
+ * command as a transient service unit, a child of PID 1 with a clean environment (only -E
+ * variables and PATH), outside the caller's SSH session, so that a dropped session does not kill
+ * it. Refuses a unit name that is already loaded; --pipe gives the unit the caller's stdin, stdout
+ * and stderr; --wait waits for it and exits with its exit status; --collect unloads it even when
+ * it failed (else a failed unit stays loaded). Without systemd as PID 1 it refuses, as systemd's does.
+ */
+const SYSTEMD_RUN = `#!/bin/bash
+set -euo pipefail
+if [ ! -d /run/systemd/system ]; then
+  echo "System has not been booted with systemd as init system (PID 1). Can't operate." >&2
+  echo "Failed to connect to bus: Host is down" >&2
+  exit 1
+fi
+environment=() unit='' wait='' pipe='' collect=''
+setenv() { case $1 in *=*) environment+=("$1") ;; *) environment+=("$1=\${!1:-}") ;; esac; }
+while [ $# -gt 0 ]; do
+  case $1 in
+    -E|--setenv) setenv "$2"; shift 2 ;;
+    --setenv=*) setenv "\${1#--setenv=}"; shift ;;
+    -u|--unit) unit=$2; shift 2 ;;
+    --unit=*) unit=\${1#--unit=}; shift ;;
+    --wait) wait=1; shift ;;
+    -P|--pipe) pipe=1; shift ;;
+    -G|--collect) collect=1; shift ;;
+    -q|--quiet|--no-ask-password|--service-type=exec) shift ;;
+    --) shift; break ;;
+    -*) echo "systemd-run: unrecognized option '$1'" >&2; exit 1 ;;
+    *) break ;;
+  esac
+done
+[ $# -gt 0 ] || { echo 'systemd-run: Command line to execute required.' >&2; exit 1; }
+case $unit in '') unit=run-u$$.service ;; *.service) ;; *) unit=$unit.service ;; esac
+program=$(command -v "$1") || { echo "Failed to find executable $1: No such file or directory" >&2; exit 1; }
+shift
+root=/run/lab-sim-systemd
+mkdir -p "$root/units" "$root/results"
+dir=$root/units/$unit
+if ! mkdir "$dir" 2>/dev/null; then
+  echo "Failed to start transient service unit: Unit $unit was already loaded or has a fragment file." >&2
+  exit 1
+fi
+invocation=$(tr -d - </proc/sys/kernel/random/uuid)
+: >"$dir/environment"
+if [ \${#environment[@]} -gt 0 ]; then printf '%q ' "\${environment[@]}" >"$dir/environment"; fi
+printf '%q ' "$program" "$@" >"$dir/command"
+echo $$ >"$dir/client"
+echo "$invocation" >"$dir/invocation"
+if [ -n "$pipe" ]; then : >"$dir/pipe"; fi
+if [ -n "$collect" ]; then : >"$dir/collect"; fi
+: >"$dir/request"
+# PID 1 starts it on SIGUSR1 (again while it has not: a signal may arrive while it is busy).
+until [ -e "$dir/started" ] || [ -e "$root/results/$invocation" ]; do kill -USR1 1; sleep 0.02; done
+[ -n "$wait" ] || exit 0
+until [ -e "$root/results/$invocation" ]; do sleep 0.05; done
+status=$(cat "$root/results/$invocation")
+rm -f "$root/results/$invocation"
+exit "$status"
 `;
 
 const REBOOT = `#!/bin/sh
@@ -353,26 +522,36 @@ exec /usr/local/sbin/systemctl reboot
 
 /**
  * The generated flake: `lab.machine` of each machine, and a toplevel that is a real derivation
- * built by nix (a /bin/sh builder): kernel links to a kernel derivation, the services the
- * system runs, and a switch-to-configuration that activates it on a simulated machine.
+ * built by nix (a /bin/sh builder), shaped as NixOS's: `kernel` links to the kernel's kernelFile,
+ * `initrd` to the initial ramdisk's initrdFile, `kernel-modules` to the modules tree (each a
+ * derivation of its own, all of the machine's kernel version), an `init`, the services the system
+ * runs, and a switch-to-configuration that activates it on a simulated machine. The configuration
+ * exposes the same attributes NixOS's does (boot.kernelPackages.kernel, system.build.initialRamdisk,
+ * system.modulesTree, system.boot.loader.{kernel,initrd}File), so they are known without building.
  */
 const FLAKE = `# Generated by the simulated homelab: plain attribute sets shaped like evaluated configurations.
 {
   outputs = { self }:
     let
       spec = builtins.fromJSON (builtins.readFile ./machines.json);
-      kernel = version: derivation {
-        name = "linux-\${version}";
+      part = name: script: derivation {
+        inherit name;
         system = spec.system;
         builder = "/bin/sh";
-        args = [ "-c" "echo \${version} > $out" ];
+        PATH = "/usr/bin:/bin";
+        args = [ "-c" script ];
       };
+      kernel = version: part "linux-\${version}" "mkdir $out; echo \${version} > $out/bzImage";
+      initrd = version: part "initrd-linux-\${version}" "mkdir $out; echo initrd \${version} > $out/initrd";
+      modules = version: part "linux-\${version}-modules" "mkdir -p $out/lib/modules/\${version}";
       toplevel = name: system: derivation {
         name = "nixos-system-\${name}-\${toString system.generation}";
         system = spec.system;
         builder = "/bin/sh";
         PATH = "/usr/bin:/bin";
-        kernel = kernel system.kernel;
+        kernel = "\${kernel system.kernel}/bzImage";
+        initrd = "\${initrd system.kernel}/initrd";
+        modules = modules system.kernel;
         services = builtins.toJSON system.services;
         fail = if system.buildFails then "1" else "";
         # Each homelab's systems are its own: a fresh homelab builds them anew.
@@ -380,10 +559,13 @@ const FLAKE = `# Generated by the simulated homelab: plain attribute sets shaped
         args = [ "-c" ''
           if [ -n "$fail" ]; then echo "error: the configuration of \${name} does not build" >&2; exit 1; fi
           mkdir -p $out/bin
-          for link in kernel initrd kernel-modules; do ln -s $kernel $out/$link; done
+          ln -s $kernel $out/kernel
+          ln -s $initrd $out/initrd
+          ln -s $modules $out/kernel-modules
+          printf '#!/bin/sh\\n# stage 2 of %s\\n' "$out" > $out/init
           printf '%s' "$services" > $out/services.json
           printf '#!/bin/sh\\nexec /usr/local/sbin/lab-sim-activate "$1" %s\\n' "$out" > $out/bin/switch-to-configuration
-          chmod +x $out/bin/switch-to-configuration
+          chmod +x $out/init $out/bin/switch-to-configuration
         '' ];
       };
     in
@@ -393,6 +575,11 @@ const FLAKE = `# Generated by the simulated homelab: plain attribute sets shaped
           config = {
             networking.hostName = name;
             lab.machine = machine.lab;
+            boot.kernelPackages.kernel = kernel machine.system.kernel;
+            system.boot.loader.kernelFile = "bzImage";
+            system.boot.loader.initrdFile = "initrd";
+            system.build.initialRamdisk = initrd machine.system.kernel;
+            system.modulesTree = modules machine.system.kernel;
             system.build.toplevel = toplevel name machine.system;
           };
         })

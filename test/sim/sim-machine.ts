@@ -1,6 +1,19 @@
 import { type ChildProcess, spawn } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
-import { appendFileSync, openSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import {
+  appendFileSync,
+  closeSync,
+  existsSync,
+  type FSWatcher,
+  openSync,
+  readdirSync,
+  readFileSync,
+  readlinkSync,
+  readSync,
+  rmSync,
+  watch,
+  writeFileSync,
+} from 'node:fs';
 import { connect } from 'node:net';
 import { join } from 'node:path';
 import { execa } from 'execa';
@@ -25,6 +38,31 @@ export interface ActivationRecord {
   readonly action: string;
   readonly system: string;
   readonly at: number;
+}
+
+/** A transient unit systemd-run started on the machine: when it started, and how it ended. */
+export interface UnitRecord {
+  readonly event: 'start' | 'exit';
+  readonly unit: string;
+  /** Its exit status, for 'exit'. */
+  readonly status: number | null;
+  readonly at: number;
+}
+
+/** The machine's boot menu, as its boot loader (systemd-boot layout) has it. */
+export interface BootMenu {
+  /** The generation loader.conf boots by default, null if none. */
+  readonly defaultGeneration: number | null;
+  /** The system the default entry boots (its init= without /init), null if none. */
+  readonly defaultSystem: string | null;
+  /** generation → the system its entry boots, in ascending order. */
+  readonly entries: ReadonlyMap<number, string>;
+}
+
+/** The machine's system profile: its current generation and each generation's system. */
+export interface SystemProfile {
+  readonly current: number | null;
+  readonly generations: ReadonlyMap<number, string>;
 }
 
 /** A reboot command the machine received, and the boot it was received in. */
@@ -73,6 +111,9 @@ export class SimMachine {
   private bootTimer: NodeJS.Timeout | undefined;
   private upWaiters: (() => void)[] = [];
   private currentBoot: string | undefined;
+  private sessions: FSWatcher | undefined;
+  private sshdLogOffset = 0;
+  private sshdLogRest = '';
 
   constructor(
     readonly name: string,
@@ -84,6 +125,11 @@ export class SimMachine {
 
   get isUp(): boolean {
     return this.currentBoot !== undefined;
+  }
+
+  /** Whether systemd is PID 1 on it (see SimMachineSpec.systemd). */
+  get hasSystemd(): boolean {
+    return existsSync(join(this.dir, 'systemd'));
   }
 
   get faults(): Fault[] {
@@ -121,6 +167,7 @@ export class SimMachine {
     );
     this.process = child;
     child.on('exit', () => this.onDown(bootId, child));
+    if (this.hasSystemd) this.watchSessions();
     await this.waitForSsh(child);
     if (this.process !== child || child.exitCode !== null) return;
     this.currentBoot = bootId;
@@ -161,6 +208,122 @@ export class SimMachine {
       if (ms > 0) writeFileSync(file, `${ms / 1000}\n`);
       else rmSync(file, { force: true });
     }
+  }
+
+  /**
+   * Drops every SSH session of the machine at once, as a network failure or an sshd restarted
+   * with its sessions does: sshd's per-connection processes are killed (the clients see their
+   * connections drop). Where systemd is PID 1, each session's scope is then stopped as well, which
+   * kills whatever the session started, detached or not (see endSession).
+   */
+  dropSessions(): number {
+    const pid = this.process?.pid;
+    if (pid === undefined) return 0;
+    const processes = descendants(pid);
+    const connections = processes.filter((child) => {
+      const command = readCommandLine(child);
+      return command.startsWith('sshd: ') && !command.includes('[listener]');
+    });
+    for (const child of connections) kill(child);
+    if (this.hasSystemd) for (const child of processes) if (sessionOf(child) !== null) kill(child);
+    return connections.length;
+  }
+
+  /**
+   * logind's part where systemd is PID 1: a session's processes live in its scope (here: they
+   * carry its SSH_CONNECTION, inherited by everything they start, setsid or not), and when the
+   * session ends the scope is stopped and they are killed (KillUserProcesses=yes, or a
+   * per-connection sshd unit). What systemd itself started (units, services) is not in it.
+   */
+  private watchSessions(): void {
+    if (this.sessions) return;
+    const log = join(this.dir, 'sshd.log');
+    this.sessions = watch(log, () => this.readSshdLog(log));
+    this.readSshdLog(log);
+  }
+
+  private readSshdLog(log: string): void {
+    const fd = openSync(log, 'r');
+    try {
+      const buffer = Buffer.alloc(64 * 1024);
+      for (;;) {
+        const read = readSync(fd, buffer, 0, buffer.length, this.sshdLogOffset);
+        if (read <= 0) break;
+        this.sshdLogOffset += read;
+        this.sshdLogRest += buffer.subarray(0, read).toString('utf8');
+      }
+    } finally {
+      closeSync(fd);
+    }
+    const lines = this.sshdLogRest.split('\n');
+    this.sshdLogRest = lines.pop() ?? '';
+    for (const line of lines) {
+      const ended =
+        /(?:Disconnected from|Connection closed by|Connection reset by|Closing connection to|Received disconnect from|Timeout, client not responding from)(?: user \S+)?(?: authenticating user \S+)? (\S+) port (\d+)/.exec(
+          line,
+        );
+      if (ended) this.endSession(`${ended[1]} ${ended[2]}`);
+    }
+  }
+
+  /** Stops the scope of the session from `client` ("address port"): kills every process of it. */
+  private endSession(client: string): void {
+    const pid = this.process?.pid;
+    if (pid === undefined) return;
+    for (const child of descendants(pid)) if (sessionOf(child)?.startsWith(`${client} `)) kill(child);
+  }
+
+  /** The transient units systemd-run started (from units.log). */
+  units(): UnitRecord[] {
+    return readLines(join(this.dir, 'units.log')).map((line) => {
+      const [event, unit, ...rest] = line.split(' ');
+      const at = Number(rest.at(-1));
+      return {
+        event: event as UnitRecord['event'],
+        unit: unit ?? '',
+        status: event === 'exit' ? Number(rest[0]) : null,
+        at,
+      };
+    });
+  }
+
+  /** Its boot menu, read from its /boot as the firmware would. */
+  bootMenu(): BootMenu {
+    const boot = join(this.dir, 'boot', 'loader');
+    const entries = new Map<number, string>();
+    const entryFiles = existsSync(join(boot, 'entries')) ? readdirSync(join(boot, 'entries')) : [];
+    const systemOf = (file: string) =>
+      /^options .*init=(\S+)\/init/m.exec(readFileSync(join(boot, 'entries', file), 'utf8'))?.[1] ?? null;
+    for (const file of entryFiles) {
+      const generation = /^nixos-generation-(\d+)\.conf$/.exec(file)?.[1];
+      const system = systemOf(file);
+      if (generation !== undefined && system !== null) entries.set(Number(generation), system);
+    }
+    const conf = existsSync(join(boot, 'loader.conf')) ? readFileSync(join(boot, 'loader.conf'), 'utf8') : '';
+    const defaultFile = /^default\s+(\S+)/m.exec(conf)?.[1] ?? null;
+    const defaultGeneration = defaultFile
+      ? Number(/^nixos-generation-(\d+)\.conf$/.exec(defaultFile)?.[1] ?? Number.NaN)
+      : null;
+    return {
+      defaultGeneration: Number.isNaN(defaultGeneration) ? null : defaultGeneration,
+      defaultSystem: defaultFile && entryFiles.includes(defaultFile) ? systemOf(defaultFile) : null,
+      entries: new Map([...entries].sort(([a], [b]) => a - b)),
+    };
+  }
+
+  /** Its system profile, read from its /nix/var/nix/profiles. */
+  profile(): SystemProfile {
+    const profiles = join(this.dir, 'nix', 'var', 'nix', 'profiles');
+    const generations = new Map<number, string>();
+    for (const name of readdirSync(profiles)) {
+      const generation = /^system-(\d+)-link$/.exec(name)?.[1];
+      if (generation !== undefined) generations.set(Number(generation), readlinkSync(join(profiles, name)));
+    }
+    const current = /^system-(\d+)-link$/.exec(readlinkSync(join(profiles, 'system')))?.[1];
+    return {
+      current: current === undefined ? null : Number(current),
+      generations: new Map([...generations].sort(([a], [b]) => a - b)),
+    };
   }
 
   activations(): ActivationRecord[] {
@@ -205,6 +368,7 @@ export class SimMachine {
   async stop(): Promise<void> {
     this.stopping = true;
     clearTimeout(this.bootTimer);
+    this.sessions?.close();
     const child = this.process;
     if (child && child.exitCode === null && child.signalCode === null) {
       const exited = new Promise((resolve) => child.once('exit', resolve));
@@ -283,6 +447,32 @@ function remainingProcesses(dir: string): number {
     }
   }
   return count;
+}
+
+function readCommandLine(pid: number): string {
+  try {
+    return readFileSync(`/proc/${pid}/cmdline`, 'utf8').replaceAll('\0', ' ').trim();
+  } catch {
+    return '';
+  }
+}
+
+/** The SSH_CONNECTION ("client port server port") a process inherited from its session, if any. */
+function sessionOf(pid: number): string | null {
+  try {
+    const environment = readFileSync(`/proc/${pid}/environ`, 'utf8').split('\0');
+    return environment.find((entry) => entry.startsWith('SSH_CONNECTION='))?.slice(15) ?? null;
+  } catch {
+    return null;
+  }
+}
+
+function kill(pid: number): void {
+  try {
+    process.kill(pid, 'SIGKILL');
+  } catch {
+    // gone meanwhile
+  }
 }
 
 function descendants(pid: number): number[] {

@@ -97,11 +97,11 @@ describe('which machine a failed derivation belongs to', () => {
 
   it('gives each machine the failures of its own closure; built machines are named apart', () => {
     const systems = new Map([
-      ['gw', { outPath: '/nix/store/gw-out', drvPath: gw }],
-      ['ok', { outPath: '/nix/store/ok-out', drvPath: '/nix/store/ok.drv' }],
-      ['db', { outPath: '/nix/store/db-out', drvPath: db }],
-      ['web', { outPath: '/nix/store/web-out', drvPath: web }],
-      ['lost', { outPath: '/nix/store/lost-out', drvPath: '/nix/store/lost.drv' }],
+      ['gw', { outPath: '/nix/store/gw-out', drvPath: gw, boot: null }],
+      ['ok', { outPath: '/nix/store/ok-out', drvPath: '/nix/store/ok.drv', boot: null }],
+      ['db', { outPath: '/nix/store/db-out', drvPath: db, boot: null }],
+      ['web', { outPath: '/nix/store/web-out', drvPath: web, boot: null }],
+      ['lost', { outPath: '/nix/store/lost-out', drvPath: '/nix/store/lost.drv', boot: null }],
     ]);
     const failed = [
       { drvPath: shared, message: 'shared fails' },

@@ -2,7 +2,7 @@ import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { execa } from 'execa';
 import { describe, expect, it } from 'vitest';
-import { detachedCommand } from '../../src/domain/deploy/remote-commands.js';
+import { detachedCommand } from '../../src/domain/deploy/activation-command.js';
 import { temporaryDir } from '../support/flake-fixtures.js';
 
 /** The detached command line run by sh here, as the machine's shell runs it over SSH. */

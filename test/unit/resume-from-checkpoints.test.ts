@@ -11,6 +11,7 @@ import { createDeployRun, DeployRun, type DeployRunState } from '../../src/orche
 import { RebootRun } from '../../src/orchestration/reboot-run.js';
 import { createRebootRun, type RebootRunState } from '../../src/orchestration/run-state.js';
 import { inventoryOf, machine } from '../support/machines.js';
+import { NixosMachines } from '../support/nixos-machines.js';
 
 /**
  * A worker may die anywhere. Here it dies at every checkpoint of a run in turn, either just after
@@ -147,42 +148,6 @@ describe('a reboot run resumed from any checkpoint', () => {
   });
 });
 
-/** Machines that record every activation; one started with an id runs once for that id. */
-class DeployMachines implements DeployHost {
-  readonly running = new Map<string, string>();
-  readonly profiles = new Map<string, string>();
-  /** "machine action system" of every activation that ran. */
-  readonly activations: string[] = [];
-  private readonly byId = new Set<string>();
-
-  async systems(m: Machine) {
-    return {
-      current: this.running.get(m.name) ?? `/old/${m.name}`,
-      profile: this.profiles.get(m.name) ?? null,
-    };
-  }
-  async copy() {}
-  async setProfile(m: Machine, system: string) {
-    this.profiles.set(m.name, system);
-  }
-  async rollbackProfile(m: Machine) {
-    this.profiles.delete(m.name);
-  }
-  async switchTo(m: Machine, system: string, action: 'switch' | 'test', id?: string) {
-    if (id !== undefined && this.byId.has(id)) return; // that activation ran: its outcome
-    if (id !== undefined) this.byId.add(id);
-    this.activations.push(`${m.name} ${action} ${system}`);
-    this.running.set(m.name, system);
-  }
-  async checkHealth(m: Machine): Promise<MachineHealth> {
-    return { machine: m.name, reachable: true, error: null, ok: true, checks: [] };
-  }
-  async facts(): Promise<HostFacts> {
-    return { bootId: 'b', currentSystem: null, bootedSystem: null, needsReboot: false, changed: [] };
-  }
-  async close() {}
-}
-
 describe('a deploy run resumed from any checkpoint', () => {
   const machines = [
     machine('a', { deployStrategy: 'rolling' }),
@@ -209,12 +174,12 @@ describe('a deploy run resumed from any checkpoint', () => {
 
   it('activates every new system exactly once, wherever the worker died', async () => {
     const total = await countCheckpoints((checkpoint) =>
-      engine(structuredClone(initial), new DeployMachines(), checkpoint).run(),
+      engine(structuredClone(initial), new NixosMachines(), checkpoint).run(),
     );
     expect(total).toBeGreaterThan(10);
     for (let n = 1; n <= total; n += 1) {
       for (const when of ['after saving', 'before saving'] as const) {
-        const host = new DeployMachines();
+        const host = new NixosMachines();
         const { saved, died } = await runUntilDeath(initial, host, n, when, (state, mortal, checkpoint) =>
           engine(state, mortal, checkpoint).run(),
         );
@@ -222,19 +187,76 @@ describe('a deploy run resumed from any checkpoint', () => {
         const final = await engine(saved, host, async () => {}).run();
         const at = `died ${when} checkpoint ${n} of ${total}`;
         expect(final.status, at).toBe('succeeded');
+        // Blue-green b: `test`, then `boot` (the boot default), never a second activation.
         expect([...host.activations].sort(), at).toEqual([
           'a switch /new/a',
-          'b switch /new/b',
+          'b boot /new/b',
           'b test /new/b',
           'c switch /new/c',
           'd switch /new/d',
         ]);
         for (const name of ['a', 'b', 'c', 'd']) {
-          expect(await host.systems(machine(name)), at).toEqual({
+          expect(await host.systems(machine(name)), at).toMatchObject({
             current: `/new/${name}`,
             profile: `/new/${name}`,
+            generation: 2,
+            bootDefault: { system: `/new/${name}` },
           });
         }
+      }
+    }
+  });
+});
+
+describe('a failed deploy resumed from any checkpoint', () => {
+  const initial = createDeployRun(deploySteps(planSequence(inventoryOf([machine('a')]))), {
+    flake: 'test',
+    id: 'run-3',
+    settings: { healthTimeout: 0 },
+  });
+  const engine = (
+    state: DeployRunState,
+    host: DeployHost,
+    checkpoint: (s: DeployRunState) => Promise<void>,
+  ) =>
+    new DeployRun(state, {
+      host,
+      checkpoint,
+      build: async (names) => new Map(names.map((name) => [name, `/new/${name}`])),
+      healthIntervalMs: 1,
+    });
+  const failing = () => {
+    const host = new NixosMachines();
+    host.unhealthy.add('/new/a');
+    return host;
+  };
+
+  it('rolls the machine back exactly once to what ran before, wherever the worker died', async () => {
+    let total = 0;
+    const uninterrupted = await engine(structuredClone(initial), failing(), async () => {
+      total += 1;
+    }).run();
+    expect(uninterrupted.status).toBe('failed');
+    expect(total).toBeGreaterThan(8);
+    for (let n = 1; n <= total; n += 1) {
+      for (const when of ['after saving', 'before saving'] as const) {
+        const host = failing();
+        const { saved, died } = await runUntilDeath(initial, host, n, when, (state, mortal, checkpoint) =>
+          engine(state, mortal, checkpoint).run(),
+        );
+        expect(died).toBe(true);
+        const final = await engine(saved, host, async () => {}).run();
+        const at = `died ${when} checkpoint ${n} of ${total}`;
+        expect(final.status, at).toBe('failed');
+        expect(host.activations, at).toEqual(['a switch /new/a', 'a switch /old/a']);
+        expect(host.state('a'), at).toEqual({
+          running: '/old/a',
+          generations: new Map([[1, '/old/a']]),
+          current: 1,
+          bootDefault: '/old/a',
+        });
+        expect(final.progress.a?.rollback, at).toMatchObject({ ok: true, reason: null });
+        expect(final.progress.a?.rollbackSteps ?? null, at).toBeNull();
       }
     }
   });

@@ -66,7 +66,10 @@ export function deployCommand(program: Command, context: Context): void {
 /** The options `lab deploy` and `lab deploy-all` share. */
 function deployOptions(command: Command): Command {
   return withSkipBrokenOption(withSshOptions(withFlakeOptions(command)))
-    .option('-n, --dry-run', 'show what would be built, copied and activated; touch nothing')
+    .option(
+      '-n, --dry-run',
+      'show what would be built, copied and activated, and which machines would need a reboot; touch nothing',
+    )
     .option('-y, --yes', 'do not ask before deploying to high and critical machines')
     .option(
       '--health-timeout <s>',

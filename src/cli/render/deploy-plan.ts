@@ -21,12 +21,21 @@ export function deployPlanJson(steps: readonly DeployStep[], plan: DryRunPlan) {
           changes: entry ? entry.system !== entry.current : null,
           reachable: entry?.reachable ?? false,
           error: entry?.error ?? null,
+          needsReboot: entry?.needsReboot ?? null,
+          bootChanges: [...(entry?.bootChanges ?? [])],
         };
       }),
     })),
     toBuild: [...plan.toBuild],
+    needsReboot: rebootsNeeded(steps, plan),
   };
 }
+
+/** The machines whose new system's kernel, initrd or modules differ from what they booted, in plan order. */
+const rebootsNeeded = (steps: readonly DeployStep[], plan: DryRunPlan): string[] =>
+  steps
+    .flatMap((step) => step.machines.map((machine) => machine.name))
+    .filter((name) => plan.machines.get(name)?.needsReboot === true);
 
 export function deployPlanText(
   steps: readonly DeployStep[],
@@ -47,14 +56,29 @@ export function deployPlanText(
           : entry.system === entry.current
             ? style.dim(`already runs ${shortName(entry.system)}`)
             : `${shortName(entry.current)} → ${shortName(entry.system)}`;
-      lines.push(`  ${prefix} ${machine.name} (${step.strategy}, rebootOrder ${step.rebootOrder}): ${what}`);
+      const reboot = entry?.needsReboot
+        ? style.yellow(`; needs a reboot (${entry.bootChanges.join(', ')})`)
+        : '';
+      lines.push(
+        `  ${prefix} ${machine.name} (${step.strategy}, rebootOrder ${step.rebootOrder}): ${what}${reboot}`,
+      );
     });
   });
+  const reboots = rebootsNeeded(steps, plan);
+  const unknown = steps
+    .flatMap((step) => step.machines.map((machine) => machine.name))
+    .filter((name) => plan.machines.get(name)?.needsReboot == null);
   lines.push(
     '',
     plan.toBuild.length === 0
       ? 'Nothing to build: every system is in the local store.'
-      : `Would build ${plan.toBuild.length} ${plan.toBuild.length === 1 ? 'derivation' : 'derivations'}; whether a reboot is needed is known once built.`,
+      : `Would build ${plan.toBuild.length} ${plan.toBuild.length === 1 ? 'derivation' : 'derivations'}.`,
+    reboots.length === 0
+      ? 'No machine would need a reboot (kernel, initrd and modules as booted).'
+      : `Would need a reboot after the deploy: ${reboots.join(', ')} (kernel, initrd or modules differ from what they booted).`,
+    ...(unknown.length > 0
+      ? [`Whether a reboot would be needed is unknown for: ${unknown.join(', ')}.`]
+      : []),
   );
   return lines;
 }

@@ -1,3 +1,4 @@
+import { describeRollbackCheck } from '../../domain/deploy/rollback-check.js';
 import type { RunEvent } from '../../orchestration/run-events.js';
 import type { Approval } from '../../orchestration/run-flow.js';
 import {
@@ -100,16 +101,30 @@ export function runEventLine(event: RunEvent, style: Style, width = 16): string 
     case 'machine.copying':
       return line(event.machine, `copying ${storeName(event.system)}`);
     case 'machine.activating':
-      return line(event.machine, `activating (${event.action}) ${storeName(event.system)}`);
-    case 'machine.rolling-back':
+      return event.action === 'boot'
+        ? line(event.machine, `committing: ${storeName(event.system)} becomes the boot default (boot)`)
+        : line(event.machine, `activating (${event.action}) ${storeName(event.system)}`);
+    case 'machine.rolling-back': {
+      const generation = event.generation == null ? '' : ` (profile generation ${event.generation})`;
       return line(
         event.machine,
-        style.yellow(`rolling back to ${event.to ? storeName(event.to) : 'the previous system'}`),
+        style.yellow(
+          `rolling back to ${event.to ? storeName(event.to) : 'the previous system'}${generation}`,
+        ),
       );
-    case 'machine.rolled-back':
-      return event.ok
-        ? line(event.machine, style.yellow('rolled back: the previous system runs and is healthy'))
-        : line(event.machine, style.red(`ROLLBACK FAILED: ${event.reason}`));
+    }
+    case 'machine.rolled-back': {
+      const verified = event.verified ? describeRollbackCheck(event.verified, storeName) : null;
+      if (event.ok)
+        return line(
+          event.machine,
+          style.yellow(`rolled back: ${verified ?? 'the previous system runs and is healthy'}`),
+        );
+      return line(
+        event.machine,
+        style.red(`ROLLBACK FAILED: ${event.reason}${verified ? ` (read back: ${verified})` : ''}`),
+      );
+    }
     case 'machine.needs-reboot':
       return line(event.machine, style.yellow(`needs a reboot (${event.changed.join(', ')} changed)`));
     case 'step.finished':

@@ -184,9 +184,18 @@ function approvedText(
 }
 
 function rollback(progress: object): string {
-  if (!('rollback' in progress) || !progress.rollback) return '';
-  const result = progress.rollback as { ok: boolean; reason: string | null };
-  return result.ok ? ' · rolled back, healthy' : ` · ROLLBACK FAILED: ${clip(result.reason ?? '', 200)}`;
+  const underWay = 'rollbackSteps' in progress && Array.isArray(progress.rollbackSteps);
+  if (!('rollback' in progress) || !progress.rollback) return underWay ? ' · rolling back' : '';
+  const result = progress.rollback as {
+    ok: boolean;
+    reason: string | null;
+    verified?: { bootDefault: string | null } | null;
+  };
+  if (!result.ok) return ` · ROLLBACK FAILED: ${clip(result.reason ?? '', 200)}`;
+  // What was read back: the previous system runs, the profile points at it, and so does the boot default if known.
+  return result.verified && result.verified.bootDefault === null
+    ? ' · rolled back, healthy (boot default unknown)'
+    : ' · rolled back, healthy';
 }
 
 function activeIcon(phase: string): string {

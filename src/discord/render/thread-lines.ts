@@ -106,8 +106,12 @@ function finishedText(event: Extract<RunEvent, { type: 'run.finished' }>): strin
   // "cancelled by alice" reads "run cancelled by alice"; other reasons follow a colon.
   const reason = event.reason ?? '';
   const why = !reason ? '' : reason.startsWith(`${status} `) ? reason.slice(status.length) : `: ${reason}`;
-  const failure = event.failure
-    ? `${why ? ';' : ':'} ${failedWhere(event.failure)}: ${event.failure.reason}`
-    : '';
+  const failed = event.failure;
+  const where = failed?.machine
+    ? `**${failed.machine}** failed at ${failed.phase}`
+    : failed
+      ? failedWhere(failed)
+      : '';
+  const failure = failed ? `${why ? ';' : ':'} ${where}: ${failed.reason}` : '';
   return `${icons[status] ?? '⛔'} run ${status}${why}${failure}${outcomeSummary(event)}`;
 }

@@ -1,5 +1,6 @@
 import { z } from 'zod';
 import { type NixSettings, runNix } from '../../transport/process/nix.js';
+import type { BootParts } from '../hosts/host-facts.js';
 import { isValidMachineName } from '../inventory/schema.js';
 import { explainBuildFailure } from './build-failure.js';
 import { BuildError } from './errors.js';
@@ -17,18 +18,40 @@ export function toplevelInstallable(flake: string, machine: string): string {
 const HOSTS_ENV = 'LAB_EVAL_HOSTS';
 
 /**
- * machine → its toplevel's store path and derivation, for the machines named in the environment.
- * (Not `outPath`: nix would print an attribute set with an outPath as that string.)
+ * machine → its toplevel's store path and derivation, for the machines named in the environment,
+ * and the kernel, initrd and modules its toplevel links to, as NixOS's boot/kernel.nix links them
+ * (`kernel` → `<kernel>/<kernelFile>`, `initrd` → `<initialRamdisk>/<initrdFile>`,
+ * `kernel-modules` → `modulesTree`): known without building. null where the configuration has no
+ * kernel (a container) or is not shaped like NixOS's. (Not `outPath`: nix would print an
+ * attribute set with an outPath as that string.)
  */
-const EVAL_SYSTEM_PATHS = `configurations: builtins.listToAttrs (map
-  (name: let toplevel = configurations.\${name}.config.system.build.toplevel; in
-    { inherit name; value = { out = toplevel.outPath; drv = toplevel.drvPath; }; })
+const EVAL_SYSTEM_PATHS = `configurations: let
+  bootParts = c:
+    if (c.boot.kernel.enable or true) && !(c.boot.isContainer or false)
+      && c ? boot.kernelPackages.kernel && c ? system.boot.loader.kernelFile
+      && c ? system.build.initialRamdisk && c ? system.boot.loader.initrdFile && c ? system.modulesTree
+    then {
+      kernel = "\${c.boot.kernelPackages.kernel}/\${c.system.boot.loader.kernelFile}";
+      initrd = if c.boot.initrd.enable or true
+        then "\${c.system.build.initialRamdisk}/\${c.system.boot.loader.initrdFile}" else null;
+      kernel-modules = "\${c.system.modulesTree}";
+    } else null;
+in builtins.listToAttrs (map
+  (name: let config = configurations.\${name}.config; toplevel = config.system.build.toplevel; in
+    { inherit name; value = { out = toplevel.outPath; drv = toplevel.drvPath; boot = bootParts config; }; })
   (builtins.fromJSON (builtins.getEnv "${HOSTS_ENV}")))`;
 
 export interface SystemPaths {
   readonly outPath: string;
   readonly drvPath: string;
+  /** The kernel, initrd and modules the system links to (from evaluation); null if it has none. */
+  readonly boot: BootParts | null;
 }
+
+const bootPartsSchema = z
+  .object({ kernel: z.string(), initrd: z.string().nullable(), 'kernel-modules': z.string() })
+  .nullable()
+  .default(null);
 
 /**
  * Each machine's system path, from ONE evaluation. `nix build --json` does not report results in
@@ -56,12 +79,12 @@ export async function systemPaths(
   );
   if (!result.ok) throw new BuildError(result.failure.message);
   const paths = z
-    .record(z.string(), z.object({ out: z.string(), drv: z.string() }))
+    .record(z.string(), z.object({ out: z.string(), drv: z.string(), boot: bootPartsSchema }))
     .parse(JSON.parse(result.stdout));
   return new Map(
     machines.map((machine) => {
-      const path = paths[machine] as { out: string; drv: string };
-      return [machine, { outPath: path.out, drvPath: path.drv }];
+      const path = paths[machine] as { out: string; drv: string; boot: BootParts | null };
+      return [machine, { outPath: path.out, drvPath: path.drv, boot: path.boot }];
     }),
   );
 }
@@ -112,14 +135,18 @@ export async function buildSystems(
   return systems;
 }
 
-/** What a build would do, without building: each machine's system path and the derivations to build. */
+/**
+ * What a build would do, without building: each machine's system path (and its kernel, initrd and
+ * modules) and the derivations to build.
+ */
 export async function planBuild(
   nix: NixSettings,
   flake: string,
   machines: readonly string[],
-): Promise<{ systems: Map<string, string>; toBuild: string[] }> {
-  if (machines.length === 0) return { systems: new Map(), toBuild: [] };
-  const systems = outPaths(await systemPaths(nix, flake, machines));
+): Promise<{ systems: Map<string, string>; paths: Map<string, SystemPaths>; toBuild: string[] }> {
+  if (machines.length === 0) return { systems: new Map(), paths: new Map(), toBuild: [] };
+  const paths = await systemPaths(nix, flake, machines);
+  const systems = outPaths(paths);
   const result = await runNix(nix, [
     'build',
     '--dry-run',
@@ -134,7 +161,7 @@ export async function planBuild(
     .split('\n')
     .map((line) => line.trim())
     .filter((line) => /^\/nix\/store\/\S+\.drv$/.test(line));
-  return { systems, toBuild };
+  return { systems, paths, toBuild };
 }
 
 const installables = (flake: string, machines: readonly string[]) =>

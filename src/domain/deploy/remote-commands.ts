@@ -1,4 +1,4 @@
-import { commandLine, quote } from '../../transport/ssh/shell.js';
+import { commandLine } from '../../transport/ssh/shell.js';
 
 /**
  * The command lines a deploy runs on a machine. Pure: unit tested with exact strings. Store
@@ -7,64 +7,42 @@ import { commandLine, quote } from '../../transport/ssh/shell.js';
 
 export const SYSTEM_PROFILE = '/nix/var/nix/profiles/system';
 
-/** What runs now and what the profile boots: two lines, the second empty without a profile. */
-export const READ_SYSTEMS_COMMAND = `readlink -f /run/current-system; readlink -f ${SYSTEM_PROFILE} || true`;
-
 export type ActivationAction = 'switch' | 'boot' | 'test' | 'dry-activate';
 
 /** Runs a system's switch-to-configuration. */
 export const switchCommand = (system: string, action: ActivationAction): string =>
   commandLine(`${system}/bin/switch-to-configuration`, action);
 
-/** Where detached commands keep their output and exit status: /run is a tmpfs, a reboot clears it. */
-export const DETACHED_DIR = '/run/lab/detached';
+/**
+ * Makes the system the profile's new generation (`nix-env --set` adds one above the highest),
+ * then prints the generation's link, `system-N-link`: the number a rollback deletes.
+ */
+export const setProfileCommand = (system: string): string =>
+  `${commandLine('nix-env', '-p', SYSTEM_PROFILE, '--set', system)} && ${commandLine('readlink', SYSTEM_PROFILE)}`;
+
+/** Points the profile at exactly this generation (not "the one below", which `--rollback` picks). */
+export const switchGenerationCommand = (generation: number): string =>
+  commandLine('nix-env', '-p', SYSTEM_PROFILE, '--switch-generation', generationNumber(generation));
+
+/** Deletes a generation (not the current one: nix-env refuses that); a missing one is no error. */
+export const deleteGenerationCommand = (generation: number): string =>
+  commandLine('nix-env', '-p', SYSTEM_PROFILE, '--delete-generations', generationNumber(generation));
 
 /**
- * Runs a command (an activation) on the machine detached from the SSH session, and waits for it.
- * switch-to-configuration reports progress as it goes: run in the session, it dies half-way
- * (SIGPIPE) when lab's connection drops, e.g. a worker killed mid-activation, leaving the
- * machine half-activated. Detached (setsid, output to a file) it always finishes. And it runs
- * once per id: the same command line again — a worker resuming the run — waits for that run
- * and reports its output and exit status instead of starting a second one. Directories older
- * than a day are removed.
+ * The profile back on the generation it was on before the deploy, and the generation lab added
+ * removed (as deploy-rs does), so that a failed system is not left in the boot menu. Both steps can
+ * run again: a resumed rollback repeats them harmlessly.
  */
-export function detachedCommand(id: string, command: string, under = DETACHED_DIR): string {
-  if (!/^[A-Za-z0-9_-]{1,100}$/.test(id)) throw new Error(`invalid id for a detached command: ${id}`);
-  const base = quote(under);
-  const dir = `${base}/${id}`;
-  // The command in a subshell of its own: all its output is kept, and an `exit` in it ends only it.
-  const job = `echo $$ >"$1/pid"; (\n${command}\n) >"$1/output" 2>&1; echo $? >"$1/status.new"; mv "$1/status.new" "$1/status"`;
-  return [
-    `mkdir -p ${base}`,
-    `find ${base} -mindepth 1 -maxdepth 1 -mmin +1440 -exec rm -rf {} + 2>/dev/null`,
-    `if mkdir ${dir} 2>/dev/null; then setsid sh -c ${quote(job)} sh ${dir} </dev/null >/dev/null 2>&1 & fi`,
-    `while [ ! -e ${dir}/status ]; do`,
-    `  if [ -s ${dir}/pid ] && ! kill -0 "$(cat ${dir}/pid)" 2>/dev/null && [ ! -e ${dir}/status ]; then`,
-    `    echo 'lab: the detached command ended without an exit status' >&2; exit 255`,
-    '  fi',
-    '  sleep 0.2',
-    'done',
-    `cat ${dir}/output >&2`,
-    `exit "$(cat ${dir}/status)"`,
-  ].join('\n');
+export function restoreProfileCommand(generation: number, created: number | null): string {
+  const back = switchGenerationCommand(generation);
+  return created === null || created === generation ? back : `${back} && ${deleteGenerationCommand(created)}`;
 }
-
-/** Makes the system the profile's new generation (what the machine boots next). */
-export const setProfileCommand = (system: string): string =>
-  commandLine('nix-env', '-p', SYSTEM_PROFILE, '--set', system);
-
-/** Returns the profile to the generation before the one lab added. */
-export const rollbackProfileCommand = (): string =>
-  commandLine('nix-env', '-p', SYSTEM_PROFILE, '--rollback');
-
-/** `nix-env --set` then switch-to-configuration, stopping at the first failure. */
-export const commitCommand = (system: string, action: 'switch' | 'boot' = 'switch'): string =>
-  `${setProfileCommand(system)} && ${switchCommand(system, action)}`;
 
 /** Builds a system on the machine itself from its derivation (--build-on-target). */
 export const realiseCommand = (drvPath: string): string => commandLine('nix-store', '--realise', drvPath);
 
-export function parseSystems(output: string): { current: string | null; profile: string | null } {
-  const [current = '', profile = ''] = output.split('\n').map((line) => line.trim());
-  return { current: current || null, profile: profile || null };
+function generationNumber(generation: number): string {
+  if (!Number.isSafeInteger(generation) || generation < 1)
+    throw new Error(`invalid profile generation: ${generation}`);
+  return String(generation);
 }

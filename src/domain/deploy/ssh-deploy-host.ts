@@ -1,28 +1,26 @@
 import { randomBytes } from 'node:crypto';
 import { type NixSettings, nixErrorMessage } from '../../transport/process/nix.js';
-import { describeExit } from '../../transport/ssh/errors.js';
+import { describeExit, HostUnreachableError, SshTimeoutError } from '../../transport/ssh/errors.js';
 import type { SshCredentials } from '../../transport/ssh/ssh-connection.js';
+import { pause } from '../../util/pause.js';
 import { sshTarget } from '../hosts/ssh-target.js';
 import type { Machine } from '../inventory/schema.js';
 import { SshRebootHost } from '../reboot/ssh-reboot-host.js';
+import { activationCommand } from './activation-command.js';
 import type { SystemPaths } from './build-systems.js';
 import { type CopySsh, copyClosure } from './copy-closure.js';
-import type { DeployHost, MachineSystems } from './deploy-host.js';
+import type { DeployHost, MachineSystems, SwitchAction } from './deploy-host.js';
 import { ActivationError, BuildError } from './errors.js';
-import {
-  detachedCommand,
-  parseSystems,
-  READ_SYSTEMS_COMMAND,
-  realiseCommand,
-  rollbackProfileCommand,
-  setProfileCommand,
-  switchCommand,
-} from './remote-commands.js';
+import { parseSystems, profileGeneration, READ_SYSTEMS_COMMAND } from './machine-systems.js';
+import { realiseCommand, restoreProfileCommand, setProfileCommand } from './remote-commands.js';
 
 /** Activation may restart many services: generous, but not unbounded. */
 const ACTIVATION_TIMEOUT_MS = 10 * 60_000;
 /** Building a whole system on a small machine can take long. */
 const BUILD_TIMEOUT_MS = 3 * 60 * 60_000;
+/** After lab's connection dropped mid-activation: how long it tries to get back to it, and how often. */
+const REATTACH_FOR_MS = 2 * 60_000;
+const REATTACH_PAUSE_MS = 500;
 
 /** Deploys over SSH (and nix copy over ssh-ng), sharing connections with health checks. */
 export class SshDeployHost extends SshRebootHost implements DeployHost {
@@ -36,7 +34,8 @@ export class SshDeployHost extends SshRebootHost implements DeployHost {
 
   async systems(machine: Machine): Promise<MachineSystems> {
     const connection = await this.pool.connection(sshTarget(machine));
-    return parseSystems((await connection.exec(READ_SYSTEMS_COMMAND, { timeoutMs: 10_000 })).stdout);
+    const result = await connection.exec(READ_SYSTEMS_COMMAND, { timeoutMs: 10_000 });
+    return parseSystems(result.stdout);
   }
 
   /** How nix's ssh logs in for copies: lab's key file (not its agent) and known_hosts. */
@@ -71,28 +70,57 @@ export class SshDeployHost extends SshRebootHost implements DeployHost {
     }
   }
 
-  setProfile(machine: Machine, system: string): Promise<void> {
-    return this.run(machine, setProfileCommand(system), 'set profile');
+  async setProfile(machine: Machine, system: string): Promise<number | null> {
+    const output = await this.run(machine, setProfileCommand(system), 'set profile');
+    return profileGeneration(output.split('\n').at(-1) ?? '');
   }
 
-  rollbackProfile(machine: Machine): Promise<void> {
-    return this.run(machine, rollbackProfileCommand(), 'profile rollback');
+  async restoreProfile(machine: Machine, generation: number, created: number | null): Promise<void> {
+    await this.run(machine, restoreProfileCommand(generation, created), 'profile rollback');
   }
 
-  switchTo(
+  /**
+   * The activation, once per id. If lab's connection drops meanwhile (the network, an sshd the
+   * activation restarts), the activation goes on outside the session: lab connects again and waits
+   * for the same one (the same id) instead of reporting a failure it did not see.
+   */
+  async switchTo(
     machine: Machine,
     system: string,
-    action: 'switch' | 'test',
+    action: SwitchAction,
     id = `activation-${randomBytes(8).toString('hex')}`,
   ): Promise<void> {
-    return this.run(machine, detachedCommand(id, switchCommand(system, action)), action);
+    const command = activationCommand(id, system, action);
+    const target = sshTarget(machine);
+    let lostSince: number | null = null;
+    for (;;) {
+      try {
+        const connection = await this.pool.connection(target);
+        const result = await connection.exec(command, {
+          timeoutMs: ACTIVATION_TIMEOUT_MS,
+          allowFailure: true,
+        });
+        if (result.exitCode !== 0) throw new ActivationError(machine.name, action, describeExit(result));
+        return;
+      } catch (error) {
+        // Lost: the connection dropped, or (after that) connecting again failed or timed out.
+        const lost =
+          error instanceof HostUnreachableError || (lostSince !== null && error instanceof SshTimeoutError);
+        if (!lost) throw error;
+        lostSince ??= Date.now();
+        if (Date.now() - lostSince > REATTACH_FOR_MS) throw error;
+        await pause(REATTACH_PAUSE_MS);
+      }
+    }
   }
 
-  private async run(machine: Machine, command: string, action: string): Promise<void> {
+  /** Runs a command; resolves with its stdout (trimmed), or fails with what the machine said. */
+  private async run(machine: Machine, command: string, action: string): Promise<string> {
     const connection = await this.pool.connection(sshTarget(machine));
     const result = await connection.exec(command, { timeoutMs: ACTIVATION_TIMEOUT_MS, allowFailure: true });
     if (result.exitCode !== 0) {
       throw new ActivationError(machine.name, action, describeExit(result));
     }
+    return result.stdout.trim();
   }
 }

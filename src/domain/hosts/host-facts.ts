@@ -17,6 +17,13 @@ export interface HostFacts {
 export const bootComponents = ['kernel', 'initrd', 'kernel-modules'] as const;
 export type BootComponent = (typeof bootComponents)[number];
 
+/** The kernel, initrd and modules a system links to (`<toplevel>/kernel` etc.); null where it has none. */
+export type BootParts = Readonly<Record<BootComponent, string | null>>;
+
+/** Which of kernel, initrd and modules differ between two systems' boot parts. */
+export const bootChanges = (next: BootParts, booted: BootParts): BootComponent[] =>
+  bootComponents.filter((component) => next[component] !== booted[component]);
+
 /**
  * One round trip for all facts. A fixed command: nothing in it comes from configuration.
  * Each line is `key=value`; a missing path gives an empty value.
