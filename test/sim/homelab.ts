@@ -350,8 +350,9 @@ case "$1" in
   reboot|poweroff|halt|kexec)
     echo "$1 $(cat /proc/sys/kernel/random/boot_id) $(date +%s%3N)" >> '@state@/reboot-requests.log'
     touch /run/lab-sim-stopping
-    delay=$(cat '@state@/shutdown-delay' 2>/dev/null || echo 0.1)
-    env -u SSH_CONNECTION setsid sh -c "sleep $delay; kill -TERM 1" </dev/null >/dev/null 2>&1 &
+    # Asks PID 1 for the shutdown, as systemd's systemctl does over D-Bus: it is PID 1's job, not
+    # this session's, so the session ending (lab drops its connection at once) cannot cancel it.
+    kill -USR2 1
     sleep "$(cat '@state@/reboot-command-delay' 2>/dev/null || echo 0)"
     exit 0 ;;
   is-active) echo active; exit 0 ;;

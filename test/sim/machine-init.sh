@@ -83,7 +83,15 @@ fi
 setsid node "$services" "$state/services.json" "$system/services.json" &
 /usr/sbin/sshd -D -e -f "$state/sshd_config" 2>>"$state/sshd.log" &
 
-# `systemctl reboot` inside the machine sends TERM to PID 1: end everything, like a power cycle.
+# `systemctl reboot` asks PID 1 (SIGUSR2) for a shutdown: after the machine's shutdown delay
+# (0.1 s unless set) PID 1 ends, and everything with it, like a power cycle. A TERM does the same
+# at once.
+shutdown() {
+  local delay
+  delay=$(cat "$state/shutdown-delay" 2>/dev/null || echo 0.1)
+  (sleep "$delay"; kill -TERM $$) </dev/null >/dev/null 2>&1 &
+}
+trap shutdown USR2
 trap 'exit 0' TERM
 while :; do
   wait || true
