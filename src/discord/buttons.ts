@@ -73,7 +73,7 @@ export async function buttonClick(interaction: ButtonInteraction, context: BotCo
       case 'start': {
         const inventory = await runs.inventory(context.config.flake);
         const { skipBroken } = button;
-        if (rebootPlan(inventory, button.target, context, skipBroken).id !== button.plan)
+        if (rebootPlan(inventory, button.target, skipBroken).id !== button.plan)
           throw new RunControlError('the plan changed since it was shown: run /lab sequence again');
         const submitted = await runs.submit({
           kind: 'reboot',

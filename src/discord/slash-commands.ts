@@ -3,9 +3,8 @@ import type { Inventory } from '../domain/inventory/schema.js';
 import { BrokenHostsError } from '../domain/planner/errors.js';
 import { type Plan, planSequence, type SkippedHost } from '../domain/planner/plan.js';
 import { selectTargets } from '../domain/planner/select-targets.js';
-import { levelsNeedingApproval } from '../orchestration/queue/queue-config.js';
-import { planId } from '../orchestration/queue/run-request.js';
-import { createRebootRun, isRunDone } from '../orchestration/run-state.js';
+import { rebootPlanId } from '../orchestration/plan-id.js';
+import { isRunDone } from '../orchestration/run-state.js';
 import { actorOf, type BotContext, memberOf } from './bot-context.js';
 import type { Subcommand } from './command-definitions.js';
 import { operatorSubcommands } from './command-definitions.js';
@@ -35,12 +34,10 @@ export function skippedNote(skipped: readonly SkippedHost[] | undefined): string
 export function rebootPlan(
   inventory: Inventory,
   target: string | null,
-  context: BotContext,
   skipBroken = false,
 ): { plan: Plan; id: string } {
   const plan = planSequence(inventory, { targets: targetsOf(target), skipBroken });
-  const confirmLevels = levelsNeedingApproval(context.runs.config.approvals);
-  return { plan, id: planId(createRebootRun(plan, { flake: inventory.flake, settings: { confirmLevels } })) };
+  return { plan, id: rebootPlanId(plan) };
 }
 
 /** `/lab <subcommand>`: acknowledged at once (deferred), answered when the work is done. */
@@ -88,7 +85,7 @@ async function answer(
     case 'sequence': {
       const target = interaction.options.getString('target') ?? 'all';
       const inventory = await runs.inventory(config.flake);
-      const { plan, id } = rebootPlan(inventory, target, context, skipBroken);
+      const { plan, id } = rebootPlan(inventory, target, skipBroken);
       await interaction.editReply(
         planMessage(plan, inventory, runs.config.approvals, { target, planId: id, skipBroken }),
       );
