@@ -3,8 +3,9 @@ import { RunControlError } from '../errors.js';
 import type { Decision } from '../orchestration/run-flow.js';
 import { actorOf, type BotContext, memberOf } from './bot-context.js';
 import { decodeButton } from './custom-ids.js';
+import { inDiscordWords, skippedNote } from './discord-words.js';
 import { allowed, refusal } from './permissions.js';
-import { inDiscordWords, rebootPlan, skippedNote, targetsOf } from './slash-commands.js';
+import { rebootPlan, targetsOf } from './reboot-plan.js';
 
 const ephemeral = (content: string) => ({ content, flags: MessageFlags.Ephemeral }) as const;
 
@@ -73,7 +74,7 @@ export async function buttonClick(interaction: ButtonInteraction, context: BotCo
       case 'start': {
         const inventory = await runs.inventory(context.config.flake);
         const { skipBroken } = button;
-        if (rebootPlan(inventory, button.target, context, skipBroken).id !== button.plan)
+        if (rebootPlan(inventory, button.target, skipBroken).id !== button.plan)
           throw new RunControlError('the plan changed since it was shown: run /lab sequence again');
         const submitted = await runs.submit({
           kind: 'reboot',

@@ -1,5 +1,5 @@
 import { REST, Routes } from 'discord.js';
-import { commandDefinitions } from './command-definitions.js';
+import { commandDefinitions } from './commands/index.js';
 import type { DiscordConfig } from './discord-config.js';
 import { discordFailure } from './discord-failure.js';
 

@@ -5,6 +5,7 @@ import type { SkippedHost } from '../../domain/planner/plan.js';
 import { UsageError } from '../../errors.js';
 import type { DeployRunState } from '../deploy-run.js';
 import type { HealthRunState } from '../health-run.js';
+import { planIdOf } from '../plan-id.js';
 import type { RebootRunState } from '../run-state.js';
 import type { ApprovalPolicy } from './queue-config.js';
 
@@ -94,15 +95,7 @@ export function requestFingerprint(request: RunRequest): string {
   return createHash('sha256').update(JSON.stringify(normal)).digest('hex').slice(0, 24);
 }
 
-/** A short id of the plan: its steps and what each machine is (approvals are bound to it). */
+/** A short id of the plan a run state holds (see planIdOf; approvals are bound to it). */
 export function planId(state: RunState): string {
-  const machines = Object.values(state.machines).map((machine) => [
-    machine.name,
-    machine.criticalityLevel,
-    machine.rebootOrder,
-  ]);
-  return createHash('sha256')
-    .update(JSON.stringify([state.kind, state.steps, machines]))
-    .digest('hex')
-    .slice(0, 12);
+  return planIdOf({ kind: state.kind, steps: state.steps, machines: state.machines });
 }
