@@ -48,10 +48,6 @@ export class RunNotifier {
     this.control = new RunControl(runs);
   }
 
-  private key(suffix: string): string {
-    return `lab:${this.runs.config.queue}:discord:${suffix}`;
-  }
-
   start(): void {
     this.loop ??= this.lead().catch((error: Error) =>
       this.log?.error({ err: error }, `discord notifier stopped: ${error.message}`),
@@ -66,7 +62,7 @@ export class RunNotifier {
     await this.runs.redis.eval(
       "if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end return 0",
       1,
-      this.key('leader'),
+      this.runs.keys.discordLeader,
       this.id,
     );
   }
@@ -89,14 +85,14 @@ export class RunNotifier {
 
   private async takeLead(): Promise<boolean> {
     const redis = this.runs.redis;
-    const key = this.key('leader');
+    const key = this.runs.keys.discordLeader;
     if (await redis.set(key, this.id, 'PX', LEADER_TTL_MS, 'NX')) return true;
     return (await redis.get(key)) === this.id;
   }
 
   private async showEvents(signal: AbortSignal): Promise<void> {
     const redis = this.runs.redis;
-    const cursorKey = this.key('cursor');
+    const cursorKey = this.runs.keys.discordCursor;
     let cursor = (await redis.get(cursorKey)) ?? '$';
     this.blocking = this.runs.duplicateConnection('lab-discord-notifier');
     let renewedAt = Date.now();
@@ -120,7 +116,7 @@ export class RunNotifier {
     const renewed = await this.runs.redis.eval(
       "if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('PEXPIRE', KEYS[1], ARGV[2]) end return 0",
       1,
-      this.key('leader'),
+      this.runs.keys.discordLeader,
       this.id,
       String(LEADER_TTL_MS),
     );
@@ -152,7 +148,7 @@ export class RunNotifier {
 
   /** The run's message and thread, posted on first sight; null when the run has no channel. */
   private async messages(data: RunJobData): Promise<RunMessages | null> {
-    const key = this.key(`run:${data.state.id}`);
+    const key = this.runs.keys.discordRun(data.state.id);
     const stored = await this.runs.redis.hgetall(key);
     if (stored.messageId && stored.channelId)
       return { channelId: stored.channelId, messageId: stored.messageId, threadId: stored.threadId || null };
@@ -266,7 +262,7 @@ export class RunNotifier {
   private async postAlert(data: RunJobData, messages: RunMessages): Promise<void> {
     const halt = data.state.halt;
     if (!halt) return;
-    const key = this.key(`run:${data.state.id}`);
+    const key = this.runs.keys.discordRun(data.state.id);
     if (await this.runs.redis.hget(key, `alert:${halt.at}`)) return;
     const channelId = this.config.alertChannelId ?? messages.channelId;
     const message = (await this.rest.post(Routes.channelMessages(channelId), {
@@ -280,7 +276,7 @@ export class RunNotifier {
 
   /** Once decided (or the run ended), the alert says so and loses its buttons. */
   private async closeAlert(data: RunJobData, event: RunEvent): Promise<void> {
-    const key = this.key(`run:${data.state.id}`);
+    const key = this.runs.keys.discordRun(data.state.id);
     const current = await this.runs.redis.hget(key, 'alertCurrent');
     if (!current) return;
     const halt = JSON.parse(current) as NonNullable<RunJobData['state']['halt']>;
