@@ -2,6 +2,7 @@ import { randomBytes } from 'node:crypto';
 import { type REST, Routes } from 'discord.js';
 import type { Redis } from 'ioredis';
 import type { Logger } from 'pino';
+import { Leases } from '../orchestration/queue/lease.js';
 import { RunControl } from '../orchestration/queue/run-control.js';
 import type { RunQueue } from '../orchestration/queue/run-queue.js';
 import type { RunJobData } from '../orchestration/queue/run-request.js';
@@ -31,6 +32,7 @@ const LEADER_TTL_MS = 10_000;
 export class RunNotifier {
   private readonly id = randomBytes(6).toString('hex');
   private readonly control: RunControl;
+  private readonly leases: Leases;
   private readonly pending = new Map<
     string,
     { timer: NodeJS.Timeout | null; lines: string[]; lastEdit: number; failures: number }
@@ -46,6 +48,7 @@ export class RunNotifier {
     private readonly log?: Logger,
   ) {
     this.control = new RunControl(runs);
+    this.leases = new Leases(runs.redis);
   }
 
   start(): void {
@@ -59,12 +62,7 @@ export class RunNotifier {
     this.blocking?.disconnect();
     await this.loop;
     for (const runId of [...this.pending.keys()]) await this.flush(runId);
-    await this.runs.redis.eval(
-      "if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end return 0",
-      1,
-      this.runs.keys.discordLeader,
-      this.id,
-    );
+    await this.leases.release([this.runs.keys.discordLeader], this.id);
   }
 
   /** Waits to be the leader, then shows events until stopped or the lead is lost. */
@@ -84,10 +82,7 @@ export class RunNotifier {
   }
 
   private async takeLead(): Promise<boolean> {
-    const redis = this.runs.redis;
-    const key = this.runs.keys.discordLeader;
-    if (await redis.set(key, this.id, 'PX', LEADER_TTL_MS, 'NX')) return true;
-    return (await redis.get(key)) === this.id;
+    return this.leases.acquire(this.runs.keys.discordLeader, this.id, LEADER_TTL_MS);
   }
 
   private async showEvents(signal: AbortSignal): Promise<void> {
@@ -113,14 +108,7 @@ export class RunNotifier {
   }
 
   private async renewLead(): Promise<boolean> {
-    const renewed = await this.runs.redis.eval(
-      "if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('PEXPIRE', KEYS[1], ARGV[2]) end return 0",
-      1,
-      this.runs.keys.discordLeader,
-      this.id,
-      String(LEADER_TTL_MS),
-    );
-    return renewed === 1;
+    return (await this.leases.renew([this.runs.keys.discordLeader], this.id, LEADER_TTL_MS)) === 1;
   }
 
   /** One event: schedule the run message's edit, note a detail for the thread, post or update alerts. */
