@@ -2,6 +2,7 @@ import { randomBytes } from 'node:crypto';
 import { type REST, Routes } from 'discord.js';
 import type { Redis } from 'ioredis';
 import type { Logger } from 'pino';
+import { Leases } from '../orchestration/queue/lease.js';
 import { RunControl } from '../orchestration/queue/run-control.js';
 import type { RunQueue } from '../orchestration/queue/run-queue.js';
 import type { RunJobData } from '../orchestration/queue/run-request.js';
@@ -31,6 +32,7 @@ const LEADER_TTL_MS = 10_000;
 export class RunNotifier {
   private readonly id = randomBytes(6).toString('hex');
   private readonly control: RunControl;
+  private readonly leases: Leases;
   private readonly pending = new Map<
     string,
     { timer: NodeJS.Timeout | null; lines: string[]; lastEdit: number; failures: number }
@@ -46,10 +48,7 @@ export class RunNotifier {
     private readonly log?: Logger,
   ) {
     this.control = new RunControl(runs);
-  }
-
-  private key(suffix: string): string {
-    return `lab:${this.runs.config.queue}:discord:${suffix}`;
+    this.leases = new Leases(runs.redis);
   }
 
   start(): void {
@@ -63,12 +62,7 @@ export class RunNotifier {
     this.blocking?.disconnect();
     await this.loop;
     for (const runId of [...this.pending.keys()]) await this.flush(runId);
-    await this.runs.redis.eval(
-      "if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end return 0",
-      1,
-      this.key('leader'),
-      this.id,
-    );
+    await this.leases.release([this.runs.keys.discordLeader], this.id);
   }
 
   /** Waits to be the leader, then shows events until stopped or the lead is lost. */
@@ -88,15 +82,12 @@ export class RunNotifier {
   }
 
   private async takeLead(): Promise<boolean> {
-    const redis = this.runs.redis;
-    const key = this.key('leader');
-    if (await redis.set(key, this.id, 'PX', LEADER_TTL_MS, 'NX')) return true;
-    return (await redis.get(key)) === this.id;
+    return this.leases.acquire(this.runs.keys.discordLeader, this.id, LEADER_TTL_MS);
   }
 
   private async showEvents(signal: AbortSignal): Promise<void> {
     const redis = this.runs.redis;
-    const cursorKey = this.key('cursor');
+    const cursorKey = this.runs.keys.discordCursor;
     let cursor = (await redis.get(cursorKey)) ?? '$';
     this.blocking = this.runs.duplicateConnection('lab-discord-notifier');
     let renewedAt = Date.now();
@@ -117,14 +108,7 @@ export class RunNotifier {
   }
 
   private async renewLead(): Promise<boolean> {
-    const renewed = await this.runs.redis.eval(
-      "if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('PEXPIRE', KEYS[1], ARGV[2]) end return 0",
-      1,
-      this.key('leader'),
-      this.id,
-      String(LEADER_TTL_MS),
-    );
-    return renewed === 1;
+    return (await this.leases.renew([this.runs.keys.discordLeader], this.id, LEADER_TTL_MS)) === 1;
   }
 
   /** One event: schedule the run message's edit, note a detail for the thread, post or update alerts. */
@@ -152,7 +136,7 @@ export class RunNotifier {
 
   /** The run's message and thread, posted on first sight; null when the run has no channel. */
   private async messages(data: RunJobData): Promise<RunMessages | null> {
-    const key = this.key(`run:${data.state.id}`);
+    const key = this.runs.keys.discordRun(data.state.id);
     const stored = await this.runs.redis.hgetall(key);
     if (stored.messageId && stored.channelId)
       return { channelId: stored.channelId, messageId: stored.messageId, threadId: stored.threadId || null };
@@ -266,7 +250,7 @@ export class RunNotifier {
   private async postAlert(data: RunJobData, messages: RunMessages): Promise<void> {
     const halt = data.state.halt;
     if (!halt) return;
-    const key = this.key(`run:${data.state.id}`);
+    const key = this.runs.keys.discordRun(data.state.id);
     if (await this.runs.redis.hget(key, `alert:${halt.at}`)) return;
     const channelId = this.config.alertChannelId ?? messages.channelId;
     const message = (await this.rest.post(Routes.channelMessages(channelId), {
@@ -280,7 +264,7 @@ export class RunNotifier {
 
   /** Once decided (or the run ended), the alert says so and loses its buttons. */
   private async closeAlert(data: RunJobData, event: RunEvent): Promise<void> {
-    const key = this.key(`run:${data.state.id}`);
+    const key = this.runs.keys.discordRun(data.state.id);
     const current = await this.runs.redis.hget(key, 'alertCurrent');
     if (!current) return;
     const halt = JSON.parse(current) as NonNullable<RunJobData['state']['halt']>;

@@ -57,6 +57,27 @@ export class LabKeys {
     return `${this.base}:control`;
   }
 
+  /**
+   * The Discord notifier's leader lease (value: the leading notifier's random id, with a ttl): of
+   * every worker's notifier, only the one holding it posts.
+   */
+  get discordLeader(): string {
+    return `${this.base}:discord:leader`;
+  }
+
+  /** The id of the last event the Discord notifier showed, so the next leader goes on from there. */
+  get discordCursor(): string {
+    return `${this.base}:discord:cursor`;
+  }
+
+  /**
+   * Hash of where a run is shown in Discord (channelId, messageId, threadId) and its alerts
+   * (`alert:<halt at>` → `<channel>:<message>`, `alertCurrent` → the halt being alerted).
+   */
+  discordRun(runId: string): string {
+    return `${this.base}:discord:run:${runId}`;
+  }
+
   /** Every key of a run, to expire together once it is finished. */
   runKeys(runId: string, machines: readonly string[]): string[] {
     return [

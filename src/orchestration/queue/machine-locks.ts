@@ -1,5 +1,6 @@
 import type { Redis } from 'ioredis';
 import type { LabKeys } from './keys.js';
+import { Leases } from './lease.js';
 
 /** All or nothing: the first key held by another run is returned as [index, holder]. */
 const ACQUIRE = `
@@ -10,28 +11,21 @@ end
 for _, key in ipairs(KEYS) do redis.call('SET', key, ARGV[1], 'PX', ARGV[2]) end
 return 0`;
 
-/** Deletes (or re-expires, with ARGV[2]) the keys that still belong to ARGV[1]. */
-const RELEASE = `
-local count = 0
-for _, key in ipairs(KEYS) do
-  if redis.call('GET', key) == ARGV[1] then
-    if ARGV[2] then redis.call('PEXPIRE', key, ARGV[2]) else redis.call('DEL', key) end
-    count = count + 1
-  end
-end
-return count`;
-
 /**
  * A machine is in at most one active run. Locks belong to runs, not to workers: a run parked for
  * an approval holds its machines. They expire (`ttlMs` after the run's last checkpoint) and a
  * lock whose run is no longer active is taken over, so a lost run cannot hold a machine forever.
  */
 export class MachineLocks {
+  private readonly leases: Leases;
+
   constructor(
     private readonly redis: Redis,
     private readonly keys: LabKeys,
     readonly ttlMs: number,
-  ) {}
+  ) {
+    this.leases = new Leases(redis);
+  }
 
   /** Takes every machine for the run, or none: returns the first one held by another run. */
   async acquire(
@@ -49,9 +43,10 @@ export class MachineLocks {
 
   /** Frees the machines the run still holds. */
   async release(runId: string, machines: readonly string[]): Promise<void> {
-    if (machines.length === 0) return;
-    const keys = machines.map((machine) => this.keys.lock(machine));
-    await this.redis.eval(RELEASE, keys.length, ...keys, runId);
+    await this.leases.release(
+      machines.map((machine) => this.keys.lock(machine)),
+      runId,
+    );
   }
 
   /**
@@ -59,9 +54,11 @@ export class MachineLocks {
    * run is about to park that long (a rebootDelay may be longer than the ttl).
    */
   async refresh(runId: string, machines: readonly string[], parkedMs = 0): Promise<void> {
-    if (machines.length === 0) return;
-    const keys = machines.map((machine) => this.keys.lock(machine));
-    await this.redis.eval(RELEASE, keys.length, ...keys, runId, String(this.ttlMs + Math.max(0, parkedMs)));
+    await this.leases.renew(
+      machines.map((machine) => this.keys.lock(machine)),
+      runId,
+      this.ttlMs + Math.max(0, parkedMs),
+    );
   }
 
   /** Frees one machine held by a run that is gone (only if that run still holds it). */
@@ -71,11 +68,11 @@ export class MachineLocks {
 
   /** Deletes a key (a lock, a request claim) if it still belongs to the run. */
   async releaseKey(key: string, runId: string): Promise<void> {
-    await this.redis.eval(RELEASE, 1, key, runId);
+    await this.leases.release([key], runId);
   }
 
   /** Re-expires a key (a request claim) if it still belongs to the run. */
   async refreshKey(key: string, runId: string, parkedMs = 0): Promise<void> {
-    await this.redis.eval(RELEASE, 1, key, runId, String(this.ttlMs + Math.max(0, parkedMs)));
+    await this.leases.renew([key], runId, this.ttlMs + Math.max(0, parkedMs));
   }
 }

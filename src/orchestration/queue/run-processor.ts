@@ -5,50 +5,28 @@ import { buildSystems } from '../../domain/deploy/build-systems.js';
 import { SshDeployHost } from '../../domain/deploy/ssh-deploy-host.js';
 import { loadInventory } from '../../domain/inventory/load-inventory.js';
 import type { Inventory, Machine } from '../../domain/inventory/schema.js';
-import { BrokenHostsError } from '../../domain/planner/errors.js';
 import { machinesNotNeedingReboot } from '../../domain/reboot/not-needing-reboot.js';
 import { SshRebootHost } from '../../domain/reboot/ssh-reboot-host.js';
 import { LabError } from '../../errors.js';
-import { flakeUpdateArgs, type NixSettings, nixVersion, runNix } from '../../transport/process/nix.js';
+import type { NixSettings } from '../../transport/process/nix.js';
 import type { SshCredentials } from '../../transport/ssh/ssh-connection.js';
 import { pause } from '../../util/pause.js';
-import { DeployRun, type DeployRunState } from '../deploy-run.js';
+import { DeployRun } from '../deploy-run.js';
 import { HealthRun, type HealthRunState } from '../health-run.js';
 import { RebootRun, type RunWaiting } from '../reboot-run.js';
-import type { RunEvent } from '../run-events.js';
 import { type ApprovalOutcome, RunCancelled, RunParked } from '../run-flow.js';
 import { isRunDone, type RebootRunState, skipMachines } from '../run-state.js';
+import { type FollowUpDeps, rebootAfterDeploy } from './follow-up-runs.js';
+import { nightlyPipeline, type PipelineDeps, type PipelineOptions } from './nightly-pipeline.js';
+import { OrderedWrites } from './ordered-writes.js';
 import { RedisInventoryCache } from './redis-inventory-cache.js';
 import type { RunControl } from './run-control.js';
+import { RunFence } from './run-fence.js';
 import { KEEP_FINISHED_S, type RunQueue } from './run-queue.js';
 import type { RunJobData, RunRequest, RunState } from './run-request.js';
 
-/** What the nightly schedule's pipeline job carries (see LabWorker.applySchedule). */
-interface PipelineOptions {
-  readonly flake: string;
-  readonly flakeUpdate: boolean;
-  /** Absent in the jobs of schedules installed before it existed: false. */
-  readonly skipBroken?: boolean;
-}
-
 /** Waits shorter than this are waited out in the worker; longer ones park the job. */
 const PARK_ABOVE_MS = 2_000;
-
-/** Events kept per run stream (as EventLog.append). */
-const MAX_EVENTS = 20_000;
-
-/** The job's data is written only while ARGV[1] still holds the job's lock. */
-const FENCED_CHECKPOINT = `
-if redis.call('GET', KEYS[2]) ~= ARGV[1] then return 0 end
-redis.call('HSET', KEYS[1], 'data', ARGV[2])
-return 1`;
-
-/** An event is appended (as EventLog.append does) only while ARGV[1] still holds the job's lock. */
-const FENCED_EVENT = `
-if redis.call('GET', KEYS[1]) ~= ARGV[1] then return 0 end
-redis.call('XADD', KEYS[2], 'MAXLEN', '~', ARGV[3], '*', 'event', ARGV[2])
-redis.call('XADD', KEYS[3], 'MAXLEN', '~', ARGV[3], '*', 'event', ARGV[2])
-return 1`;
 
 export interface ProcessorDeps {
   readonly runs: RunQueue;
@@ -79,10 +57,16 @@ export class RunProcessor {
 
   constructor(private readonly deps: ProcessorDeps) {}
 
+  /** What the runs this processor starts (follow-ups, the nightly pipeline) take. */
+  private get submitting(): PipelineDeps & FollowUpDeps {
+    const { runs, nix, log } = this.deps;
+    return { runs, nix, readInventory: (flake) => this.readInventory(flake), ...(log ? { log } : {}) };
+  }
+
   process = async (job: Job, token?: string): Promise<unknown> => {
     if (job.name === 'inventory') return this.inventoryJob(job);
     if (job.name === 'run') return this.runJob(job as Job<RunJobData>, token);
-    if (job.name === 'pipeline') return this.pipeline(job.data as PipelineOptions);
+    if (job.name === 'pipeline') return nightlyPipeline(this.submitting, job.data as PipelineOptions);
     throw new Error(`unknown job ${job.name}`);
   };
 
@@ -329,79 +313,13 @@ export class RunProcessor {
     await pipeline.exec();
     let followUp: string | null = null;
     if (state.kind === 'deploy' && state.status === 'succeeded' && data.request.rebootIfNeeded) {
-      followUp = await this.rebootAfterDeploy(data.request, state);
+      followUp = await rebootAfterDeploy(this.submitting, data.request, state);
     }
     this.deps.log?.info(
       { runId: state.id, kind: state.kind, status: state.status },
       `run ${state.id} (${state.kind}) ${state.status}`,
     );
     return { status: state.status, followUp };
-  }
-
-  /** After a deploy, the machines that need it are rebooted in a run of their own. */
-  private async rebootAfterDeploy(request: RunRequest, state: DeployRunState): Promise<string | null> {
-    if (state.needsReboot.length === 0) return null;
-    try {
-      const submitted = await this.deps.runs.submit(
-        {
-          kind: 'reboot',
-          flake: request.flake,
-          targets: state.needsReboot,
-          ...(request.rebootTimeout !== undefined ? { rebootTimeout: request.rebootTimeout } : {}),
-          ...(request.healthTimeout !== undefined ? { healthTimeout: request.healthTimeout } : {}),
-          requestedBy: request.requestedBy,
-          source: request.source,
-        },
-        { inventory: (flake) => this.readInventory(flake) },
-      );
-      return submitted.runId;
-    } catch (error) {
-      this.deps.log?.warn(
-        { err: error, runId: state.id, machines: state.needsReboot },
-        `run ${state.id}: could not start the reboot of ${state.needsReboot.join(', ')}: ${(error as Error).message}`,
-      );
-      return null;
-    }
-  }
-
-  /**
-   * The scheduled pipeline: optionally update the flake's inputs, then deploy all, reboot what
-   * needs it. Hosts that could not be read make it refuse (the job fails with the message, which
-   * the worker logs) unless the schedule skips them (LAB_SCHEDULE_SKIP_BROKEN).
-   */
-  private async pipeline(options: PipelineOptions): Promise<{ runId: string | null }> {
-    if (options.flakeUpdate) {
-      const version = await nixVersion(this.deps.nix);
-      const result = await runNix(this.deps.nix, flakeUpdateArgs(version, options.flake));
-      if (!result.ok) throw new Error(`nix flake update ${options.flake} failed: ${result.failure.message}`);
-    }
-    const skipBroken = options.skipBroken === true;
-    const submitted = await this.deps.runs
-      .submit(
-        {
-          kind: 'deploy',
-          flake: options.flake,
-          targets: [],
-          rebootIfNeeded: true,
-          skipBroken,
-          requestedBy: { id: 'lab:schedule', name: 'the nightly schedule' },
-          source: 'schedule',
-        },
-        { inventory: (flake) => this.readInventory(flake) },
-      )
-      .catch((error: unknown) => {
-        if (error instanceof BrokenHostsError)
-          throw error.withHowToSkip('set LAB_SCHEDULE_SKIP_BROKEN=1 (NixOS: schedule.skipBroken)');
-        throw error;
-      });
-    const skipped = submitted.data.skipped ?? [];
-    if (skipped.length > 0)
-      this.deps.log?.warn(
-        { runId: submitted.runId, skipped },
-        `the nightly pipeline goes on without ${skipped.map((host) => host.name).join(', ')}, which could not be read ` +
-          `(LAB_SCHEDULE_SKIP_BROKEN): ${skipped.map((host) => `${host.name}: ${host.reason}`).join('; ')}`,
-      );
-    return { runId: submitted.runId };
   }
 
   private host(request: RunRequest): SshRebootHost {
@@ -420,122 +338,6 @@ export class RunProcessor {
       return await machinesNotNeedingReboot(host, machines);
     } finally {
       await host.close();
-    }
-  }
-}
-
-/**
- * A run's hold on its job: writes of the run's state and events succeed only while this worker
- * still holds the job's lock (its token), checked atomically in Redis. A worker that lost the
- * lock (it was suspended or cut off for longer than the lock lasts, and another worker has taken
- * the run over) is stopped at its next checkpoint, and none of its writes land.
- */
-class RunFence {
-  readonly controller = new AbortController();
-  /** Set once another worker has the run: the stop this worker's engine gets. */
-  private lostTo: RunParked | null = null;
-
-  constructor(
-    private readonly runs: RunQueue,
-    private readonly job: Job<RunJobData>,
-    readonly token: string,
-    private readonly log?: Logger,
-  ) {}
-
-  get runId(): string {
-    return this.job.id as string;
-  }
-
-  get lost(): boolean {
-    return this.lostTo !== null;
-  }
-
-  private get jobKey(): string {
-    return this.runs.queue.toKey(this.runId);
-  }
-
-  /** Saves the job's data; rejects with a stop (RunParked) when the run is not this worker's any more. */
-  async checkpoint(data: RunJobData): Promise<void> {
-    if (!this.lostTo) {
-      const written = await this.runs.redis.eval(
-        FENCED_CHECKPOINT,
-        2,
-        this.jobKey,
-        `${this.jobKey}:lock`,
-        this.token,
-        JSON.stringify(data),
-      );
-      if (written === 1) return;
-    }
-    throw this.lose();
-  }
-
-  /** Appends an event, unless the run is not this worker's any more. */
-  async append(event: RunEvent): Promise<void> {
-    if (this.lostTo) return;
-    const { keys } = this.runs;
-    const appended = await this.runs.redis.eval(
-      FENCED_EVENT,
-      3,
-      `${this.jobKey}:lock`,
-      keys.events(event.runId),
-      keys.allEvents,
-      this.token,
-      JSON.stringify(event),
-      String(MAX_EVENTS),
-    );
-    if (appended !== 1) this.lose();
-  }
-
-  /** Checks that this worker still holds the job's lock; stops the run if not. */
-  async verify(): Promise<void> {
-    if (this.lostTo) return;
-    if ((await this.runs.redis.get(`${this.jobKey}:lock`)) !== this.token) this.lose();
-  }
-
-  private lose(): RunParked {
-    if (!this.lostTo) {
-      this.lostTo = new RunParked(Date.now(), 'another worker has taken the run over');
-      this.log?.warn(
-        { runId: this.runId },
-        `run ${this.runId}: its job's lock was lost to another worker; stopping here`,
-      );
-      this.controller.abort(this.lostTo);
-    }
-    return this.lostTo;
-  }
-}
-
-/** Writes (checkpoints, events) in the order they were made, one at a time. */
-class OrderedWrites {
-  private tail: Promise<void> = Promise.resolve();
-  private failure: unknown = null;
-
-  /** A write whose failure is reported at the next flush. */
-  push(write: () => Promise<unknown>): Promise<void> {
-    this.tail = this.tail.then(async () => {
-      try {
-        await write();
-      } catch (error) {
-        this.failure ??= error;
-      }
-    });
-    return this.tail;
-  }
-
-  /** A write whose failure rejects the returned promise (the caller handles it). */
-  pushChecked(write: () => Promise<unknown>): Promise<void> {
-    const result = this.tail.then(write).then(() => undefined);
-    this.tail = result.catch(() => undefined);
-    return result;
-  }
-
-  async flush(): Promise<void> {
-    await this.tail;
-    if (this.failure) {
-      const failure = this.failure;
-      this.failure = null;
-      throw failure;
     }
   }
 }

@@ -1,0 +1,42 @@
+import type { Logger } from 'pino';
+import type { Inventory } from '../../domain/inventory/schema.js';
+import type { DeployRunState } from '../deploy-run.js';
+import type { RunQueue } from './run-queue.js';
+import type { RunRequest } from './run-request.js';
+
+/** What starting a follow-up run takes: the queue, and the inventory as the processor reads it. */
+export interface FollowUpDeps {
+  readonly runs: RunQueue;
+  readonly readInventory: (flake: string) => Promise<Inventory>;
+  readonly log?: Logger;
+}
+
+/** After a deploy, the machines that need it are rebooted in a run of their own. */
+export async function rebootAfterDeploy(
+  deps: FollowUpDeps,
+  request: RunRequest,
+  state: DeployRunState,
+): Promise<string | null> {
+  if (state.needsReboot.length === 0) return null;
+  try {
+    const submitted = await deps.runs.submit(
+      {
+        kind: 'reboot',
+        flake: request.flake,
+        targets: state.needsReboot,
+        ...(request.rebootTimeout !== undefined ? { rebootTimeout: request.rebootTimeout } : {}),
+        ...(request.healthTimeout !== undefined ? { healthTimeout: request.healthTimeout } : {}),
+        requestedBy: request.requestedBy,
+        source: request.source,
+      },
+      { inventory: (flake) => deps.readInventory(flake) },
+    );
+    return submitted.runId;
+  } catch (error) {
+    deps.log?.warn(
+      { err: error, runId: state.id, machines: state.needsReboot },
+      `run ${state.id}: could not start the reboot of ${state.needsReboot.join(', ')}: ${(error as Error).message}`,
+    );
+    return null;
+  }
+}
