@@ -27,6 +27,7 @@ import {
   type RebootRunState,
   rebootOutcome,
   rebootSent,
+  rebootTimesOf,
 } from './run-state.js';
 
 export interface RunWaiting {
@@ -236,7 +237,7 @@ export class RebootRun {
         machine: name,
         what: 'rebooted',
         durationMs: progress.finishedAt - progress.startedAt,
-        ...rebootTimes(progress),
+        ...rebootTimesOf(progress),
       });
       await this.save();
       return null;
@@ -500,16 +501,6 @@ export class RebootRun {
 /** The park that ends first. */
 function earliest(parks: readonly RunParked[]): RunParked {
   return [...parks].sort((a, b) => a.until - b.until)[0] as RunParked;
-}
-
-/** The times of a machine's reboot apart from the waits before it (machine.succeeded). */
-function rebootTimes(progress: MachineProgress) {
-  const { approvalAskedAt, approvedAt, downMs, healthyAt, rebootSentAt } = progress;
-  return {
-    downMs: downMs ?? null,
-    healthyMs: healthyAt && rebootSentAt ? healthyAt - rebootSentAt : null,
-    approvalWaitMs: approvalAskedAt && approvedAt ? approvedAt - approvalAskedAt : null,
-  };
 }
 
 async function failAs<T>(phase: RebootPhase, promise: Promise<T>): Promise<T> {

@@ -197,3 +197,20 @@ export function rebootOutcome(progress: MachineProgress): MachineOutcome {
       return rebootSent(progress) ? 'unknown' : 'not touched';
   }
 }
+
+/**
+ * The times of a machine's reboot apart from the waits before it (machine.succeeded, the run
+ * message): how long it was down, from the reboot command until healthy, and the approval wait.
+ */
+export function rebootTimesOf(progress: MachineProgress): {
+  downMs: number | null;
+  healthyMs: number | null;
+  approvalWaitMs: number | null;
+} {
+  const { approvalAskedAt, approvedAt, downMs, healthyAt, rebootSentAt } = progress;
+  return {
+    downMs: downMs ?? null,
+    healthyMs: healthyAt && rebootSentAt ? healthyAt - rebootSentAt : null,
+    approvalWaitMs: approvalAskedAt && approvedAt ? approvedAt - approvalAskedAt : null,
+  };
+}

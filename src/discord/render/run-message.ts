@@ -2,7 +2,12 @@ import { type APIButtonComponent, type APIEmbed, ButtonStyle, ComponentType } fr
 import { type DeployProgress, deployOutcome } from '../../orchestration/deploy-run.js';
 import type { RunJobData } from '../../orchestration/queue/run-request.js';
 import type { Approval, Halt } from '../../orchestration/run-flow.js';
-import { isRunDone, type MachineProgress, rebootOutcome } from '../../orchestration/run-state.js';
+import {
+  isRunDone,
+  type MachineProgress,
+  rebootOutcome,
+  rebootTimesOf,
+} from '../../orchestration/run-state.js';
 import { encodeButton } from '../custom-ids.js';
 import { clip, duration, rebootTimes, statusColor, when } from './colors.js';
 import type { DiscordMessage } from './plan-message.js';
@@ -133,16 +138,7 @@ function machineLine(data: RunJobData, machine: string, wait: ApprovalWait | und
       return `❌ **${machine}** failed at ${progress.error?.phase}: ${clip(progress.error?.reason ?? '', 300)}${rollback(progress)}`;
     case 'succeeded': {
       // The reboot's own times; the waits before it (rebootDelay, approvers) are not in them.
-      const times =
-        'rebootSentAt' in progress
-          ? rebootTimes({
-              downMs: progress.downMs,
-              healthyMs:
-                progress.healthyAt && progress.rebootSentAt
-                  ? progress.healthyAt - progress.rebootSentAt
-                  : null,
-            })
-          : '';
+      const times = 'rebootSentAt' in progress ? rebootTimes(rebootTimesOf(progress)) : '';
       return `✅ **${machine}** ${state.kind === 'reboot' ? 'rebooted' : 'deployed'}${times ? `: ${times}` : ''}${approved}`;
     }
     default:
