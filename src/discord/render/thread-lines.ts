@@ -6,7 +6,7 @@ import { duration, when } from './colors.js';
 const deadline = (iso: string) => `${when(Date.parse(iso), 'T')} (${when(Date.parse(iso), 'R')})`;
 
 /** Discord's durations and timestamps; the failed machine in bold; a side remark after a dot. */
-const DISCORD_FORMAT: TextFormat = {
+const THREAD_FORMAT: TextFormat = {
   duration,
   time: deadline,
   machine: (name) => `**${name}**`,
@@ -66,9 +66,9 @@ function shownByTheMessage(event: RunEvent): boolean {
  */
 export function threadLine(event: RunEvent): string | null {
   if (shownByTheMessage(event)) return null;
-  const words = eventText(event, DISCORD_FORMAT);
+  const words = eventText(event, THREAD_FORMAT);
   if (words === null) return null;
-  const subject = words.about === 'machine' ? DISCORD_FORMAT.machine(words.subject) : words.subject;
+  const subject = words.about === 'machine' ? THREAD_FORMAT.machine(words.subject) : words.subject;
   const decide = event.type === 'run.halted' ? `; decide on the alert by ${deadline(event.expiresAt)}` : '';
   const mark = icon(event);
   return `${when(Date.parse(event.at), 'T')} ${mark ? `${mark} ` : ''}${subject} ${words.text}${decide}`;
