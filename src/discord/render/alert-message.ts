@@ -1,8 +1,8 @@
 import { type APIButtonComponent, ButtonStyle, ComponentType } from 'discord.js';
 import type { RunJobData } from '../../orchestration/queue/run-request.js';
+import { theBuild } from '../../orchestration/run-event-text.js';
 import type { RunEvent } from '../../orchestration/run-events.js';
 import type { Decision, Halt } from '../../orchestration/run-flow.js';
-import { theBuild } from '../../orchestration/run-outcome-text.js';
 import { encodeButton } from '../custom-ids.js';
 import { COLOR, clip, duration, when } from './colors.js';
 import type { DiscordMessage } from './plan-message.js';

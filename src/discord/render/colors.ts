@@ -1,3 +1,4 @@
+import { rebootTimesText, spokenDuration } from '../../orchestration/run-event-text.js';
 import type { RunStatus } from '../../orchestration/run-state.js';
 
 export const COLOR = {
@@ -30,22 +31,11 @@ export const when = (epochMs: number, style: 't' | 'T' | 'R' = 'T'): string =>
   `<t:${Math.floor(epochMs / 1000)}:${style}>`;
 
 /** A duration as people say it: "1.2 s", "45 s", "12 min", "3.5 h". */
-export function duration(ms: number): string {
-  const seconds = ms / 1000;
-  if (seconds < 10) return `${seconds.toFixed(1)} s`;
-  if (seconds < 120) return `${Math.round(seconds)} s`;
-  if (seconds < 7200) return `${Math.round(seconds / 60)} min`;
-  return `${(seconds / 3600).toFixed(1)} h`;
-}
+export const duration = spokenDuration;
 
 /**
  * A machine's reboot in the times that matter, the waits before it apart: how long it was down,
  * how long from the reboot command until it was healthy. Empty when neither is known.
  */
-export function rebootTimes(times: { downMs?: number | null; healthyMs?: number | null }): string {
-  const parts: string[] = [];
-  if (times.downMs !== null && times.downMs !== undefined) parts.push(`down ${duration(times.downMs)}`);
-  if (times.healthyMs !== null && times.healthyMs !== undefined)
-    parts.push(`healthy ${duration(times.healthyMs)} after the reboot command`);
-  return parts.join(', ');
-}
+export const rebootTimes = (times: { downMs?: number | null; healthyMs?: number | null }): string =>
+  rebootTimesText(times, duration);
