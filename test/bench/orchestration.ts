@@ -10,7 +10,7 @@ import { execa } from 'execa';
 import { queueConfig } from '../../src/orchestration/queue/queue-config.js';
 import { RunQueue } from '../../src/orchestration/queue/run-queue.js';
 import type { RunEvent } from '../../src/orchestration/run-events.js';
-import { startHomelab } from '../sim/homelab.js';
+import { http, startTestHomelab, tcp } from '../support/homelabs.js';
 import { startRedisServer } from '../support/redis-server.js';
 
 const quick = process.argv.includes('--quick');
@@ -27,19 +27,15 @@ await execa('npm', ['run', '--silent', 'build'], { stdio: 'inherit' });
 
 // 1. An ordered reboot of N machines: total against the ideal, overhead per machine, detection.
 {
-  const lab = await startHomelab({
-    bootTimeMs: BOOT_MS,
-    machines: Array.from({ length: MACHINES }, (_, index) => ({
-      name: `m${String(index).padStart(2, '0')}`,
-      lab: {
-        role: 'bench',
-        rebootOrder: index,
-        healthChecks: [{ type: 'tcp', port: 8000 }],
-        orchestration: { rebootDelay: 0 },
-      },
-      services: [{ type: 'tcp' as const, port: 8000 }],
-    })),
-  });
+  const lab = await startTestHomelab(
+    Object.fromEntries(
+      Array.from({ length: MACHINES }, (_, index) => [
+        `m${String(index).padStart(2, '0')}`,
+        { role: 'bench', rebootOrder: index, serves: [tcp(8000)] },
+      ]),
+    ),
+    { bootTimeMs: BOOT_MS },
+  );
   try {
     const started = Date.now();
     const result = await execa('node', [cli, 'reboot', '--all', '--json', '--flake', lab.flake], {
@@ -83,25 +79,15 @@ await execa('npm', ['run', '--silent', 'build'], { stdio: 'inherit' });
 
 // 2. `lab health` of 20 machines, and 3. `lab serve` memory idle and during a run.
 {
-  const lab = await startHomelab({
-    bootTimeMs: 300,
-    machines: Array.from({ length: HEALTH_MACHINES }, (_, index) => ({
-      name: `h${String(index).padStart(2, '0')}`,
-      lab: {
-        role: 'bench',
-        rebootOrder: index % 4,
-        healthChecks: [
-          { type: 'tcp', port: 8000 },
-          { type: 'http', url: 'http://localhost:8080/health' },
-        ],
-        orchestration: { rebootDelay: 0 },
-      },
-      services: [
-        { type: 'tcp' as const, port: 8000 },
-        { type: 'http' as const, port: 8080 },
-      ],
-    })),
-  });
+  const lab = await startTestHomelab(
+    Object.fromEntries(
+      Array.from({ length: HEALTH_MACHINES }, (_, index) => [
+        `h${String(index).padStart(2, '0')}`,
+        { role: 'bench', rebootOrder: index % 4, serves: [tcp(8000), http(8080)] },
+      ]),
+    ),
+    { bootTimeMs: 300 },
+  );
   const redis = await startRedisServer();
   try {
     const env = { ...lab.env, ...nixEnv, LAB_FLAKE: lab.flake };

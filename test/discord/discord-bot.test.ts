@@ -9,7 +9,8 @@ import { RunNotifier } from '../../src/discord/run-notifier.js';
 import { RunControl } from '../../src/orchestration/queue/run-control.js';
 import type { RunQueue } from '../../src/orchestration/queue/run-queue.js';
 import type { LabWorker } from '../../src/orchestration/queue/run-worker.js';
-import { type Homelab, startHomelab } from '../sim/homelab.js';
+import type { Homelab } from '../sim/homelab.js';
+import { standardMachines, startTestHomelab } from '../support/homelabs.js';
 import { memoryLogger } from '../support/memory-logger.js';
 import { queueClient, queueEnv, startWorker, waitForEvent } from '../support/queue.js';
 import {
@@ -38,48 +39,14 @@ const carol = user('carol', [role.approver]);
 const mallory = user('mallory', []);
 
 beforeAll(async () => {
-  lab = await startHomelab({
-    bootTimeMs: 200,
-    machines: [
-      {
-        name: 'nas',
-        lab: {
-          role: 'nas',
-          rebootOrder: 1,
-          groups: ['storage'],
-          healthChecks: [{ type: 'tcp', port: 2049 }],
-          orchestration: { rebootDelay: 0 },
-        },
-        services: [{ type: 'tcp', port: 2049 }],
-      },
-      {
-        name: 'db',
-        lab: {
-          role: 'db',
-          rebootOrder: 2,
-          groups: ['storage'],
-          dependencies: ['nas'],
-          healthChecks: [{ type: 'tcp', port: 5432 }],
-          orchestration: { rebootDelay: 0, criticalityLevel: 'critical' },
-        },
-        services: [{ type: 'tcp', port: 5432 }],
-      },
-      {
-        name: 'web',
-        lab: {
-          role: 'web',
-          rebootOrder: 3,
-          dependencies: ['db'],
-          // Fails while the marker exists (the machines share /tmp with this process).
-          healthChecks: [
-            { type: 'http', url: 'http://localhost:80/health' },
-            { type: 'command', command: `test ! -e ${brokenMarker}` },
-          ],
-          orchestration: { rebootDelay: 0 },
-        },
-        services: [{ type: 'http', port: 80 }],
-      },
-    ],
+  lab = await startTestHomelab({
+    nas: { ...standardMachines.nas, groups: ['storage'] },
+    db: { ...standardMachines.db, groups: ['storage'], orchestration: { criticalityLevel: 'critical' } },
+    web: {
+      ...standardMachines.web,
+      // Fails while the marker exists (the machines share /tmp with this process).
+      checks: [{ type: 'command', command: `test ! -e ${brokenMarker}` }],
+    },
   });
   fake = await FakeDiscord.start({
     roles: [

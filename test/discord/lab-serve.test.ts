@@ -1,7 +1,8 @@
 import { execa, type ResultPromise } from 'execa';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { type Homelab, startHomelab } from '../sim/homelab.js';
+import type { Homelab } from '../sim/homelab.js';
 import { gatedNix, repoRoot } from '../support/flake-fixtures.js';
+import { standardMachines, startTestHomelab } from '../support/homelabs.js';
 import { jsonLogEntries } from '../support/memory-logger.js';
 import { queueClient, queueEnv } from '../support/queue.js';
 import { FakeDiscord, snowflake } from './fake-discord.js';
@@ -13,24 +14,9 @@ const operator = snowflake();
 const alice = { id: snowflake(), username: 'alice', roles: [operator] };
 
 beforeAll(async () => {
-  lab = await startHomelab({
-    bootTimeMs: 200,
-    machines: [
-      {
-        name: 'nas',
-        lab: {
-          role: 'nas',
-          rebootOrder: 1,
-          healthChecks: [{ type: 'tcp', port: 2049 }],
-          orchestration: { rebootDelay: 0 },
-        },
-        services: [{ type: 'tcp', port: 2049 }],
-      },
-      {
-        name: 'web',
-        lab: { role: 'web', rebootOrder: 2, orchestration: { rebootDelay: 4 } },
-      },
-    ],
+  lab = await startTestHomelab({
+    nas: standardMachines.nas,
+    web: { role: 'web', rebootOrder: 2, orchestration: { rebootDelay: 4 } },
   });
   fake = await FakeDiscord.start({ roles: [{ id: operator, name: 'operator' }] });
 });

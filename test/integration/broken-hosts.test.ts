@@ -9,8 +9,9 @@ import type { RunJobData } from '../../src/orchestration/queue/run-request.js';
 import { LabWorker } from '../../src/orchestration/queue/run-worker.js';
 import { loadSshCredentials } from '../../src/transport/ssh/ssh-credentials.js';
 import { FakeDiscord, type FakeMessage, type FakeUser, snowflake } from '../discord/fake-discord.js';
-import { type Homelab, startHomelab } from '../sim/homelab.js';
+import type { Homelab } from '../sim/homelab.js';
 import { testNix } from '../support/flake-fixtures.js';
+import { homelabs, standardMachines, startTestHomelab } from '../support/homelabs.js';
 import { memoryLogger } from '../support/memory-logger.js';
 import { finishedState, followRun, lockHolders, queueClient, queueEnv } from '../support/queue.js';
 import { runLab } from '../support/run-cli.js';
@@ -26,37 +27,16 @@ const vaultProblem = 'lab.machine.orchestration.rebootdelay: unknown field';
 const machines = ['nas', 'web', 'vault'] as const;
 
 beforeAll(async () => {
-  lab = await startHomelab({
-    bootTimeMs: 200,
-    machines: [
-      {
-        name: 'nas',
-        lab: {
-          role: 'nas',
-          rebootOrder: 1,
-          groups: ['storage'],
-          healthChecks: [{ type: 'tcp', port: 2049 }],
-          orchestration: { rebootDelay: 0 },
-        },
-        services: [{ type: 'tcp', port: 2049 }],
-      },
-      {
-        name: 'web',
-        lab: {
-          role: 'web',
-          rebootOrder: 2,
-          dependencies: ['nas'],
-          healthChecks: [{ type: 'http', url: 'http://localhost:80/health' }],
-          orchestration: { rebootDelay: 0 },
-        },
-        services: [{ type: 'http', port: 80 }],
-      },
-      {
-        name: 'vault',
-        lab: { role: 'vault', rebootOrder: 1, groups: ['storage'], orchestration: { rebootdelay: 0 } },
-        services: [{ type: 'tcp', port: 8200 }],
-      },
-    ],
+  lab = await startTestHomelab({
+    nas: { ...standardMachines.nas, groups: ['storage'] },
+    web: homelabs.nasAndWeb.web,
+    vault: {
+      role: 'vault',
+      rebootOrder: 1,
+      groups: ['storage'],
+      orchestration: { rebootdelay: 0 },
+      services: [{ type: 'tcp', port: 8200 }],
+    },
   });
 });
 

@@ -3,70 +3,32 @@ import { join } from 'node:path';
 import { execa } from 'execa';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { RunEvent } from '../../src/orchestration/run-events.js';
-import { type Homelab, sshArgs, startHomelab } from '../sim/homelab.js';
+import { type Homelab, sshArgs } from '../sim/homelab.js';
 import { repoRoot } from '../support/flake-fixtures.js';
+import { http, standardMachines, startTestHomelab } from '../support/homelabs.js';
 import { runLab } from '../support/run-cli.js';
 import { eventsOf, parseEvents } from '../support/run-events.js';
 
 let lab: Homelab;
-const tcp = (port: number) => ({ type: 'tcp', port });
-const http = (port: number) => ({ type: 'http', url: `http://localhost:${port}/health` });
-const strategy = (deployStrategy: string) => ({ rebootDelay: 0, deployStrategy });
 
 beforeAll(async () => {
-  lab = await startHomelab({
-    bootTimeMs: 200,
-    machines: [
-      {
-        name: 'nas',
-        lab: { role: 'nas', rebootOrder: 1, healthChecks: [tcp(2049)], orchestration: strategy('rolling') },
-        services: [{ type: 'tcp', port: 2049 }],
-        // systemd is not PID 1 there: lab activates it detached, not with systemd-run.
-        systemd: false,
-      },
-      {
-        name: 'db',
-        lab: {
-          role: 'db',
-          rebootOrder: 2,
-          dependencies: ['nas'],
-          healthChecks: [tcp(5432)],
-          orchestration: strategy('blue-green'),
-        },
-        services: [{ type: 'tcp', port: 5432 }],
-      },
-      {
-        name: 'cache1',
-        lab: {
-          role: 'cache',
-          rebootOrder: 2,
-          healthChecks: [http(6379)],
-          orchestration: strategy('recreate'),
-        },
-        services: [{ type: 'http', port: 6379 }],
-      },
-      {
-        name: 'cache2',
-        lab: {
-          role: 'cache',
-          rebootOrder: 2,
-          healthChecks: [http(6379)],
-          orchestration: strategy('recreate'),
-        },
-        services: [{ type: 'http', port: 6379 }],
-      },
-      {
-        name: 'web',
-        lab: {
-          role: 'web',
-          rebootOrder: 3,
-          dependencies: ['db'],
-          healthChecks: [http(80)],
-          orchestration: strategy('rolling'),
-        },
-        services: [{ type: 'http', port: 80 }],
-      },
-    ],
+  const cache = {
+    role: 'cache',
+    rebootOrder: 2,
+    serves: [http(6379)],
+    orchestration: { deployStrategy: 'recreate' },
+  };
+  lab = await startTestHomelab({
+    nas: {
+      ...standardMachines.nas,
+      orchestration: { deployStrategy: 'rolling' },
+      // systemd is not PID 1 there: lab activates it detached, not with systemd-run.
+      systemd: false,
+    },
+    db: { ...standardMachines.db, orchestration: { deployStrategy: 'blue-green' } },
+    cache1: cache,
+    cache2: cache,
+    web: { ...standardMachines.web, orchestration: { deployStrategy: 'rolling' } },
   });
 });
 

@@ -4,8 +4,9 @@ import { loadInventory } from '../../src/domain/inventory/load-inventory.js';
 import type { Inventory, Machine } from '../../src/domain/inventory/schema.js';
 import { loadSshCredentials } from '../../src/transport/ssh/ssh-credentials.js';
 import { SshPool } from '../../src/transport/ssh/ssh-pool.js';
-import { type Homelab, startHomelab } from '../sim/homelab.js';
+import type { Homelab } from '../sim/homelab.js';
 import { testNix } from '../support/flake-fixtures.js';
+import { http, startTestHomelab, tcp } from '../support/homelabs.js';
 import { runLab } from '../support/run-cli.js';
 
 let lab: Homelab;
@@ -14,42 +15,26 @@ let pool: SshPool;
 const machine = (name: string) => inventory.machines.find((m) => m.name === name) as Machine;
 
 beforeAll(async () => {
-  lab = await startHomelab({
-    bootTimeMs: 200,
-    machines: [
-      {
-        name: 'web',
-        lab: {
-          role: 'web',
-          rebootOrder: 1,
-          healthChecks: [
-            { type: 'http', url: 'http://localhost:80/health' },
-            { type: 'tcp', port: 5432 },
-            { type: 'command', command: 'test "$(hostname)" = \'web\'' },
-          ],
-        },
-        services: [
-          { type: 'http', port: 80 },
-          { type: 'tcp', port: 5432 },
-        ],
-      },
-      {
-        name: 'api',
-        lab: {
-          role: 'api',
-          rebootOrder: 1,
-          healthChecks: [
-            { type: 'http', url: 'http://localhost:8080/health', expectStatus: 204 },
-            { type: 'http', url: 'http://localhost:8080/missing' },
-            { type: 'tcp', port: 6379, timeout: 2 },
-            { type: 'command', command: 'echo disk full >&2; exit 1' },
-            { type: 'command', command: 'sleep 10', timeout: 1 },
-          ],
-        },
-        services: [{ type: 'http', port: 8080, status: 204 }],
-      },
-      { name: 'bare', lab: { role: 'none', rebootOrder: 2 } },
-    ],
+  lab = await startTestHomelab({
+    web: {
+      role: 'web',
+      rebootOrder: 1,
+      serves: [http(80), tcp(5432)],
+      checks: [{ type: 'command', command: 'test "$(hostname)" = \'web\'' }],
+    },
+    api: {
+      role: 'api',
+      rebootOrder: 1,
+      serves: [http(8080, { status: 204 })],
+      // Checks that fail: a path it does not serve, a service it does not run, commands that fail.
+      checks: [
+        { type: 'http', url: 'http://localhost:8080/missing' },
+        { type: 'tcp', port: 6379, timeout: 2 },
+        { type: 'command', command: 'echo disk full >&2; exit 1' },
+        { type: 'command', command: 'sleep 10', timeout: 1 },
+      ],
+    },
+    bare: { role: 'none', rebootOrder: 2 },
   });
   inventory = await loadInventory({ flake: lab.flake, nix: testNix });
   pool = new SshPool(await loadSshCredentials({}, { ...lab.env, HOME: lab.root }));

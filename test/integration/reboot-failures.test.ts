@@ -1,48 +1,25 @@
 import { join } from 'node:path';
 import { execa } from 'execa';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { type Homelab, startHomelab } from '../sim/homelab.js';
+import type { Homelab } from '../sim/homelab.js';
 import { repoRoot } from '../support/flake-fixtures.js';
+import { startTestHomelab, tcp } from '../support/homelabs.js';
 import { runLab } from '../support/run-cli.js';
 import { eventsOf, parseEvents } from '../support/run-events.js';
 
 let lab: Homelab;
-const tcp = { type: 'tcp', port: 5432 };
 
 beforeAll(async () => {
-  lab = await startHomelab({
-    bootTimeMs: 200,
-    machines: [
-      {
-        name: 'one',
-        lab: { role: 'r', rebootOrder: 1, healthChecks: [tcp], orchestration: { rebootDelay: 0 } },
-        services: [{ type: 'tcp', port: 5432 }],
-      },
-      {
-        name: 'two',
-        lab: { role: 'r', rebootOrder: 2, healthChecks: [tcp], orchestration: { rebootDelay: 0 } },
-        services: [{ type: 'tcp', port: 5432 }],
-        faults: ['health-fails'],
-      },
-      {
-        name: 'three',
-        lab: { role: 'r', rebootOrder: 3, healthChecks: [tcp], orchestration: { rebootDelay: 0 } },
-        services: [{ type: 'tcp', port: 5432 }],
-      },
-      {
-        name: 'four',
-        lab: { role: 'r', rebootOrder: 1, orchestration: { rebootDelay: 0 } },
-        faults: ['never-comes-back'],
-      },
-      { name: 'five', lab: { role: 'r', rebootOrder: 2, orchestration: { rebootDelay: 0 } } },
-      { name: 'patient', lab: { role: 'r', rebootOrder: 1, orchestration: { rebootDelay: 60 } } },
-      {
-        // Before patient (by name, in the same stage); slow to boot when a test says so.
-        name: 'early',
-        lab: { role: 'r', rebootOrder: 1, healthChecks: [tcp], orchestration: { rebootDelay: 0 } },
-        services: [{ type: 'tcp', port: 5432 }],
-      },
-    ],
+  const checked = { role: 'r', serves: [tcp(5432)] };
+  lab = await startTestHomelab({
+    one: { ...checked, rebootOrder: 1 },
+    two: { ...checked, rebootOrder: 2, faults: ['health-fails'] },
+    three: { ...checked, rebootOrder: 3 },
+    four: { role: 'r', rebootOrder: 1, faults: ['never-comes-back'] },
+    five: { role: 'r', rebootOrder: 2 },
+    patient: { role: 'r', rebootOrder: 1, orchestration: { rebootDelay: 60 } },
+    // Before patient (by name, in the same stage); slow to boot when a test says so.
+    early: { ...checked, rebootOrder: 1 },
   });
 });
 

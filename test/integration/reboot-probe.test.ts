@@ -4,7 +4,8 @@ import { RebootTimeoutError } from '../../src/domain/reboot/errors.js';
 import { SshRebootHost } from '../../src/domain/reboot/ssh-reboot-host.js';
 import { parseKnownHosts } from '../../src/transport/ssh/known-hosts.js';
 import { loadSshCredentials } from '../../src/transport/ssh/ssh-credentials.js';
-import { type Homelab, startHomelab } from '../sim/homelab.js';
+import type { Homelab } from '../sim/homelab.js';
+import { startTestHomelab } from '../support/homelabs.js';
 import { machine } from '../support/machines.js';
 import { type SlowBannerProxy, startSlowBannerProxy } from '../support/slow-banner-proxy.js';
 
@@ -17,10 +18,7 @@ let host: SshRebootHost;
 let slow: ReturnType<typeof machine>;
 
 beforeAll(async () => {
-  lab = await startHomelab({
-    bootTimeMs: 200,
-    machines: [{ name: 'slow', lab: { role: 'r', rebootOrder: 1 } }],
-  });
+  lab = await startTestHomelab({ slow: { role: 'r', rebootOrder: 1 } });
   const sim = lab.machine('slow');
   proxy = await startSlowBannerProxy({ host: sim.address, port: sim.sshPort }, BANNER_DELAY_MS);
   const credentials = await loadSshCredentials({}, { ...lab.env, HOME: lab.root });

@@ -1,69 +1,20 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { type Homelab, startHomelab } from '../sim/homelab.js';
+import type { Homelab } from '../sim/homelab.js';
+import { http, standardMachines, startTestHomelab } from '../support/homelabs.js';
 import { runLab } from '../support/run-cli.js';
 import { eventsOf, parseEvents } from '../support/run-events.js';
 
 let lab: Homelab;
 const names = ['api', 'backup', 'cache', 'db', 'nas', 'web'];
-const http = (port: number) => ({ type: 'http', url: `http://localhost:${port}/health` });
 
 beforeAll(async () => {
-  lab = await startHomelab({
-    bootTimeMs: 200,
-    machines: [
-      {
-        name: 'nas',
-        lab: {
-          role: 'nas',
-          rebootOrder: 1,
-          healthChecks: [{ type: 'tcp', port: 2049 }],
-          orchestration: { rebootDelay: 0 },
-        },
-        services: [{ type: 'tcp', port: 2049 }],
-      },
-      {
-        name: 'backup',
-        lab: { role: 'backup', rebootOrder: 1, dependencies: ['nas'], orchestration: { rebootDelay: 1 } },
-      },
-      {
-        name: 'cache',
-        lab: { role: 'cache', rebootOrder: 1, healthChecks: [http(6379)], orchestration: { rebootDelay: 0 } },
-        services: [{ type: 'http', port: 6379 }],
-      },
-      {
-        name: 'db',
-        lab: {
-          role: 'db',
-          rebootOrder: 2,
-          dependencies: ['nas'],
-          healthChecks: [{ type: 'tcp', port: 5432 }],
-          orchestration: { rebootDelay: 0, criticalityLevel: 'high' },
-        },
-        services: [{ type: 'tcp', port: 5432 }],
-      },
-      {
-        name: 'api',
-        lab: {
-          role: 'api',
-          rebootOrder: 2,
-          dependencies: ['db'],
-          healthChecks: [http(8080)],
-          orchestration: { rebootDelay: 0 },
-        },
-        services: [{ type: 'http', port: 8080 }],
-      },
-      {
-        name: 'web',
-        lab: {
-          role: 'web',
-          rebootOrder: 2,
-          dependencies: ['db'],
-          healthChecks: [http(80)],
-          orchestration: { rebootDelay: 0 },
-        },
-        services: [{ type: 'http', port: 80 }],
-      },
-    ],
+  lab = await startTestHomelab({
+    nas: standardMachines.nas,
+    backup: { role: 'backup', rebootOrder: 1, dependencies: ['nas'], orchestration: { rebootDelay: 1 } },
+    cache: { role: 'cache', rebootOrder: 1, serves: [http(6379)] },
+    db: { ...standardMachines.db, orchestration: { criticalityLevel: 'high' } },
+    api: { role: 'api', rebootOrder: 2, dependencies: ['db'], serves: [http(8080)] },
+    web: { ...standardMachines.web, rebootOrder: 2 },
   });
 });
 

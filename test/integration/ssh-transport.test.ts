@@ -14,7 +14,8 @@ import { parseKnownHosts } from '../../src/transport/ssh/known-hosts.js';
 import { SshConnection, type SshCredentials } from '../../src/transport/ssh/ssh-connection.js';
 import { loadSshCredentials } from '../../src/transport/ssh/ssh-credentials.js';
 import { SshPool } from '../../src/transport/ssh/ssh-pool.js';
-import { type Homelab, startHomelab } from '../sim/homelab.js';
+import type { Homelab } from '../sim/homelab.js';
+import { startTestHomelab } from '../support/homelabs.js';
 
 let lab: Homelab;
 let credentials: SshCredentials;
@@ -24,12 +25,9 @@ const target = (name: string): SshTarget => {
 };
 
 beforeAll(async () => {
-  lab = await startHomelab({
-    bootTimeMs: 200,
-    machines: [
-      { name: 'web', lab: { role: 'web', rebootOrder: 1 }, services: [{ type: 'http', port: 80 }] },
-      { name: 'db', lab: { role: 'db', rebootOrder: 1 }, services: [{ type: 'tcp', port: 5432 }] },
-    ],
+  lab = await startTestHomelab({
+    web: { role: 'web', rebootOrder: 1, services: [{ type: 'http', port: 80 }] },
+    db: { role: 'db', rebootOrder: 1, services: [{ type: 'tcp', port: 5432 }] },
   });
   credentials = await loadSshCredentials({}, { ...lab.env, HOME: lab.root });
 });

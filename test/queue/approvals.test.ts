@@ -3,7 +3,8 @@ import { RunControlError } from '../../src/errors.js';
 import type { RunControl } from '../../src/orchestration/queue/run-control.js';
 import type { RunQueue } from '../../src/orchestration/queue/run-queue.js';
 import type { LabWorker } from '../../src/orchestration/queue/run-worker.js';
-import { type Homelab, startHomelab } from '../sim/homelab.js';
+import type { Homelab } from '../sim/homelab.js';
+import { startTestHomelab, tcp } from '../support/homelabs.js';
 import {
   cancelActiveRuns,
   finishedState,
@@ -37,33 +38,20 @@ const carol = { id: 'discord:100003', name: 'carol' };
 const dave = { id: 'discord:100004', name: 'dave' };
 
 beforeAll(async () => {
-  lab = await startHomelab({
-    bootTimeMs: 200,
-    machines: [
-      {
-        name: 'db',
-        lab: {
-          role: 'postgres',
-          rebootOrder: 1,
-          healthChecks: [{ type: 'tcp', port: 5432 }],
-          orchestration: { rebootDelay: 0, criticalityLevel: 'high' },
-        },
-        services: [{ type: 'tcp', port: 5432 }],
-      },
-      {
-        name: 'vault',
-        lab: {
-          role: 'secrets',
-          rebootOrder: 2,
-          dependencies: ['db'],
-          orchestration: { rebootDelay: 0, criticalityLevel: 'critical' },
-        },
-      },
-      {
-        name: 'web',
-        lab: { role: 'web', rebootOrder: 3, orchestration: { rebootDelay: 0, criticalityLevel: 'medium' } },
-      },
-    ],
+  lab = await startTestHomelab({
+    db: {
+      role: 'postgres',
+      rebootOrder: 1,
+      serves: [tcp(5432)],
+      orchestration: { criticalityLevel: 'high' },
+    },
+    vault: {
+      role: 'secrets',
+      rebootOrder: 2,
+      dependencies: ['db'],
+      orchestration: { criticalityLevel: 'critical' },
+    },
+    web: { role: 'web', rebootOrder: 3, orchestration: { criticalityLevel: 'medium' } },
   });
   worker = await startWorker(lab, env);
   ({ runs, control } = await client(env));

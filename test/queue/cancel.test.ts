@@ -2,8 +2,9 @@ import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import type { RunControl } from '../../src/orchestration/queue/run-control.js';
 import type { RunQueue } from '../../src/orchestration/queue/run-queue.js';
 import type { LabWorker } from '../../src/orchestration/queue/run-worker.js';
-import { type Homelab, startHomelab } from '../sim/homelab.js';
+import type { Homelab } from '../sim/homelab.js';
 import { countingNix } from '../support/flake-fixtures.js';
+import { standardMachines, startTestHomelab, tcp } from '../support/homelabs.js';
 import {
   cancelActiveRuns,
   finishedState,
@@ -35,59 +36,16 @@ const bob = { id: 'discord:400002', name: 'bob' };
 const machines = ['nas', 'media', 'sick', 'app', 'vault'] as const;
 
 beforeAll(async () => {
-  lab = await startHomelab({
-    bootTimeMs: 200,
-    machines: [
-      {
-        name: 'nas',
-        lab: {
-          role: 'nas',
-          rebootOrder: 1,
-          healthChecks: [{ type: 'tcp', port: 2049 }],
-          orchestration: { rebootDelay: 0 },
-        },
-        services: [{ type: 'tcp', port: 2049 }],
-      },
-      {
-        // Parks half a minute before its reboot.
-        name: 'media',
-        lab: { role: 'media', rebootOrder: 2, orchestration: { rebootDelay: 30 } },
-      },
-      {
-        // Its service does not answer: unhealthy.
-        name: 'sick',
-        lab: {
-          role: 'queue',
-          rebootOrder: 2,
-          healthChecks: [{ type: 'tcp', port: 5672 }],
-          orchestration: { rebootDelay: 0 },
-        },
-        services: [{ type: 'tcp', port: 5672 }],
-        faults: ['health-fails'],
-      },
-      {
-        // Its service comes up late after a boot (set per test): health waits for it.
-        name: 'app',
-        lab: {
-          role: 'app',
-          rebootOrder: 1,
-          healthChecks: [{ type: 'tcp', port: 8080 }],
-          orchestration: { rebootDelay: 0 },
-        },
-        services: [{ type: 'tcp', port: 8080 }],
-      },
-      {
-        // Takes long to boot (set per test): a cancel can come while it is down.
-        name: 'vault',
-        lab: {
-          role: 'vault',
-          rebootOrder: 1,
-          healthChecks: [{ type: 'tcp', port: 8200 }],
-          orchestration: { rebootDelay: 0 },
-        },
-        services: [{ type: 'tcp', port: 8200 }],
-      },
-    ],
+  lab = await startTestHomelab({
+    nas: standardMachines.nas,
+    // Parks half a minute before its reboot.
+    media: { role: 'media', rebootOrder: 2, orchestration: { rebootDelay: 30 } },
+    // Its service does not answer: unhealthy.
+    sick: { role: 'queue', rebootOrder: 2, serves: [tcp(5672)], faults: ['health-fails'] },
+    // Its service comes up late after a boot (set per test): health waits for it.
+    app: { role: 'app', rebootOrder: 1, serves: [tcp(8080)] },
+    // Takes long to boot (set per test): a cancel can come while it is down.
+    vault: { role: 'vault', rebootOrder: 1, serves: [tcp(8200)] },
   });
   nix = await countingNix();
   worker = await startWorker(lab, env, 'test-worker', {

@@ -5,8 +5,9 @@ import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import type { RunQueue } from '../../src/orchestration/queue/run-queue.js';
 import type { RunRequestInput } from '../../src/orchestration/queue/run-request.js';
 import type { RunEvent } from '../../src/orchestration/run-events.js';
-import { type Homelab, sshArgs, startHomelab } from '../sim/homelab.js';
+import { type Homelab, sshArgs } from '../sim/homelab.js';
 import { repoRoot } from '../support/flake-fixtures.js';
+import { homelabs, standardMachines, startTestHomelab, tcp } from '../support/homelabs.js';
 import { jsonLogEntries } from '../support/memory-logger.js';
 import { followRun, queueClient, queueEnv } from '../support/queue.js';
 import { eventsOf, parseEvents } from '../support/run-events.js';
@@ -21,7 +22,6 @@ import { eventsOf, parseEvents } from '../support/run-events.js';
 const LOCK_MS = 1000;
 /** Longer than any run here takes, short enough to fail in time. */
 const FOLLOW_MS = 40_000;
-const tcp = (port: number) => ({ type: 'tcp', port });
 const cli = { id: 'cli:crash-test', name: 'crash-test' };
 
 let lab: Homelab;
@@ -31,48 +31,19 @@ const commands: ResultPromise[] = [];
 const clients: RunQueue[] = [];
 
 beforeAll(async () => {
-  lab = await startHomelab({
-    bootTimeMs: 300,
-    machines: [
-      {
-        name: 'nas',
-        lab: { role: 'nas', rebootOrder: 1, healthChecks: [tcp(2049)], orchestration: { rebootDelay: 0 } },
-        services: [{ type: 'tcp', port: 2049 }],
+  lab = await startTestHomelab(
+    {
+      ...homelabs.threeTier,
+      web: { ...standardMachines.web, orchestration: { rebootDelay: 1 } },
+      cache: {
+        role: 'cache',
+        rebootOrder: 1,
+        serves: [tcp(6379)],
+        orchestration: { deployStrategy: 'rolling' },
       },
-      {
-        name: 'db',
-        lab: {
-          role: 'db',
-          rebootOrder: 2,
-          dependencies: ['nas'],
-          healthChecks: [tcp(5432)],
-          orchestration: { rebootDelay: 0 },
-        },
-        services: [{ type: 'tcp', port: 5432 }],
-      },
-      {
-        name: 'web',
-        lab: {
-          role: 'web',
-          rebootOrder: 3,
-          dependencies: ['db'],
-          healthChecks: [{ type: 'http', url: 'http://localhost:80/health' }],
-          orchestration: { rebootDelay: 1 },
-        },
-        services: [{ type: 'http', port: 80 }],
-      },
-      {
-        name: 'cache',
-        lab: {
-          role: 'cache',
-          rebootOrder: 1,
-          healthChecks: [tcp(6379)],
-          orchestration: { rebootDelay: 0, deployStrategy: 'rolling' },
-        },
-        services: [{ type: 'tcp', port: 6379 }],
-      },
-    ],
-  });
+    },
+    { bootTimeMs: 300 },
+  );
 });
 
 afterEach(async (context) => {

@@ -7,7 +7,8 @@ import type { RunControl } from '../../src/orchestration/queue/run-control.js';
 import type { RunQueue } from '../../src/orchestration/queue/run-queue.js';
 import type { LabWorker } from '../../src/orchestration/queue/run-worker.js';
 import type { RebootRunState } from '../../src/orchestration/run-state.js';
-import { type Homelab, startHomelab } from '../sim/homelab.js';
+import type { Homelab } from '../sim/homelab.js';
+import { startTestHomelab, tcp } from '../support/homelabs.js';
 import {
   cancelActiveRuns,
   finishedState,
@@ -43,32 +44,16 @@ const bob = { id: 'discord:300002', name: 'bob' };
 
 beforeAll(async () => {
   markers = await mkdtemp(join(tmpdir(), 'lab-decisions-'));
-  lab = await startHomelab({
-    bootTimeMs: 200,
-    machines: [
-      {
-        name: 'app',
-        lab: {
-          role: 'app',
-          rebootOrder: 1,
-          healthChecks: [
-            { type: 'tcp', port: 8080 },
-            { type: 'command', command: `test ! -e ${join(markers, 'app-broken')}` },
-          ],
-          orchestration: { rebootDelay: 0 },
-        },
-        services: [{ type: 'tcp', port: 8080 }],
-      },
-      {
-        name: 'web',
-        lab: { role: 'web', rebootOrder: 2, dependencies: ['app'], orchestration: { rebootDelay: 0 } },
-      },
-      {
-        // Parks a minute before its reboot: a run of it is active but not halted.
-        name: 'slow',
-        lab: { role: 'batch', rebootOrder: 3, orchestration: { rebootDelay: 60 } },
-      },
-    ],
+  lab = await startTestHomelab({
+    app: {
+      role: 'app',
+      rebootOrder: 1,
+      serves: [tcp(8080)],
+      checks: [{ type: 'command', command: `test ! -e ${join(markers, 'app-broken')}` }],
+    },
+    web: { role: 'web', rebootOrder: 2, dependencies: ['app'] },
+    // Parks a minute before its reboot: a run of it is active but not halted.
+    slow: { role: 'batch', rebootOrder: 3, orchestration: { rebootDelay: 60 } },
   });
   workers.push(await startWorker(lab, env), await startWorker(lab, hurriedEnv, 'hurried-worker'));
   clients.push(await queueClient(env), await queueClient(hurriedEnv));

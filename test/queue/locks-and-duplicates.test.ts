@@ -5,7 +5,8 @@ import type { RunControl } from '../../src/orchestration/queue/run-control.js';
 import { newRunId, type RunQueue } from '../../src/orchestration/queue/run-queue.js';
 import { parseRunRequest, requestFingerprint } from '../../src/orchestration/queue/run-request.js';
 import type { LabWorker } from '../../src/orchestration/queue/run-worker.js';
-import { type Homelab, startHomelab } from '../sim/homelab.js';
+import type { Homelab } from '../sim/homelab.js';
+import { standardMachines, startTestHomelab } from '../support/homelabs.js';
 import {
   cancelActiveRuns,
   followRun,
@@ -33,30 +34,12 @@ const alice = { id: 'discord:200001', name: 'alice' };
 const bob = { id: 'cli:bob', name: 'bob' };
 
 beforeAll(async () => {
-  lab = await startHomelab({
-    bootTimeMs: 200,
-    machines: [
-      {
-        name: 'nas',
-        lab: {
-          role: 'nas',
-          rebootOrder: 1,
-          healthChecks: [{ type: 'tcp', port: 2049 }],
-          orchestration: { rebootDelay: 0 },
-        },
-        services: [{ type: 'tcp', port: 2049 }],
-      },
-      {
-        // Parks for a minute before its reboot: a run of it holds its lock meanwhile.
-        name: 'media',
-        lab: { role: 'media', rebootOrder: 2, orchestration: { rebootDelay: 60 } },
-      },
-      {
-        // Waits longer before its reboot than a lock lives (6 h plus the longest approval wait).
-        name: 'archive',
-        lab: { role: 'archive', rebootOrder: 3, orchestration: { rebootDelay: 30_000 } },
-      },
-    ],
+  lab = await startTestHomelab({
+    nas: standardMachines.nas,
+    // Parks for a minute before its reboot: a run of it holds its lock meanwhile.
+    media: { role: 'media', rebootOrder: 2, orchestration: { rebootDelay: 60 } },
+    // Waits longer before its reboot than a lock lives (6 h plus the longest approval wait).
+    archive: { role: 'archive', rebootOrder: 3, orchestration: { rebootDelay: 30_000 } },
   });
   worker = await startWorker(lab, env);
   ({ runs, control } = await queueClient(env));

@@ -2,7 +2,8 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { WorkerJobError } from '../../src/errors.js';
 import type { RunQueue } from '../../src/orchestration/queue/run-queue.js';
 import type { LabWorker } from '../../src/orchestration/queue/run-worker.js';
-import { type Homelab, startHomelab } from '../sim/homelab.js';
+import type { Homelab } from '../sim/homelab.js';
+import { standardMachines, startTestHomelab } from '../support/homelabs.js';
 import { followRun, queueClient, queueEnv, startWorker } from '../support/queue.js';
 
 let lab: Homelab;
@@ -12,24 +13,9 @@ const env = queueEnv();
 const cli = { id: 'cli:alice', name: 'alice' };
 
 beforeAll(async () => {
-  lab = await startHomelab({
-    bootTimeMs: 200,
-    machines: [
-      {
-        name: 'nas',
-        lab: {
-          role: 'nas',
-          rebootOrder: 1,
-          healthChecks: [{ type: 'tcp', port: 2049 }],
-          orchestration: { rebootDelay: 0 },
-        },
-        services: [{ type: 'tcp', port: 2049 }],
-      },
-      {
-        name: 'web',
-        lab: { role: 'web', rebootOrder: 2, dependencies: ['nas'], orchestration: { rebootDelay: 3 } },
-      },
-    ],
+  lab = await startTestHomelab({
+    nas: standardMachines.nas,
+    web: { role: 'web', rebootOrder: 2, dependencies: ['nas'], orchestration: { rebootDelay: 3 } },
   });
   worker = await startWorker(lab, env);
   ({ runs } = await queueClient(env));

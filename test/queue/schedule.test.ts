@@ -3,7 +3,8 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { RunQueue } from '../../src/orchestration/queue/run-queue.js';
 import type { RunJobData } from '../../src/orchestration/queue/run-request.js';
 import { type LabWorker, SCHEDULE_ID } from '../../src/orchestration/queue/run-worker.js';
-import { type Homelab, startHomelab } from '../sim/homelab.js';
+import type { Homelab } from '../sim/homelab.js';
+import { homelabs, startTestHomelab } from '../support/homelabs.js';
 import { followRun, queueClient, queueEnv, startWorker } from '../support/queue.js';
 
 let lab: Homelab;
@@ -11,32 +12,7 @@ let worker: LabWorker | undefined;
 let runs: RunQueue;
 
 beforeAll(async () => {
-  lab = await startHomelab({
-    bootTimeMs: 200,
-    machines: [
-      {
-        name: 'nas',
-        lab: {
-          role: 'nas',
-          rebootOrder: 1,
-          healthChecks: [{ type: 'tcp', port: 2049 }],
-          orchestration: { rebootDelay: 0 },
-        },
-        services: [{ type: 'tcp', port: 2049 }],
-      },
-      {
-        name: 'web',
-        lab: {
-          role: 'web',
-          rebootOrder: 2,
-          dependencies: ['nas'],
-          healthChecks: [{ type: 'http', url: 'http://localhost:80/health' }],
-          orchestration: { rebootDelay: 0 },
-        },
-        services: [{ type: 'http', port: 80 }],
-      },
-    ],
-  });
+  lab = await startTestHomelab(homelabs.nasAndWeb);
 });
 
 afterAll(async () => {

@@ -9,63 +9,37 @@ import { readdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { execa } from 'execa';
-import { SIM_NIX_CONF, SIM_PREFIX, startHomelab } from './homelab.js';
+import { http, standardMachines, startTestHomelab } from '../support/homelabs.js';
+import { SIM_NIX_CONF, SIM_PREFIX } from './homelab.js';
 
 const pidFile = join(tmpdir(), 'lab-sim-up.pid');
 const envFile = join(tmpdir(), 'lab-sim.env');
 
 async function up(): Promise<void> {
-  const lab = await startHomelab({
-    bootTimeMs: 2000,
-    machines: [
-      {
-        name: 'sleeper-service',
-        lab: {
-          role: 'sleeper',
-          rebootOrder: 1,
-          healthChecks: [{ type: 'http', url: 'http://localhost:80/health' }],
-          orchestration: { rebootDelay: 0, criticalityLevel: 'low' },
-        },
-        services: [{ type: 'http', port: 80 }],
+  const lab = await startTestHomelab(
+    {
+      'sleeper-service': {
+        role: 'sleeper',
+        rebootOrder: 1,
+        serves: [http(80)],
+        orchestration: { criticalityLevel: 'low' },
       },
-      {
-        name: 'nas',
-        lab: {
-          role: 'storage',
-          groups: ['storage'],
-          rebootOrder: 1,
-          healthChecks: [{ type: 'tcp', port: 2049 }],
-          orchestration: { rebootDelay: 2 },
-        },
-        services: [{ type: 'tcp', port: 2049 }],
+      nas: {
+        ...standardMachines.nas,
+        role: 'storage',
+        groups: ['storage'],
+        orchestration: { rebootDelay: 2 },
       },
-      {
-        name: 'db',
-        lab: {
-          role: 'database',
-          rebootOrder: 2,
-          dependencies: ['nas'],
-          healthChecks: [
-            { type: 'tcp', port: 5432 },
-            { type: 'command', command: 'systemctl is-active postgresql' },
-          ],
-          orchestration: { rebootDelay: 3, criticalityLevel: 'high' },
-        },
-        services: [{ type: 'tcp', port: 5432 }],
+      db: {
+        ...standardMachines.db,
+        role: 'database',
+        checks: [{ type: 'command', command: 'systemctl is-active postgresql' }],
+        orchestration: { rebootDelay: 3, criticalityLevel: 'high' },
       },
-      {
-        name: 'web',
-        lab: {
-          role: 'web',
-          rebootOrder: 3,
-          dependencies: ['db'],
-          healthChecks: [{ type: 'http', url: 'http://localhost:80/health' }],
-          orchestration: { rebootDelay: 1 },
-        },
-        services: [{ type: 'http', port: 80 }],
-      },
-    ],
-  });
+      web: { ...standardMachines.web, orchestration: { rebootDelay: 1 } },
+    },
+    { bootTimeMs: 2000 },
+  );
   // NIX_USER_CONF_FILES: what nix needs to build the homelab's systems (lab deploy).
   const exports = `export LAB_FLAKE=${lab.flake} LAB_SSH_KEY=${lab.keyPath} LAB_KNOWN_HOSTS=${lab.knownHostsPath} NIX_USER_CONF_FILES=${SIM_NIX_CONF}\n`;
   await writeFile(envFile, exports);

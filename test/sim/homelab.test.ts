@@ -1,6 +1,7 @@
 import { execa } from 'execa';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { type Homelab, sshArgs, startHomelab } from './homelab.js';
+import { startTestHomelab } from '../support/homelabs.js';
+import { type Homelab, sshArgs } from './homelab.js';
 
 /** The system ssh client, strict about host keys, with the homelab's key. */
 function ssh(lab: Homelab, name: string, ...command: string[]) {
@@ -12,27 +13,19 @@ function ssh(lab: Homelab, name: string, ...command: string[]) {
 let lab: Homelab;
 
 beforeAll(async () => {
-  lab = await startHomelab({
-    bootTimeMs: 200,
-    machines: [
-      {
-        name: 'alpha',
-        lab: { role: 'web', rebootOrder: 1 },
-        services: [
-          { type: 'http', port: 80 },
-          { type: 'tcp', port: 5432 },
-        ],
-      },
-      { name: 'beta', lab: { role: 'db', rebootOrder: 2 }, services: [{ type: 'http', port: 80 }] },
-      { name: 'gamma', lab: { role: 'cache', rebootOrder: 3 }, services: [{ type: 'tcp', port: 6379 }] },
-      { name: 'delta', lab: { role: 'queue', rebootOrder: 4 }, services: [{ type: 'tcp', port: 5672 }] },
-      {
-        name: 'epsilon',
-        lab: { role: 'container', rebootOrder: 5 },
-        services: [{ type: 'tcp', port: 22000 }],
-        systemd: false,
-      },
-    ],
+  lab = await startTestHomelab({
+    alpha: {
+      role: 'web',
+      rebootOrder: 1,
+      services: [
+        { type: 'http', port: 80 },
+        { type: 'tcp', port: 5432 },
+      ],
+    },
+    beta: { role: 'db', rebootOrder: 2, services: [{ type: 'http', port: 80 }] },
+    gamma: { role: 'cache', rebootOrder: 3, services: [{ type: 'tcp', port: 6379 }] },
+    delta: { role: 'queue', rebootOrder: 4, services: [{ type: 'tcp', port: 5672 }] },
+    epsilon: { role: 'container', rebootOrder: 5, services: [{ type: 'tcp', port: 22000 }], systemd: false },
   });
 });
 
