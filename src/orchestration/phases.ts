@@ -1,5 +1,5 @@
 import type { MachineOutcome, Phase } from './run-events.js';
-import type { MachineProgress, RunKind } from './run-state.js';
+import { type MachineProgress, newProgress, type RunKind } from './run-state.js';
 
 /**
  * What each machine phase of a kind is, in one place (as colmena's Goal keeps display and
@@ -123,16 +123,8 @@ const activationStarted = (progress: MachineProgress): boolean =>
 const deployRetry = {
   retryFrom: 'pending',
   reset: (progress: MachineProgress): MachineProgress => ({
-    ...progress,
-    previous: null,
-    profileSet: false,
-    createdGeneration: null,
-    activation: null,
-    rollbackSteps: null,
-    rollback: null,
-    skipReason: null,
-    lastChecks: null,
-    startedAt: null,
+    ...newProgress('deploy'),
+    approval: progress.approval,
   }),
 };
 
