@@ -100,6 +100,13 @@ export class RunNotFoundError extends LabError {
   override readonly exitCode: number = ExitCode.usage;
 }
 
+/** A run state in Redis that this version cannot read (another version wrote it, or it is damaged). */
+export class UnknownRunStateError extends LabError {
+  constructor(what: string) {
+    super(`lab cannot read ${what}: was it written by a newer version of lab?`);
+  }
+}
+
 /** A run would touch a machine that another active run holds. */
 export class MachineBusyError extends LabError {
   constructor(

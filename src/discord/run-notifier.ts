@@ -232,11 +232,9 @@ export class RunNotifier {
     const control = await this.control.read(data.state.id);
     const waits: ApprovalWait[] = [];
     for (const [machine, since] of Object.entries(control.waitingSince)) {
-      const progress = data.state.kind === 'health' ? null : data.state.progress[machine];
+      const progress = data.state.progress[machine];
       const target = data.state.machines[machine];
-      if (!progress || !target || control.denials[machine]) continue;
-      const decided = 'confirmed' in progress ? progress.confirmed : progress.approvals !== null;
-      if (decided) continue;
+      if (!progress || !target || control.denials[machine] || progress.approval.approved) continue;
       waits.push({
         machine,
         required: data.policy.required[target.criticalityLevel],

@@ -6,8 +6,8 @@ import type { Plan } from '../domain/planner/plan.js';
 export type PlanMachine = Pick<Machine, 'name' | 'criticalityLevel' | 'rebootOrder'>;
 
 /**
- * What a plan id is computed from: the run kind, the steps as a run state stores them (names,
- * or deploy steps with their strategy) and the machines by name, as in a run state.
+ * What a plan id is computed from: the run kind, the steps (as a run state stores them, or as
+ * lists of names) and the machines by name, as in a run state.
  */
 export interface PlanIdentity {
   readonly kind: 'reboot' | 'deploy' | 'health';
@@ -27,9 +27,19 @@ export function planIdOf(plan: PlanIdentity): string {
     machine.rebootOrder,
   ]);
   return createHash('sha256')
-    .update(JSON.stringify([plan.kind, plan.steps, machines]))
+    .update(JSON.stringify([plan.kind, plan.steps.map(stepIdentity), machines]))
     .digest('hex')
     .slice(0, 12);
+}
+
+/**
+ * A step as version 1 run states stored it, so that a plan keeps its id: the machines' names, or
+ * a deploy step's strategy and names.
+ */
+function stepIdentity(step: unknown): unknown {
+  if (Array.isArray(step) || typeof step !== 'object' || step === null) return step;
+  const { machines, strategy } = step as { machines: readonly string[]; strategy?: string };
+  return strategy === undefined ? machines : { strategy, machines };
 }
 
 /** The id of a reboot plan, without building its run state. */

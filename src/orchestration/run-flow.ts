@@ -1,4 +1,5 @@
 import type { CheckResult } from '../domain/health/check-result.js';
+import type { Machine } from '../domain/inventory/schema.js';
 import type { Phase } from './run-events.js';
 
 /**
@@ -114,10 +115,35 @@ export interface Approval {
   readonly at: string;
 }
 
-/** What an approval port answers for a machine that needs one. */
-export type ApprovalOutcome =
-  | { readonly approved: true; readonly approvals: readonly Approval[] }
-  | { readonly approved: false; readonly reason: string };
+/**
+ * What an approval port answers for a machine that needs one: approved (by whom), denied (the
+ * run is cancelled), or still waiting for approvers until `until` (then it expires). `news`: the
+ * wait is new or its approvals changed since it was last announced (the engine then reports it).
+ */
+export type ApprovalAnswer =
+  | { readonly type: 'approved'; readonly approvals: readonly Approval[] }
+  | { readonly type: 'denied'; readonly reason: string }
+  | {
+      readonly type: 'waiting';
+      readonly until: number;
+      readonly required: number;
+      readonly approvals: readonly Approval[];
+      readonly news: boolean;
+    };
+
+/**
+ * Asks whether a machine may be touched (its criticality needs it). `interactive`: someone is
+ * asked right now and answers (a terminal prompt): the engine reports machine.waiting
+ * (confirmation) first.
+ */
+export interface ApprovalPort {
+  readonly interactive?: boolean;
+  request(machine: Machine): Promise<ApprovalAnswer>;
+}
+
+/** Decisions a halt allows: a failed build has no machine to skip. */
+export const decisionsFor = (machine: string | null): readonly Decision[] =>
+  machine === null ? ['retry', 'abort'] : ['retry', 'skip', 'abort'];
 
 /** Where a run stands after a failed step, waiting for an operator: retry, skip or abort. */
 export interface Halt {
@@ -131,6 +157,8 @@ export interface Halt {
   readonly at: number;
   /** When the run is aborted if nobody decides (epoch ms). */
   readonly expiresAt: number;
+  /** What an operator may decide, stored when the run halted. */
+  readonly decisions: readonly Decision[];
 }
 
 export type Decision = 'retry' | 'skip' | 'abort';

@@ -1,73 +1,21 @@
 import { randomUUID } from 'node:crypto';
-import type { CheckResult } from '../domain/health/check-result.js';
-import type { Machine } from '../domain/inventory/schema.js';
+import type { MachineSystems, SwitchAction } from '../domain/deploy/deploy-host.js';
+import type { RollbackCheck } from '../domain/deploy/rollback-check.js';
+import type { CheckResult, MachineHealth } from '../domain/health/check-result.js';
+import type { DeployStrategy, Machine } from '../domain/inventory/schema.js';
+import type { DeployStep } from '../domain/planner/deploy-steps.js';
 import type { Plan } from '../domain/planner/plan.js';
-import type { MachineOutcome, RebootPhase } from './run-events.js';
+import type { Phase } from './run-events.js';
 import type { Approval, Halt } from './run-flow.js';
 
-/** Where one machine is in its reboot. Persisted after every change, so a run can resume. */
-export type MachinePhase =
-  | 'pending'
-  | 'delay'
-  | 'confirmation'
-  | 'rebooting'
-  | 'coming-back'
-  | 'health'
-  | 'stability'
-  | 'succeeded'
-  | 'failed'
-  | 'skipped';
+/**
+ * A run as plain, JSON-serialisable data, the same envelope for every kind: the plan, the
+ * metadata it was made from, and every machine's progress. The engine (run-engine.ts) advances
+ * it; a driver checkpoints it after each change, so a run resumes where it stood. States written
+ * by the previous version (version 1) are upgraded by readRunState (run-state-upgrade.ts).
+ */
 
-export interface MachineProgress {
-  phase: MachinePhase;
-  /** When the rebootDelay ends (epoch ms); kept so a resumed run does not wait again. */
-  delayUntil: number | null;
-  confirmed: boolean;
-  /** Who approved its reboot (empty when approved at a terminal or when none was needed). */
-  approvals: Approval[];
-  bootIdBefore: string | null;
-  rebootSentAt: number | null;
-  bootIdAfter: string | null;
-  startedAt: number | null;
-  finishedAt: number | null;
-  error: { phase: RebootPhase; reason: string } | null;
-  /** Why it was skipped (e.g. --only-needed and no reboot needed). */
-  skipReason: string | null;
-  /** The last health checks seen, for alerts that name the failing check. */
-  lastChecks: CheckResult[] | null;
-  /**
-   * When its approval (or confirmation) was first asked for and when it was given (epoch ms):
-   * the wait for people, told apart from the reboot itself. Absent in runs checkpointed before.
-   */
-  approvalAskedAt?: number | null;
-  approvedAt?: number | null;
-  /** When it was first seen down after the reboot command, and how long it was down (ms). */
-  downAt?: number | null;
-  downMs?: number | null;
-  /** When its health checks were green after it came back (epoch ms). */
-  healthyAt?: number | null;
-}
-
-export interface RebootSettings {
-  /** Seconds a machine may take to come back with a new boot id (default 600). */
-  readonly rebootTimeout: number;
-  /** Seconds its health checks may take to turn green after it is back (default 300). */
-  readonly healthTimeout: number;
-  /** Seconds the checks must then stay green (default 0: no stability window). */
-  readonly stabilityWindow: number;
-  /** The reboot command, as argv (default `systemctl reboot`); each word is quoted. */
-  readonly rebootCommand: readonly string[];
-  /** Criticality levels that need a confirmation before the reboot. */
-  readonly confirmLevels: readonly Machine['criticalityLevel'][];
-}
-
-export const defaultRebootSettings: RebootSettings = {
-  rebootTimeout: 600,
-  healthTimeout: 300,
-  stabilityWindow: 0,
-  rebootCommand: ['systemctl', 'reboot'],
-  confirmLevels: ['high', 'critical'],
-};
+export type RunKind = 'reboot' | 'deploy' | 'health';
 
 /**
  * `halted`: a step failed and the run waits for an operator to retry, skip or abort.
@@ -75,81 +23,240 @@ export const defaultRebootSettings: RebootSettings = {
  */
 export type RunStatus = 'pending' | 'running' | 'halted' | 'succeeded' | 'failed' | 'cancelled' | 'aborted';
 
+/** Whether a run is over; the one place that says so. */
 export const isRunDone = (status: RunStatus): boolean =>
   status === 'succeeded' || status === 'failed' || status === 'cancelled' || status === 'aborted';
 
-/**
- * A reboot run as plain, JSON-serialisable data: the plan, the metadata it was made from, and
- * every machine's progress. The engine advances it; a driver checkpoints it after each change.
- */
-export interface RebootRunState {
-  readonly version: 1;
+/** One object of settings for every kind; each kind uses what it needs. */
+export interface RunSettings {
+  /** Seconds a machine may take to come back with a new boot id (default 600). */
+  readonly rebootTimeout: number;
+  /** Seconds its health checks may take to turn green (after a reboot, an activation; default 300). */
+  readonly healthTimeout: number;
+  /** Seconds the checks must then stay green after a reboot (default 0: no stability window). */
+  readonly stabilityWindow: number;
+  /** The reboot command, as argv (default `systemctl reboot`); each word is quoted. */
+  readonly rebootCommand: readonly string[];
+  /** Criticality levels whose machines need an approval (or confirmation) before they are touched. */
+  readonly confirmLevels: readonly Machine['criticalityLevel'][];
+}
+
+/** The reboot settings a run gets unless told otherwise (deploys: confirmLevels none). */
+export const defaultRebootSettings: RunSettings = {
+  rebootTimeout: 600,
+  healthTimeout: 300,
+  stabilityWindow: 0,
+  rebootCommand: ['systemctl', 'reboot'],
+  confirmLevels: ['high', 'critical'],
+};
+/** Before the one settings object existed: the reboot run's settings under their old name. */
+export type RebootSettings = RunSettings;
+
+/** The machines of one step; deploy steps also name their strategy. */
+export interface RunStep {
+  readonly machines: readonly string[];
+  readonly strategy?: DeployStrategy;
+}
+
+/** Where a machine's approval stands: the one approval model of every kind. */
+export interface MachineApproval {
+  /** Approved (or confirmed at a terminal): it may be touched. */
+  approved: boolean;
+  /** Who approved it (empty when approved at a terminal, or when no approver was needed). */
+  approvals: Approval[];
+  /** When it was first asked for and when it was given (epoch ms): the wait for people. */
+  askedAt: number | null;
+  approvedAt: number | null;
+}
+
+/** Where one machine is. The common part, then each kind's own fields (absent for the others). */
+export interface MachineProgress {
+  /** A key of the kind's phase table (phases.ts). */
+  phase: string;
+  approval: MachineApproval;
+  startedAt: number | null;
+  finishedAt: number | null;
+  error: { phase: Phase; reason: string } | null;
+  /** Why it was skipped (e.g. --only-needed and no reboot needed, or an operator's skip). */
+  skipReason: string | null;
+  /** The last health checks seen, for alerts that name the failing check. */
+  lastChecks: CheckResult[] | null;
+
+  // Reboots.
+  /** When the rebootDelay ends (epoch ms); kept so a resumed run does not wait again. */
+  delayUntil?: number | null;
+  bootIdBefore?: string | null;
+  rebootSentAt?: number | null;
+  bootIdAfter?: string | null;
+  /** When it was first seen down after the reboot command, and how long it was down (ms). */
+  downAt?: number | null;
+  downMs?: number | null;
+  /** When its health checks were green after it came back (epoch ms). */
+  healthyAt?: number | null;
+
+  // Deploys.
+  /**
+   * What the machine ran, its profile (store path and generation) and its boot default, read
+   * before anything was activated: exactly what a rollback returns to.
+   */
+  previous?: MachineSystems | null;
+  /** Whether lab added a profile generation (and must remove it on rollback). */
+  profileSet?: boolean;
+  /** The number of the profile generation lab added (deleted by a rollback); null if none or unknown. */
+  createdGeneration?: number | null;
+  /**
+   * The activation started on the machine (checkpointed before it starts): a resumed run waits
+   * for that one (by its id) instead of starting another. Cleared once it is done.
+   */
+  activation?: Activation | null;
+  /**
+   * A rollback under way: the steps left, the first one in progress. Checkpointed step by step, so
+   * that a run resumed after a crash finishes it, repeating nothing (its activation by its id).
+   */
+  rollbackSteps?: RollbackStep[] | null;
+  /** How the rollback ended, and what lab read back on the machine to say so. */
+  rollback?: RollbackOutcome | null;
+
+  // Health runs.
+  /** The machine's health checks, once checked. */
+  result?: MachineHealth | null;
+}
+
+/** One switch-to-configuration run on a machine, known by its id. */
+export interface Activation {
   readonly id: string;
-  readonly kind: 'reboot';
+  readonly action: SwitchAction;
+  readonly system: string;
+}
+
+/** One step of putting a machine back as it was before the deploy. */
+export type RollbackStep =
+  /** The profile back on its previous generation, the one lab added deleted. */
+  | { readonly kind: 'profile'; readonly generation: number | null; readonly created: number | null }
+  /** A previous system's switch-to-configuration. */
+  | { readonly kind: 'activate'; readonly system: string; readonly action: SwitchAction }
+  /** Read back what runs, the profile and the boot default; health checks. */
+  | { readonly kind: 'verify' };
+
+export interface RollbackOutcome {
+  /** The machine runs its previous system, its profile and boot default agree (or the boot default is unknown), healthy. */
+  readonly ok: boolean;
+  /** What failed or disagrees; null when ok. */
+  readonly reason: string | null;
+  /** What lab read back on the machine; null when the rollback failed before it could look. */
+  readonly verified?: RollbackCheck | null;
+}
+
+export interface RunState {
+  readonly version: 2;
+  readonly id: string;
+  readonly kind: RunKind;
   readonly flake: string;
   readonly createdAt: number;
-  readonly settings: RebootSettings;
-  readonly steps: readonly (readonly string[])[];
+  readonly settings: RunSettings;
+  readonly steps: readonly RunStep[];
   readonly machines: Readonly<Record<string, Machine>>;
   progress: Record<string, MachineProgress>;
   /** Index of the step being worked on. */
   step: number;
   status: RunStatus;
-  /** Set while the run is halted after a failure. */
+  /** Set while the run is halted after a failure (with the decisions it allows). */
   halt: Halt | null;
   /**
    * Why the run was cancelled. Set as soon as the cancel is seen: a run that is still seeing
    * the machines it had changed to the end (status still `running`) has it already.
    */
   cancelReason: string | null;
-  /** Who aborted the halted run, or that nobody decided in time (absent in older states). */
-  abortReason?: string | null;
+  /** Who aborted the halted run, or that nobody decided in time. */
+  abortReason: string | null;
   startedAt: number | null;
   finishedAt: number | null;
+  /** Deploys: machine → the store path of its new system (set once built). */
+  systems?: Record<string, string> | null;
+  /** Deploys: deployed machines whose new system changes kernel, initrd or modules. */
+  needsReboot?: string[];
 }
 
-export function newProgress(): MachineProgress {
-  return {
+/** A run state of one kind (what the create functions return). */
+export type RunStateOf<K extends RunKind> = RunState & { readonly kind: K };
+export type RebootRunState = RunStateOf<'reboot'>;
+export type DeployRunState = RunStateOf<'deploy'> & {
+  systems: Record<string, string> | null;
+  needsReboot: string[];
+};
+export type HealthRunState = RunStateOf<'health'>;
+
+/** The machines of each step, in run order (what run.started and `lab status --json` show). */
+export const stepMachines = (state: Pick<RunState, 'steps'>): string[][] =>
+  state.steps.map((step) => [...step.machines]);
+
+/** Every machine of the run, in run order. */
+export const runMachines = (state: Pick<RunState, 'steps'>): string[] =>
+  state.steps.flatMap((step) => step.machines);
+
+export function newApproval(): MachineApproval {
+  return { approved: false, approvals: [], askedAt: null, approvedAt: null };
+}
+
+/** A machine's progress before anything happened, with the fields its kind uses. */
+export function newProgress(kind: RunKind = 'reboot'): MachineProgress {
+  const common = {
     phase: 'pending',
-    delayUntil: null,
-    confirmed: false,
-    approvals: [],
-    bootIdBefore: null,
-    rebootSentAt: null,
-    bootIdAfter: null,
+    approval: newApproval(),
     startedAt: null,
     finishedAt: null,
     error: null,
     skipReason: null,
     lastChecks: null,
-    approvalAskedAt: null,
-    approvedAt: null,
+  };
+  if (kind === 'health') return { ...common, result: null };
+  if (kind === 'deploy')
+    return {
+      ...common,
+      previous: null,
+      profileSet: false,
+      createdGeneration: null,
+      activation: null,
+      rollbackSteps: null,
+      rollback: null,
+    };
+  return {
+    ...common,
+    delayUntil: null,
+    bootIdBefore: null,
+    rebootSentAt: null,
+    bootIdAfter: null,
     downAt: null,
     downMs: null,
     healthyAt: null,
   };
 }
 
-export function createRebootRun(
-  plan: Plan,
-  options: { flake: string; settings?: Partial<RebootSettings>; id?: string; now?: number },
-): RebootRunState {
+function createRun<K extends RunKind>(
+  kind: K,
+  steps: readonly { machines: readonly Machine[]; strategy?: DeployStrategy }[],
+  options: { flake: string; settings?: Partial<RunSettings>; id?: string; now?: number },
+  defaults: RunSettings,
+): RunStateOf<K> {
   const machines: Record<string, Machine> = {};
   const progress: Record<string, MachineProgress> = {};
-  for (const step of plan.steps) {
+  for (const step of steps) {
     for (const machine of step.machines) {
       machines[machine.name] = machine;
-      progress[machine.name] = newProgress();
+      progress[machine.name] = newProgress(kind);
     }
   }
   return {
-    version: 1,
+    version: 2,
     id: options.id ?? randomUUID(),
-    kind: 'reboot',
+    kind,
     flake: options.flake,
     createdAt: options.now ?? Date.now(),
-    settings: { ...defaultRebootSettings, ...options.settings },
-    steps: plan.steps.map((step) => step.machines.map((machine) => machine.name)),
+    settings: { ...defaults, ...options.settings },
+    steps: steps.map((step) => ({
+      machines: step.machines.map((machine) => machine.name),
+      ...(step.strategy ? { strategy: step.strategy } : {}),
+    })),
     machines,
     progress,
     step: 0,
@@ -162,39 +269,37 @@ export function createRebootRun(
   };
 }
 
+export function createRebootRun(
+  plan: Plan,
+  options: { flake: string; settings?: Partial<RunSettings>; id?: string; now?: number },
+): RebootRunState {
+  return createRun('reboot', plan.steps, options, defaultRebootSettings);
+}
+
+export function createDeployRun(
+  steps: readonly DeployStep[],
+  options: { flake: string; settings?: Partial<RunSettings>; id?: string; now?: number },
+): DeployRunState {
+  const state = createRun('deploy', steps, options, { ...defaultRebootSettings, confirmLevels: [] });
+  return { ...state, systems: null, needsReboot: [] };
+}
+
+/** A health run: every machine's checks once, all at the same time. Touches nothing. */
+export function createHealthRun(
+  machines: readonly Machine[],
+  options: { flake: string; id?: string; now?: number },
+): HealthRunState {
+  return createRun('health', [{ machines }], options, { ...defaultRebootSettings, confirmLevels: [] });
+}
+
 /** Marks machines as skipped before the run starts (e.g. they need no reboot). */
-export function skipMachines(state: RebootRunState, reasons: ReadonlyMap<string, string>): void {
+export function skipMachines(state: RunState, reasons: ReadonlyMap<string, string>): void {
   for (const [name, reason] of reasons) {
     const progress = state.progress[name];
     if (progress && progress.phase === 'pending') {
       progress.phase = 'skipped';
       progress.skipReason = reason;
     }
-  }
-}
-
-export const isFinished = (phase: MachinePhase): boolean =>
-  phase === 'succeeded' || phase === 'failed' || phase === 'skipped';
-
-/** Whether the machine's reboot command was (or may have been) sent: from then on it is not "not touched". */
-export const rebootSent = (progress: MachineProgress): boolean =>
-  progress.rebootSentAt !== null ||
-  (progress.phase === 'rebooting' && progress.bootIdBefore !== null) ||
-  progress.phase === 'coming-back' ||
-  progress.phase === 'health' ||
-  progress.phase === 'stability';
-
-/** What became of a machine of a reboot run (see MachineOutcome). */
-export function rebootOutcome(progress: MachineProgress): MachineOutcome {
-  switch (progress.phase) {
-    case 'succeeded':
-      return 'rebooted';
-    case 'failed':
-      return 'failed';
-    case 'skipped':
-      return 'skipped';
-    default:
-      return rebootSent(progress) ? 'unknown' : 'not touched';
   }
 }
 
@@ -207,10 +312,11 @@ export function rebootTimesOf(progress: MachineProgress): {
   healthyMs: number | null;
   approvalWaitMs: number | null;
 } {
-  const { approvalAskedAt, approvedAt, downMs, healthyAt, rebootSentAt } = progress;
+  const { downMs, healthyAt, rebootSentAt } = progress;
+  const { askedAt, approvedAt } = progress.approval;
   return {
     downMs: downMs ?? null,
     healthyMs: healthyAt && rebootSentAt ? healthyAt - rebootSentAt : null,
-    approvalWaitMs: approvalAskedAt && approvedAt ? approvedAt - approvalAskedAt : null,
+    approvalWaitMs: askedAt && approvedAt ? approvedAt - askedAt : null,
   };
 }

@@ -7,6 +7,7 @@ import { RunControl } from '../../src/orchestration/queue/run-control.js';
 import type { RunQueue } from '../../src/orchestration/queue/run-queue.js';
 import type { RunJobData } from '../../src/orchestration/queue/run-request.js';
 import { LabWorker } from '../../src/orchestration/queue/run-worker.js';
+import { stepMachines } from '../../src/orchestration/run-state.js';
 import { loadSshCredentials } from '../../src/transport/ssh/ssh-credentials.js';
 import { FakeDiscord, type FakeMessage, type FakeUser, snowflake } from '../discord/fake-discord.js';
 import type { Homelab } from '../sim/homelab.js';
@@ -250,7 +251,7 @@ describe('queued runs and Discord', () => {
     );
     const runId = started.match(/^Started reboot run (\w+)/)?.[1] as string;
     expect((await finishedState(runs, runId, 90_000)).status).toBe('succeeded');
-    expect((await runs.run(runId)).data.state.steps).toEqual([['nas'], ['web']]);
+    expect(stepMachines((await runs.run(runId)).data.state)).toEqual([['nas'], ['web']]);
     expect(touches().vault).toEqual(before.vault);
   });
 });

@@ -183,8 +183,8 @@ describe('approvals of queued reboots', () => {
     const state = await finishedState(runs, runId);
     if (state.kind !== 'reboot') throw new Error('a reboot run');
     expect(state.status).toBe('succeeded');
-    expect(state.progress.db?.approvals).toEqual(status.approvals);
-    expect(state.progress.vault?.approvals).toEqual(second.approvals);
+    expect(state.progress.db?.approval.approvals).toEqual(status.approvals);
+    expect(state.progress.vault?.approval.approvals).toEqual(second.approvals);
     for (const approval of [...status.approvals, ...second.approvals])
       expect(Date.parse(approval.at)).toBeGreaterThanOrEqual(approvedAt);
     expect(boots()).toEqual({ ...before, db: before.db + 1, vault: before.vault + 1 });

@@ -292,9 +292,12 @@ describe('health runs on the queue', () => {
     });
     const state = await finishedState(runs, runId);
     if (state.kind !== 'health') throw new Error('a health run');
-    expect(state.results.nas).toMatchObject({ ok: true, checks: [{ name: 'tcp 2049', ok: true }] });
-    expect(state.results.sick).toMatchObject({ ok: false, checks: [{ name: 'tcp 5672', ok: false }] });
-    expect(state.results.media).toMatchObject({ ok: true, reachable: true, checks: [] });
+    expect(state.progress.nas?.result).toMatchObject({ ok: true, checks: [{ name: 'tcp 2049', ok: true }] });
+    expect(state.progress.sick?.result).toMatchObject({
+      ok: false,
+      checks: [{ name: 'tcp 5672', ok: false }],
+    });
+    expect(state.progress.media?.result).toMatchObject({ ok: true, reachable: true, checks: [] });
     expect(boots()).toEqual(before.boots);
     expect(rebootCommands()).toEqual(before.commands);
   });

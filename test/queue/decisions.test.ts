@@ -104,7 +104,7 @@ async function halted(queue = runs) {
 async function rebootState(runId: string, options: { finished?: boolean } = {}): Promise<RebootRunState> {
   const state = options.finished ? await finishedState(runs, runId) : (await runs.run(runId)).data.state;
   if (state.kind !== 'reboot') throw new Error(`run ${runId} is a ${state.kind} run`);
-  return state;
+  return state as RebootRunState;
 }
 
 describe('a failed step halts the run for a decision', () => {

@@ -2,6 +2,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { WorkerJobError } from '../../src/errors.js';
 import type { RunQueue } from '../../src/orchestration/queue/run-queue.js';
 import type { LabWorker } from '../../src/orchestration/queue/run-worker.js';
+import { stepMachines } from '../../src/orchestration/run-state.js';
 import type { Homelab } from '../sim/homelab.js';
 import { standardMachines, startTestHomelab } from '../support/homelabs.js';
 import { followRun, queueClient, queueEnv, startWorker } from '../support/queue.js';
@@ -38,7 +39,7 @@ describe('a reboot run on the queue', () => {
       source: 'cli',
     });
     expect(submitted.duplicate).toBe(false);
-    expect(submitted.data.state.steps).toEqual([['nas'], ['web']]);
+    expect(stepMachines(submitted.data.state)).toEqual([['nas'], ['web']]);
 
     const parked = await followRun(runs, submitted.runId, (event) => event.type === 'machine.waiting');
     expect(parked.at(-1)).toMatchObject({ type: 'machine.waiting', machine: 'web', reason: 'delay' });

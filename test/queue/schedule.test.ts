@@ -3,6 +3,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { RunQueue } from '../../src/orchestration/queue/run-queue.js';
 import type { RunJobData } from '../../src/orchestration/queue/run-request.js';
 import { type LabWorker, SCHEDULE_ID } from '../../src/orchestration/queue/run-worker.js';
+import { stepMachines } from '../../src/orchestration/run-state.js';
 import type { Homelab } from '../sim/homelab.js';
 import { homelabs, startTestHomelab } from '../support/homelabs.js';
 import { followRun, queueClient, queueEnv, startWorker } from '../support/queue.js';
@@ -52,7 +53,7 @@ describe('the scheduled pipeline', () => {
       event.type === 'machine.needs-reboot' ? [event.machine] : [],
     );
     const rebootRun = await waitForRun(runs, 'reboot');
-    expect(rebootRun.data.state.steps.flat()).toEqual(needing);
+    expect(stepMachines(rebootRun.data.state).flat()).toEqual(needing);
     const rebootEvents = await followRun(runs, rebootRun.data.state.id);
     expect(rebootEvents.at(-1)).toMatchObject({ type: 'run.finished', status: 'succeeded' });
     await worker.stop();

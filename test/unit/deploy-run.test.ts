@@ -3,9 +3,11 @@ import { BuildError } from '../../src/domain/deploy/errors.js';
 import type { Machine } from '../../src/domain/inventory/schema.js';
 import { deploySteps } from '../../src/domain/planner/deploy-steps.js';
 import { planSequence } from '../../src/domain/planner/plan.js';
-import { createDeployRun, DeployRun, type DeployRunState } from '../../src/orchestration/deploy-run.js';
+import { deployEngine } from '../../src/orchestration/procedures/deploy.js';
 import type { RunEvent } from '../../src/orchestration/run-events.js';
 import { RunCancelled } from '../../src/orchestration/run-flow.js';
+import { createDeployRun, type DeployRunState } from '../../src/orchestration/run-state.js';
+import { stateful } from '../support/fake-host.js';
 import { inventoryOf, machine } from '../support/machines.js';
 import { NixosMachines } from '../support/nixos-machines.js';
 
@@ -13,11 +15,13 @@ function setup(machines: Machine[], host = new NixosMachines(), build = (name: s
   const steps = deploySteps(planSequence(inventoryOf(machines)));
   const state = createDeployRun(steps, { flake: 't', settings: { healthTimeout: 0 } });
   const events: RunEvent[] = [];
-  const run = new DeployRun(state, {
-    host,
-    build: async (names) => new Map(names.map((name) => [name, build(name)])),
-    healthIntervalMs: 1,
-  }).on((event) => events.push(event));
+  const run = stateful(
+    deployEngine(state, {
+      host,
+      build: async (names) => new Map(names.map((name) => [name, build(name)])),
+      healthIntervalMs: 1,
+    }),
+  ).on((event) => events.push(event));
   return { state, host, events, run };
 }
 
@@ -280,17 +284,19 @@ describe('DeployRun', () => {
   it('a build failure names the machines whose systems failed; a retry builds again', async () => {
     const { state, host, events } = setup([machine('a'), machine('b'), machine('c', { rebootOrder: 2 })]);
     let builds = 0;
-    const run = new DeployRun(state, {
-      host,
-      build: async (names) => {
-        builds += 1;
-        if (builds === 1)
-          throw BuildError.ofMachines(new Map([['b', "builder for 'x.drv' failed"]]), ['a', 'c']);
-        return new Map(names.map((name) => [name, `/new/${name}`]));
-      },
-      healthIntervalMs: 1,
-      haltForMs: 60_000,
-    }).on((event) => events.push(event));
+    const run = stateful(
+      deployEngine(state, {
+        host,
+        build: async (names) => {
+          builds += 1;
+          if (builds === 1)
+            throw BuildError.ofMachines(new Map([['b', "builder for 'x.drv' failed"]]), ['a', 'c']);
+          return new Map(names.map((name) => [name, `/new/${name}`]));
+        },
+        healthIntervalMs: 1,
+        haltForMs: 60_000,
+      }),
+    ).on((event) => events.push(event));
     const halted = await run.run();
     expect(halted.status).toBe('halted');
     expect(halted.halt).toMatchObject({ machine: null, machines: ['b'], phase: 'build' });
@@ -312,12 +318,14 @@ describe('DeployRun', () => {
   it('abort of a halted deploy ends it as aborted, with the failure and who', async () => {
     const { state, host, events } = setup([machine('a'), machine('b', { rebootOrder: 2 })]);
     host.unhealthy.add('/new/a');
-    const run = new DeployRun(state, {
-      host,
-      build: async (names) => new Map(names.map((name) => [name, `/new/${name}`])),
-      healthIntervalMs: 1,
-      haltForMs: 60_000,
-    }).on((event) => events.push(event));
+    const run = stateful(
+      deployEngine(state, {
+        host,
+        build: async (names) => new Map(names.map((name) => [name, `/new/${name}`])),
+        healthIntervalMs: 1,
+        haltForMs: 60_000,
+      }),
+    ).on((event) => events.push(event));
     expect((await run.run()).status).toBe('halted');
     await run.decide('abort', 'bob');
     expect(state).toMatchObject({ status: 'aborted', abortReason: 'aborted by bob after a failed' });
@@ -348,27 +356,31 @@ describe('DeployRun', () => {
     const { state } = setup([machine('a')], host);
     // The worker dies right after the rollback's activation id was saved (before it ran).
     let dead = false;
-    const dying = new DeployRun(structuredClone(state), {
-      host,
-      build: async () => new Map([['a', '/new/a']]),
-      healthIntervalMs: 1,
-      checkpoint: (s) => {
-        if (dead) return new Promise(() => {});
-        saved = structuredClone(s);
-        if (s.progress.a?.rollbackSteps?.[0]?.kind === 'activate' && s.progress.a.activation) {
-          dead = true;
-          return new Promise(() => {});
-        }
-      },
-    });
+    const dying = stateful(
+      deployEngine(structuredClone(state), {
+        host,
+        build: async () => new Map([['a', '/new/a']]),
+        healthIntervalMs: 1,
+        checkpoint: (s) => {
+          if (dead) return new Promise(() => {});
+          saved = structuredClone(s);
+          if (s.progress.a?.rollbackSteps?.[0]?.kind === 'activate' && s.progress.a.activation) {
+            dead = true;
+            return new Promise(() => {});
+          }
+        },
+      }),
+    );
     void dying.run();
     await expect.poll(() => dead).toBe(true);
     expect(host.activations).toEqual(['a switch /new/a']);
-    const resumed = new DeployRun(saved as DeployRunState, {
-      host,
-      build: async () => new Map([['a', '/new/a']]),
-      healthIntervalMs: 1,
-    });
+    const resumed = stateful(
+      deployEngine(saved as DeployRunState, {
+        host,
+        build: async () => new Map([['a', '/new/a']]),
+        healthIntervalMs: 1,
+      }),
+    );
     const events: RunEvent[] = [];
     const final = await resumed.on((event) => events.push(event)).run();
     expect(final.status).toBe('failed');

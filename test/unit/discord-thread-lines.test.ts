@@ -89,6 +89,7 @@ describe('the outcome an alert shows', () => {
     checks: [],
     at: Date.parse(at),
     expiresAt: Date.parse(at) + 3_600_000,
+    decisions: ['retry', 'skip', 'abort'],
   };
   const finished = (fields: Record<string, unknown>) =>
     event({ type: 'run.finished', failure: null, pending: [], reason: null, ...fields }) as Extract<

@@ -1,60 +1,12 @@
 import { afterEach, describe, expect, it, vi } from 'vitest';
-import type { MachineHealth } from '../../src/domain/health/check-result.js';
-import type { HostFacts } from '../../src/domain/hosts/host-facts.js';
 import type { Machine } from '../../src/domain/inventory/schema.js';
 import { planSequence } from '../../src/domain/planner/plan.js';
-import { RebootTimeoutError } from '../../src/domain/reboot/errors.js';
-import type { RebootHost } from '../../src/domain/reboot/reboot-host.js';
-import { RebootRun } from '../../src/orchestration/reboot-run.js';
+import { rebootEngine } from '../../src/orchestration/procedures/reboot.js';
 import type { RunEvent } from '../../src/orchestration/run-events.js';
 import { RunCancelled } from '../../src/orchestration/run-flow.js';
 import { createRebootRun, type RebootRunState } from '../../src/orchestration/run-state.js';
+import { approveAll, FakeHost, stateful } from '../support/fake-host.js';
 import { inventoryOf, machine } from '../support/machines.js';
-
-/**
- * An in-memory stand-in for the RebootHost port (the real one, over SSH, is tested against the
- * simulated homelab): machines with a boot counter that can be told to fail.
- */
-class FakeHost implements RebootHost {
-  readonly boots = new Map<string, number>();
-  readonly log: string[] = [];
-  neverBack = new Set<string>();
-  unhealthy = new Set<string>();
-
-  async bootId(m: Machine) {
-    return `boot-${m.name}-${this.boots.get(m.name) ?? 0}`;
-  }
-  async facts(m: Machine): Promise<HostFacts> {
-    return {
-      bootId: await this.bootId(m),
-      currentSystem: null,
-      bootedSystem: null,
-      needsReboot: false,
-      changed: [],
-    };
-  }
-  async sendReboot(m: Machine) {
-    this.log.push(`reboot ${m.name}`);
-    if (!this.neverBack.has(m.name)) this.boots.set(m.name, (this.boots.get(m.name) ?? 0) + 1);
-  }
-  async waitForNewBoot(m: Machine, previous: string, options: { deadline: number; onDown?: () => void }) {
-    options.onDown?.();
-    const now = await this.bootId(m);
-    if (now === previous) throw new RebootTimeoutError(m.name, 1, 'down');
-    return { bootId: now, downMs: 5 };
-  }
-  async checkHealth(m: Machine): Promise<MachineHealth> {
-    const ok = !this.unhealthy.has(m.name);
-    return {
-      machine: m.name,
-      reachable: true,
-      error: null,
-      ok,
-      checks: [{ name: 'tcp 5432', type: 'tcp', ok, latencyMs: 1, error: ok ? null : 'connection refused' }],
-    };
-  }
-  async close() {}
-}
 
 const lab = inventoryOf([
   machine('nas', { rebootDelay: 0 }),
@@ -72,17 +24,16 @@ function setup(settings: Partial<RebootRunState['settings']> = {}) {
   const events: RunEvent[] = [];
   const checkpoints: string[] = [];
   const confirmed: string[] = [];
-  const run = new RebootRun(state, {
-    host,
-    confirm: async (m) => {
-      confirmed.push(m.name);
-      return { approved: true, approvals: [] };
-    },
-    checkpoint: (s) => {
-      checkpoints.push(JSON.stringify(s));
-    },
-    healthIntervalMs: 1,
-  }).on((event) => events.push(event));
+  const run = stateful(
+    rebootEngine(state, {
+      host,
+      approval: approveAll(confirmed),
+      checkpoint: (s) => {
+        checkpoints.push(JSON.stringify(s));
+      },
+      healthIntervalMs: 1,
+    }),
+  ).on((event) => events.push(event));
   return { state, host, events, checkpoints, confirmed, run };
 }
 
@@ -161,10 +112,12 @@ describe('RebootRun', () => {
   it('cancels when a confirmation is refused, touching nothing more', async () => {
     const { state, host } = setup();
     const events: RunEvent[] = [];
-    const final = await new RebootRun(state, {
-      host,
-      confirm: async () => ({ approved: false, reason: 'refused' }),
-    })
+    const final = await stateful(
+      rebootEngine(state, {
+        host,
+        approval: { request: async () => ({ type: 'denied', reason: 'refused' }) },
+      }),
+    )
       .on((e) => events.push(e))
       .run();
     expect(final.status).toBe('cancelled');
@@ -180,11 +133,13 @@ describe('RebootRun', () => {
     const { state, host } = setup();
     const controller = new AbortController();
     const events: RunEvent[] = [];
-    const run = new RebootRun(state, {
-      host,
-      confirm: async () => ({ approved: true, approvals: [] }),
-      healthIntervalMs: 1,
-    }).on((e) => {
+    const run = stateful(
+      rebootEngine(state, {
+        host,
+        approval: approveAll(),
+        healthIntervalMs: 1,
+      }),
+    ).on((e) => {
       events.push(e);
       if (e.type === 'machine.succeeded' && e.machine === 'nas') controller.abort();
     });
@@ -208,11 +163,13 @@ describe('RebootRun', () => {
       await comesBack; // down until the test says so, whatever the signal
       return waitForNewBoot(m, previous, { ...options, onDown: undefined });
     };
-    const run = new RebootRun(state, {
-      host,
-      confirm: async () => ({ approved: true, approvals: [] }),
-      healthIntervalMs: 1,
-    }).on((e) => {
+    const run = stateful(
+      rebootEngine(state, {
+        host,
+        approval: approveAll(),
+        healthIntervalMs: 1,
+      }),
+    ).on((e) => {
       events.push(e);
       if (e.type === 'machine.down' && e.machine === 'nas') {
         controller.abort(new RunCancelled('cancelled by bob'));
@@ -252,12 +209,14 @@ describe('RebootRun', () => {
     host.neverBack.add('nas');
     const controller = new AbortController();
     const events: RunEvent[] = [];
-    const run = new RebootRun(state, {
-      host,
-      confirm: async () => ({ approved: true, approvals: [] }),
-      healthIntervalMs: 1,
-      haltForMs: 60_000, // a queued run: still no halt once it is cancelled
-    }).on((e) => {
+    const run = stateful(
+      rebootEngine(state, {
+        host,
+        approval: approveAll(),
+        healthIntervalMs: 1,
+        haltForMs: 60_000, // a queued run: still no halt once it is cancelled
+      }),
+    ).on((e) => {
       events.push(e);
       if (e.type === 'machine.rebooting') controller.abort(new RunCancelled('cancelled by bob'));
     });
@@ -287,11 +246,13 @@ describe('RebootRun', () => {
     host.boots.set('nas', 1);
     host.boots.set('db', 1);
     const events: RunEvent[] = [];
-    const final = await new RebootRun(afterSend, {
-      host,
-      confirm: async () => ({ approved: true, approvals: [] }),
-      healthIntervalMs: 1,
-    })
+    const final = await stateful(
+      rebootEngine(afterSend, {
+        host,
+        approval: approveAll(),
+        healthIntervalMs: 1,
+      }),
+    )
       .on((e) => events.push(e))
       .cancel('cancelled by bob');
     expect(final.status).toBe('cancelled');
@@ -328,11 +289,13 @@ describe('RebootRun', () => {
     host.boots.set('nas', 1);
     host.boots.set('db', 1); // db really rebooted before the crash
     const events: RunEvent[] = [];
-    const final = await new RebootRun(resumed, {
-      host,
-      confirm: async () => ({ approved: true, approvals: [] }),
-      healthIntervalMs: 1,
-    })
+    const final = await stateful(
+      rebootEngine(resumed, {
+        host,
+        approval: approveAll(),
+        healthIntervalMs: 1,
+      }),
+    )
       .on((e) => events.push(e))
       .run();
     expect(final.status).toBe('succeeded');
@@ -358,7 +321,7 @@ describe('RebootRun', () => {
     });
     const host = new FakeHost();
     const events: RunEvent[] = [];
-    await new RebootRun(state, { host, confirm: async () => ({ approved: true, approvals: [] }) })
+    await stateful(rebootEngine(state, { host, approval: approveAll() }))
       .on((e) => events.push(e))
       .run();
     const order = summary(events).filter((line) => /rebooting|succeeded /.test(line));
@@ -393,15 +356,19 @@ describe('RebootRun', () => {
     }
     const { state } = setup();
     const events: RunEvent[] = [];
-    const final = await new RebootRun(state, {
-      host: new TimedHost(),
-      // db (high) waits two minutes for bob.
-      confirm: async () => {
-        advance(120_000);
-        return { approved: true, approvals: [{ by: 'bob', at: new Date().toISOString() }] };
-      },
-      healthIntervalMs: 1,
-    })
+    const final = await stateful(
+      rebootEngine(state, {
+        host: new TimedHost(),
+        // db (high) waits two minutes for bob.
+        approval: {
+          request: async () => {
+            advance(120_000);
+            return { type: 'approved', approvals: [{ by: 'bob', at: new Date().toISOString() }] };
+          },
+        },
+        healthIntervalMs: 1,
+      }),
+    )
       .on((e) => events.push(e))
       .run();
     expect(final.status).toBe('succeeded');

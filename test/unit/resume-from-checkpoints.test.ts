@@ -1,15 +1,17 @@
 import { describe, expect, it } from 'vitest';
 import type { DeployHost } from '../../src/domain/deploy/deploy-host.js';
-import type { MachineHealth } from '../../src/domain/health/check-result.js';
-import type { HostFacts } from '../../src/domain/hosts/host-facts.js';
-import type { Machine } from '../../src/domain/inventory/schema.js';
 import { deploySteps } from '../../src/domain/planner/deploy-steps.js';
 import { planSequence } from '../../src/domain/planner/plan.js';
-import { RebootTimeoutError } from '../../src/domain/reboot/errors.js';
 import type { RebootHost } from '../../src/domain/reboot/reboot-host.js';
-import { createDeployRun, DeployRun, type DeployRunState } from '../../src/orchestration/deploy-run.js';
-import { RebootRun } from '../../src/orchestration/reboot-run.js';
-import { createRebootRun, type RebootRunState } from '../../src/orchestration/run-state.js';
+import { deployEngine } from '../../src/orchestration/procedures/deploy.js';
+import { rebootEngine } from '../../src/orchestration/procedures/reboot.js';
+import {
+  createDeployRun,
+  createRebootRun,
+  type DeployRunState,
+  type RebootRunState,
+} from '../../src/orchestration/run-state.js';
+import { approveAll, FakeHost, stateful } from '../support/fake-host.js';
 import { inventoryOf, machine } from '../support/machines.js';
 import { NixosMachines } from '../support/nixos-machines.js';
 
@@ -64,49 +66,6 @@ async function runUntilDeath<S, H extends object>(
   return { saved, died };
 }
 
-/**
- * Machines that take a while to go down after a reboot command: until the engine waits for them,
- * they answer with their old boot id and say they are shutting down.
- */
-class Machines implements RebootHost {
-  readonly commands = new Map<string, number>();
-  readonly boots = new Map<string, number>();
-  private readonly stopping = new Set<string>();
-
-  async bootId(m: Machine) {
-    return `boot-${m.name}-${this.boots.get(m.name) ?? 0}`;
-  }
-  async shuttingDown(m: Machine) {
-    return this.stopping.has(m.name);
-  }
-  async facts(m: Machine): Promise<HostFacts> {
-    return {
-      bootId: await this.bootId(m),
-      currentSystem: null,
-      bootedSystem: null,
-      needsReboot: false,
-      changed: [],
-    };
-  }
-  async sendReboot(m: Machine) {
-    this.commands.set(m.name, (this.commands.get(m.name) ?? 0) + 1);
-    this.stopping.add(m.name);
-  }
-  async waitForNewBoot(m: Machine, previous: string, options: { onDown?: () => void }) {
-    if (this.stopping.delete(m.name)) {
-      options.onDown?.();
-      this.boots.set(m.name, (this.boots.get(m.name) ?? 0) + 1);
-    }
-    const now = await this.bootId(m);
-    if (now === previous) throw new RebootTimeoutError(m.name, 1, 'old boot');
-    return { bootId: now, downMs: 1 };
-  }
-  async checkHealth(m: Machine): Promise<MachineHealth> {
-    return { machine: m.name, reachable: true, error: null, ok: true, checks: [] };
-  }
-  async close() {}
-}
-
 describe('a reboot run resumed from any checkpoint', () => {
   const inventory = inventoryOf([
     machine('nas', { rebootDelay: 0 }),
@@ -124,16 +83,16 @@ describe('a reboot run resumed from any checkpoint', () => {
     state: RebootRunState,
     host: RebootHost,
     checkpoint: (s: RebootRunState) => Promise<void>,
-  ) => new RebootRun(state, { host, checkpoint, confirm: async () => ({ approved: true, approvals: [] }) });
+  ) => stateful(rebootEngine(state, { host, checkpoint, approval: approveAll() }));
 
   it('reboots every machine exactly once, wherever the worker died', async () => {
     const total = await countCheckpoints((checkpoint) =>
-      engine(structuredClone(initial), new Machines(), checkpoint).run(),
+      engine(structuredClone(initial), new FakeHost({ slowShutdown: true }), checkpoint).run(),
     );
     expect(total).toBeGreaterThan(10);
     for (let n = 1; n <= total; n += 1) {
       for (const when of ['after saving', 'before saving'] as const) {
-        const machines = new Machines();
+        const machines = new FakeHost({ slowShutdown: true });
         const { saved, died } = await runUntilDeath(initial, machines, n, when, (state, host, checkpoint) =>
           engine(state, host, checkpoint).run(),
         );
@@ -165,12 +124,14 @@ describe('a deploy run resumed from any checkpoint', () => {
     host: DeployHost,
     checkpoint: (s: DeployRunState) => Promise<void>,
   ) =>
-    new DeployRun(state, {
-      host,
-      checkpoint,
-      build: async (names) => new Map(names.map((name) => [name, `/new/${name}`])),
-      healthIntervalMs: 1,
-    });
+    stateful(
+      deployEngine(state, {
+        host,
+        checkpoint,
+        build: async (names) => new Map(names.map((name) => [name, `/new/${name}`])),
+        healthIntervalMs: 1,
+      }),
+    );
 
   it('activates every new system exactly once, wherever the worker died', async () => {
     const total = await countCheckpoints((checkpoint) =>
@@ -219,12 +180,14 @@ describe('a failed deploy resumed from any checkpoint', () => {
     host: DeployHost,
     checkpoint: (s: DeployRunState) => Promise<void>,
   ) =>
-    new DeployRun(state, {
-      host,
-      checkpoint,
-      build: async (names) => new Map(names.map((name) => [name, `/new/${name}`])),
-      healthIntervalMs: 1,
-    });
+    stateful(
+      deployEngine(state, {
+        host,
+        checkpoint,
+        build: async (names) => new Map(names.map((name) => [name, `/new/${name}`])),
+        healthIntervalMs: 1,
+      }),
+    );
   const failing = () => {
     const host = new NixosMachines();
     host.unhealthy.add('/new/a');

@@ -8,8 +8,9 @@ import { deployStrategies } from '../../domain/inventory/schema.js';
 import { deploySteps } from '../../domain/planner/deploy-steps.js';
 import { planSequence } from '../../domain/planner/plan.js';
 import { UsageError } from '../../errors.js';
-import { createDeployRun, DeployRun } from '../../orchestration/deploy-run.js';
-import { defaultRebootSettings } from '../../orchestration/run-state.js';
+import { withStrategy } from '../../orchestration/deploy-strategies.js';
+import { deployEngine } from '../../orchestration/procedures/deploy.js';
+import { createDeployRun, defaultRebootSettings } from '../../orchestration/run-state.js';
 import { loadSshCredentials } from '../../transport/ssh/ssh-credentials.js';
 import { cliActor, submitAndFollow } from '../queue-support.js';
 import { deployPlanJson, deployPlanText } from '../render/deploy-plan.js';
@@ -140,17 +141,7 @@ async function deploy(targets: string[], options: DeployOptions, context: Contex
     skipBroken: options.skipBroken === true,
   });
   reportSkipped(context, plan.skipped);
-  const steps = deploySteps(
-    strategy
-      ? {
-          ...plan,
-          steps: plan.steps.map((step) => ({
-            ...step,
-            machines: step.machines.map((machine) => ({ ...machine, deployStrategy: strategy })),
-          })),
-        }
-      : plan,
-  );
+  const steps = deploySteps(withStrategy(plan, strategy));
   const machines = steps.flatMap((step) => step.machines);
   const credentials = await loadSshCredentials(
     { keyPath: options.sshKey, knownHostsPath: options.knownHosts },
@@ -186,24 +177,21 @@ async function deploy(targets: string[], options: DeployOptions, context: Contex
       flake: settings.flake,
       settings: { healthTimeout: options.healthTimeout },
     });
-    const status = await withInterrupt(io, (signal) =>
-      new DeployRun(run, {
-        host,
-        build: (names, buildSignal) =>
-          options.buildOnTarget
-            ? buildOnTargets(
-                host,
-                settings.nix,
-                settings.flake,
-                machines.filter((machine) => names.includes(machine.name)),
-                buildSignal,
-              )
-            : buildSystems(settings.nix, settings.flake, names, { signal: buildSignal }),
-      })
-        .on(eventPrinter(output, options.json === true, machines))
-        .run(signal)
-        .then((state) => state.status),
-    );
+    const engine = deployEngine(run, {
+      host,
+      build: (names, buildSignal) =>
+        options.buildOnTarget
+          ? buildOnTargets(
+              host,
+              settings.nix,
+              settings.flake,
+              machines.filter((machine) => names.includes(machine.name)),
+              buildSignal,
+            )
+          : buildSystems(settings.nix, settings.flake, names, { signal: buildSignal }),
+    }).on(eventPrinter(output, options.json === true, machines));
+    await withInterrupt(io, (signal) => engine.run(signal));
+    const status = run.status;
     if (status !== 'succeeded' || !options.rebootIfNeeded || run.needsReboot.length === 0) {
       context.setExitCode(runExitCode(status));
       return;

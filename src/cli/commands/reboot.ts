@@ -1,11 +1,11 @@
 import type { Command } from 'commander';
 import { loadInventory } from '../../domain/inventory/load-inventory.js';
-import type { Machine } from '../../domain/inventory/schema.js';
 import { type Plan, planSequence } from '../../domain/planner/plan.js';
 import { machinesNotNeedingReboot } from '../../domain/reboot/not-needing-reboot.js';
 import { SshRebootHost } from '../../domain/reboot/ssh-reboot-host.js';
 import { UsageError } from '../../errors.js';
-import { RebootRun } from '../../orchestration/reboot-run.js';
+import { rebootEngine } from '../../orchestration/procedures/reboot.js';
+import type { ApprovalPort } from '../../orchestration/run-flow.js';
 import {
   createRebootRun,
   defaultRebootSettings,
@@ -167,17 +167,17 @@ export async function runRebootPlan(
   const prompt = terminalPrompt(io);
   return withInterrupt(io, async (signal) => {
     if (options.onlyNeeded) skipMachines(run, await machinesNotNeedingReboot(host, machines));
-    const engine: RebootRun = new RebootRun(run, {
-      host,
-      confirm: async (machine: Machine) => {
-        engine.report({ type: 'machine.waiting', machine: machine.name, reason: 'confirmation' });
-        const yes = await prompt?.confirm(`Reboot ${machine.name} (${machine.criticalityLevel})?`);
-        return yes
-          ? { approved: true, approvals: [] }
-          : { approved: false, reason: `the reboot of ${machine.name} was not confirmed` };
-      },
-    });
+    // The prompt is asked at the terminal right now: the engine reports machine.waiting first.
+    const approval: ApprovalPort = {
+      interactive: true,
+      request: async (machine) =>
+        (await prompt?.confirm(`Reboot ${machine.name} (${machine.criticalityLevel})?`))
+          ? { type: 'approved', approvals: [] }
+          : { type: 'denied', reason: `the reboot of ${machine.name} was not confirmed` },
+    };
+    const engine = rebootEngine(run, { host, approval });
     engine.on(eventPrinter(output, options.json, machines));
-    return (await engine.run(signal)).status;
+    await engine.run(signal);
+    return engine.state.status;
   });
 }

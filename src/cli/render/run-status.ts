@@ -1,5 +1,7 @@
+import { phaseInfo, phaseTable } from '../../orchestration/phases.js';
 import type { RunRecord } from '../../orchestration/queue/run-queue.js';
 import type { RunState } from '../../orchestration/queue/run-request.js';
+import { stepMachines } from '../../orchestration/run-state.js';
 import { type Style, table } from './style.js';
 
 const ago = (ms: number): string => {
@@ -11,17 +13,9 @@ const ago = (ms: number): string => {
 };
 
 /** The machines of each step, whatever the kind of run. */
-export function runSteps(state: RunState): string[][] {
-  return state.kind === 'deploy'
-    ? state.steps.map((step) => [...step.machines])
-    : state.steps.map((step) => [...step]);
-}
+export const runSteps = (state: RunState): string[][] => stepMachines(state);
 
 function phaseOf(state: RunState, machine: string): string {
-  if (state.kind === 'health') {
-    const result = state.results[machine];
-    return result ? (result.ok ? 'healthy' : 'unhealthy') : 'pending';
-  }
   return state.progress[machine]?.phase ?? 'pending';
 }
 
@@ -41,10 +35,7 @@ export function runSituation(record: RunRecord): string {
     return `halted: the ${halt.phase}${halt.machines?.length ? ` (${halt.machines.join(', ')})` : ''} failed`;
   }
   if (state.status === 'cancelled') return `cancelled${state.cancelReason ? `: ${state.cancelReason}` : ''}`;
-  if (state.status === 'aborted') {
-    const reason = 'abortReason' in state ? state.abortReason : null;
-    return `aborted${reason ? `: ${reason}` : ''}`;
-  }
+  if (state.status === 'aborted') return `aborted${state.abortReason ? `: ${state.abortReason}` : ''}`;
   if (state.status === 'running' || state.status === 'pending') {
     const waiting =
       record.jobState === 'delayed' ? ', parked' : record.jobState === 'waiting' ? ', queued' : '';
@@ -73,19 +64,20 @@ export function runJson(record: RunRecord) {
     step: state.step,
     steps: runSteps(state),
     machines: machinePhases(state).map(({ machine, phase }) => {
-      const progress = state.kind === 'health' ? null : state.progress[machine];
+      const progress = state.progress[machine];
       return {
         name: machine,
         phase,
-        error: progress?.error ?? null,
-        approvals: progress && 'approvals' in progress ? (progress.approvals ?? []) : [],
+        // A health result is not an error of a step: `lab status --json` shows none for it.
+        error: phaseTable(state.kind).failureText === 'failure' ? (progress?.error ?? null) : null,
+        approvals: progress?.approval.approvals ?? [],
       };
     }),
     halt: state.halt,
     cancelReason: state.cancelReason,
     /** Hosts that could not be read and that the run goes on without (skipBroken). */
     skipped: (data.skipped ?? []).map((host) => ({ name: host.name, reason: host.reason })),
-    abortReason: ('abortReason' in state ? state.abortReason : null) ?? null,
+    abortReason: state.abortReason ?? null,
   };
 }
 
@@ -93,7 +85,10 @@ export function runsText(records: readonly RunRecord[], style: Style, now = Date
   if (records.length === 0) return ['No runs.'];
   const rows = records.map((record) => {
     const { data } = record;
-    const marks = machinePhases(data.state).map(({ machine, phase }) => `${machine}${phaseMark(phase)}`);
+    const table = phaseTable(data.state.kind);
+    const marks = machinePhases(data.state).map(
+      ({ machine, phase }) => `${machine}${phaseInfo(table, phase).mark}`,
+    );
     return [
       data.state.id,
       data.state.kind,
@@ -121,12 +116,14 @@ export function runText(record: RunRecord, style: Style): string[] {
     );
     for (const machine of step) {
       const phase = phaseOf(state, machine);
-      const progress = state.kind === 'health' ? null : state.progress[machine];
-      const approvals = progress && 'approvals' in progress ? (progress.approvals ?? []) : [];
+      const progress = state.progress[machine];
+      const approvals = progress?.approval.approvals ?? [];
+      const failure =
+        progress?.error && phaseTable(state.kind).failureText === 'failure' ? progress.error : null;
       const extra = [
         approvals.length > 0 ? `approved by ${approvals.map((a) => `${a.by} at ${a.at}`).join(', ')}` : '',
-        progress?.error ? style.red(`failed at ${progress.error.phase}: ${progress.error.reason}`) : '',
-        progress && 'skipReason' in progress && progress.skipReason ? style.dim(progress.skipReason) : '',
+        failure ? style.red(`failed at ${failure.phase}: ${failure.reason}`) : '',
+        progress?.skipReason ? style.dim(progress.skipReason) : '',
       ].filter(Boolean);
       lines.push(`    ${machine.padEnd(16)} ${phase}${extra.length > 0 ? `  ${extra.join('; ')}` : ''}`);
     }
@@ -140,21 +137,4 @@ export function runText(record: RunRecord, style: Style): string[] {
     );
   }
   return lines;
-}
-
-function phaseMark(phase: string): string {
-  switch (phase) {
-    case 'succeeded':
-    case 'healthy':
-      return '✓';
-    case 'failed':
-    case 'unhealthy':
-      return '✗';
-    case 'skipped':
-      return '-';
-    case 'pending':
-      return '·';
-    default:
-      return '…';
-  }
 }

@@ -34,8 +34,8 @@ export const health = defineCommand({
       );
       return;
     }
-    const results = (state.steps[0] ?? []).flatMap((machine) => {
-      const result = state.results[machine];
+    const results = (state.steps[0]?.machines ?? []).flatMap((machine) => {
+      const result = state.progress[machine]?.result;
       return result ? [{ machine, health: result }] : [];
     });
     const note = skippedNote(submitted.data.skipped).trim();

@@ -1,12 +1,12 @@
 import { type APIButtonComponent, type APIEmbed, ButtonStyle, ComponentType } from 'discord.js';
-import { type DeployProgress, deployOutcome } from '../../orchestration/deploy-run.js';
+import { type PhaseTable, phaseInfo, phaseTable } from '../../orchestration/phases.js';
 import type { RunJobData } from '../../orchestration/queue/run-request.js';
 import type { Approval, Halt } from '../../orchestration/run-flow.js';
 import {
   isRunDone,
   type MachineProgress,
-  rebootOutcome,
   rebootTimesOf,
+  stepMachines,
 } from '../../orchestration/run-state.js';
 import { encodeButton } from '../custom-ids.js';
 import { clip, duration, rebootTimes, statusColor, when } from './colors.js';
@@ -32,11 +32,12 @@ const names = (approvals: readonly Approval[]) => approvals.map((approval) => ap
 export function runMessage(data: RunJobData, waits: readonly ApprovalWait[]): DiscordMessage {
   const { state, request } = data;
   const waitsByMachine = new Map(waits.map((wait) => [wait.machine, wait]));
-  const steps = state.kind === 'deploy' ? state.steps.map((step) => step.machines) : state.steps;
+  const steps = stepMachines(state);
+  const table = phaseTable(state.kind);
   const lines = steps.flatMap((step, index) =>
     step.map((machine, position) => {
       const number = position === 0 ? `\`${String(index + 1).padStart(2)}\`` : '`  `';
-      return `${number} ${machineLine(data, machine, waitsByMachine.get(machine))}`;
+      return `${number} ${machineLine(data, table, machine, waitsByMachine.get(machine))}`;
     }),
   );
   const done = isRunDone(state.status);
@@ -48,7 +49,7 @@ export function runMessage(data: RunJobData, waits: readonly ApprovalWait[]): Di
   ];
   if (state.status === 'halted' && state.halt)
     fields.push({ name: 'Halted', value: clip(haltText(state.halt), 1000), inline: false });
-  if (state.kind === 'deploy' && state.needsReboot.length > 0)
+  if (state.needsReboot?.length)
     fields.push({ name: 'Needs a reboot', value: state.needsReboot.join(', '), inline: false });
   if (state.status === 'cancelled' && state.cancelReason)
     fields.push({ name: 'Cancelled', value: clip(state.cancelReason, 1000), inline: false });
@@ -58,7 +59,7 @@ export function runMessage(data: RunJobData, waits: readonly ApprovalWait[]): Di
       value: clip(`${state.cancelReason}: nothing more is started; what was begun is seen to the end`, 1000),
       inline: false,
     });
-  if (state.status === 'aborted' && 'abortReason' in state && state.abortReason)
+  if (state.status === 'aborted' && state.abortReason)
     fields.push({ name: 'Aborted', value: clip(state.abortReason, 1000), inline: false });
   const embed: APIEmbed = {
     title: clip(title, 256),
@@ -109,18 +110,13 @@ export function runMessage(data: RunJobData, waits: readonly ApprovalWait[]): Di
   return { embeds: [embed], components: rows };
 }
 
-function machineLine(data: RunJobData, machine: string, wait: ApprovalWait | undefined): string {
+function machineLine(
+  data: RunJobData,
+  table: PhaseTable,
+  machine: string,
+  wait: ApprovalWait | undefined,
+): string {
   const { state } = data;
-  if (state.kind === 'health') {
-    const result = state.results[machine];
-    if (!result) return `▫️ ${machine}`;
-    const failing = result.checks
-      .filter((check) => !check.ok)
-      .map((check) => `${check.name}: ${check.error}`);
-    return result.ok
-      ? `✅ **${machine}** healthy`
-      : `❌ **${machine}** ${clip(failing.join('; ') || 'unreachable', 300)}`;
-  }
   const progress = state.progress[machine];
   if (!progress) return `▫️ ${machine}`;
   const approved = approvedText(progress);
@@ -129,33 +125,32 @@ function machineLine(data: RunJobData, machine: string, wait: ApprovalWait | und
   if (progress.error?.phase === 'build' && progress.phase === 'pending')
     return `❌ **${machine}** did not build: ${clip(progress.error.reason, 300)}`;
   const done = isRunDone(state.status);
-  switch (progress.phase) {
-    case 'pending':
-      return done ? `▫️ ${machine} not touched` : `▫️ ${machine}`;
+  const info = phaseInfo(table, progress.phase);
+  switch (info.terminal) {
     case 'skipped':
-      return `⏭️ ${machine} skipped${progress.skipReason ? `: ${clip(progress.skipReason, 200)}` : ''}`;
-    case 'failed':
-      return `❌ **${machine}** failed at ${progress.error?.phase}: ${clip(progress.error?.reason ?? '', 300)}${rollback(progress)}`;
-    case 'succeeded': {
+      return `${info.icon} ${machine} skipped${progress.skipReason ? `: ${clip(progress.skipReason, 200)}` : ''}`;
+    case 'bad': {
+      if (table.failureText === 'reason')
+        return `${info.icon} **${machine}** ${clip(progress.error?.reason ?? 'unreachable', 300)}`;
+      return `${info.icon} **${machine}** failed at ${progress.error?.phase}: ${clip(progress.error?.reason ?? '', 300)}${rollback(progress)}`;
+    }
+    case 'good': {
       // The reboot's own times; the waits before it (rebootDelay, approvers) are not in them.
-      const times = 'rebootSentAt' in progress ? rebootTimes(rebootTimesOf(progress)) : '';
-      return `✅ **${machine}** ${state.kind === 'reboot' ? 'rebooted' : 'deployed'}${times ? `: ${times}` : ''}${approved}`;
+      const times = table.showsRebootTimes ? rebootTimes(rebootTimesOf(progress)) : '';
+      return `${info.icon} **${machine}** ${info.text}${times ? `: ${times}` : ''}${approved}`;
     }
     default:
+      if (progress.phase === 'pending') return done ? `▫️ ${machine} not touched` : `▫️ ${machine}`;
       // A run that ended with the machine half-way says so, rather than what it was doing.
-      if (done) return `❔ **${machine}** ${untilTheEnd(state, machine)}${approved}`;
-      return `${activeIcon(progress.phase)} **${machine}** ${activeText(progress.phase)}${approved}`;
+      if (done) return `❔ **${machine}** ${untilTheEnd(table, progress)}${approved}`;
+      return `${info.icon} **${machine}** ${info.text}${approved}`;
   }
 }
 
 /** A machine that a finished run left half-way: changed but not verified, or not touched. */
-function untilTheEnd(state: Exclude<RunJobData['state'], { kind: 'health' }>, machine: string): string {
-  const outcome =
-    state.kind === 'reboot'
-      ? rebootOutcome(state.progress[machine] as MachineProgress)
-      : deployOutcome(state.progress[machine] as DeployProgress);
-  const phase = state.progress[machine]?.phase ?? 'pending';
-  return outcome === 'not touched' ? 'not touched' : `${activeText(phase)} when the run ended: not verified`;
+function untilTheEnd(table: PhaseTable, progress: MachineProgress): string {
+  if (table.outcome(progress) === 'not touched') return 'not touched';
+  return `${phaseInfo(table, progress.phase).text} when the run ended: not verified`;
 }
 
 function haltText(halt: Halt): string {
@@ -165,55 +160,22 @@ function haltText(halt: Halt): string {
 }
 
 /** " · approved by bob, carol after 2 min": who approved and how long the step waited for them. */
-function approvedText(
-  progress: { approvals: readonly Approval[] | null } & Pick<
-    Partial<MachineProgress>,
-    'approvalAskedAt' | 'approvedAt'
-  >,
-): string {
-  const approvals = progress.approvals ?? [];
+function approvedText(progress: MachineProgress): string {
+  const { approvals, askedAt, approvedAt } = progress.approval;
   if (approvals.length === 0) return '';
-  const { approvalAskedAt, approvedAt } = progress;
-  if (approvalAskedAt && approvedAt)
-    return ` · approved by ${names(approvals)} after ${duration(approvedAt - approvalAskedAt)}`;
+  if (askedAt && approvedAt)
+    return ` · approved by ${names(approvals)} after ${duration(approvedAt - askedAt)}`;
   return ` · approved by ${approvals.map((a) => `${a.by} ${when(Date.parse(a.at), 't')}`).join(', ')}`;
 }
 
-function rollback(progress: object): string {
-  const underWay = 'rollbackSteps' in progress && Array.isArray(progress.rollbackSteps);
-  if (!('rollback' in progress) || !progress.rollback) return underWay ? ' · rolling back' : '';
-  const result = progress.rollback as {
-    ok: boolean;
-    reason: string | null;
-    verified?: { bootDefault: string | null } | null;
-  };
+function rollback(progress: MachineProgress): string {
+  const result = progress.rollback;
+  if (!result) return Array.isArray(progress.rollbackSteps) ? ' · rolling back' : '';
   if (!result.ok) return ` · ROLLBACK FAILED: ${clip(result.reason ?? '', 200)}`;
   // What was read back: the previous system runs, the profile points at it, and so does the boot default if known.
   return result.verified && result.verified.bootDefault === null
     ? ' · rolled back, healthy (boot default unknown)'
     : ' · rolled back, healthy';
-}
-
-function activeIcon(phase: string): string {
-  if (phase === 'delay' || phase === 'confirmation') return '⏳';
-  if (phase === 'health' || phase === 'stability') return '🩺';
-  if (phase === 'copying') return '📦';
-  return '🔄';
-}
-
-function activeText(phase: string): string {
-  const texts: Record<string, string> = {
-    delay: 'waits its rebootDelay',
-    confirmation: 'waits for approval',
-    rebooting: 'rebooting',
-    'coming-back': 'coming back',
-    health: 'health checks',
-    stability: 'stability window',
-    copying: 'copying its system',
-    activating: 'activating',
-    committing: 'committing',
-  };
-  return texts[phase] ?? phase;
 }
 
 const capitalised = (text: string) => text.charAt(0).toUpperCase() + text.slice(1);

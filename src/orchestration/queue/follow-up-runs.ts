@@ -1,6 +1,6 @@
 import type { Logger } from 'pino';
 import type { Inventory } from '../../domain/inventory/schema.js';
-import type { DeployRunState } from '../deploy-run.js';
+import type { RunState } from '../run-state.js';
 import type { RunQueue } from './run-queue.js';
 import type { RunRequest } from './run-request.js';
 
@@ -15,15 +15,16 @@ export interface FollowUpDeps {
 export async function rebootAfterDeploy(
   deps: FollowUpDeps,
   request: RunRequest,
-  state: DeployRunState,
+  state: RunState,
 ): Promise<string | null> {
-  if (state.needsReboot.length === 0) return null;
+  const needsReboot = state.needsReboot ?? [];
+  if (needsReboot.length === 0) return null;
   try {
     const submitted = await deps.runs.submit(
       {
         kind: 'reboot',
         flake: request.flake,
-        targets: state.needsReboot,
+        targets: needsReboot,
         ...(request.rebootTimeout !== undefined ? { rebootTimeout: request.rebootTimeout } : {}),
         ...(request.healthTimeout !== undefined ? { healthTimeout: request.healthTimeout } : {}),
         requestedBy: request.requestedBy,
@@ -34,8 +35,8 @@ export async function rebootAfterDeploy(
     return submitted.runId;
   } catch (error) {
     deps.log?.warn(
-      { err: error, runId: state.id, machines: state.needsReboot },
-      `run ${state.id}: could not start the reboot of ${state.needsReboot.join(', ')}: ${(error as Error).message}`,
+      { err: error, runId: state.id, machines: needsReboot },
+      `run ${state.id}: could not start the reboot of ${needsReboot.join(', ')}: ${(error as Error).message}`,
     );
     return null;
   }

@@ -50,6 +50,8 @@ export interface RunControlState {
   /** machine → when its approval was first asked for (epoch ms). */
   readonly waitingSince: Readonly<Record<string, number>>;
   readonly denials: Readonly<Record<string, CancelRequest>>;
+  /** machine → how many approvals its last machine.waiting announced. */
+  readonly announced: Readonly<Record<string, number>>;
 }
 
 /**
@@ -64,9 +66,11 @@ export class RunControl {
     const hash = await this.runs.redis.hgetall(this.runs.keys.control(runId));
     const waitingSince: Record<string, number> = {};
     const denials: Record<string, CancelRequest> = {};
+    const announced: Record<string, number> = {};
     for (const [field, value] of Object.entries(hash)) {
       if (field.startsWith('waiting:')) waitingSince[field.slice(8)] = Number(value);
       if (field.startsWith('denied:')) denials[field.slice(7)] = JSON.parse(value) as CancelRequest;
+      if (field.startsWith('announced:')) announced[field.slice(10)] = Number(value);
     }
     return {
       version: Number(hash.version ?? 0),
@@ -74,7 +78,13 @@ export class RunControl {
       decision: hash.decision ? (JSON.parse(hash.decision) as DecisionRequest) : null,
       waitingSince,
       denials,
+      announced,
     };
+  }
+
+  /** Records that the machine's wait was announced with this many approvals. */
+  async markAnnounced(runId: string, machine: string, approvals: number): Promise<void> {
+    await this.runs.redis.hset(this.runs.keys.control(runId), `announced:${machine}`, String(approvals));
   }
 
   async approvals(runId: string, machine: string): Promise<Approval[]> {

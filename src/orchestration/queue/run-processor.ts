@@ -10,19 +10,20 @@ import { SshRebootHost } from '../../domain/reboot/ssh-reboot-host.js';
 import { LabError } from '../../errors.js';
 import type { NixSettings } from '../../transport/process/nix.js';
 import type { SshCredentials } from '../../transport/ssh/ssh-connection.js';
-import { pause } from '../../util/pause.js';
-import { DeployRun } from '../deploy-run.js';
-import { HealthRun, type HealthRunState } from '../health-run.js';
-import { RebootRun, type RunWaiting } from '../reboot-run.js';
-import { type ApprovalOutcome, RunCancelled, RunParked } from '../run-flow.js';
-import { isRunDone, type RebootRunState, skipMachines } from '../run-state.js';
+import { deployEngine } from '../procedures/deploy.js';
+import { healthEngine } from '../procedures/health.js';
+import { rebootEngine } from '../procedures/reboot.js';
+import type { RunEngine, RunOutcome } from '../run-engine.js';
+import { RunCancelled, RunParked } from '../run-flow.js';
+import { type RebootRunState, skipMachines } from '../run-state.js';
 import { type FollowUpDeps, rebootAfterDeploy } from './follow-up-runs.js';
 import { nightlyPipeline, type PipelineDeps, type PipelineOptions } from './nightly-pipeline.js';
 import { OrderedWrites } from './ordered-writes.js';
+import { QueuedApprovals } from './queued-approvals.js';
 import { RedisInventoryCache } from './redis-inventory-cache.js';
 import type { RunControl } from './run-control.js';
 import { RunFence } from './run-fence.js';
-import { KEEP_FINISHED_S, type RunQueue } from './run-queue.js';
+import { KEEP_FINISHED_S, type RunQueue, readJob } from './run-queue.js';
 import type { RunJobData, RunRequest, RunState } from './run-request.js';
 
 /** Waits shorter than this are waited out in the worker; longer ones park the job. */
@@ -38,10 +39,8 @@ export interface ProcessorDeps {
   readonly log?: Logger;
 }
 
-type Engine = RebootRun | DeployRun | HealthRun;
-
 /** What a finished run's job returns. */
-export interface RunOutcome {
+export interface RunResult {
   readonly status: RunState['status'];
   readonly followUp: string | null;
 }
@@ -124,10 +123,10 @@ export class RunProcessor {
     return inventory;
   }
 
-  private async runJob(job: Job<RunJobData>, token?: string): Promise<RunOutcome> {
+  private async runJob(job: Job<RunJobData>, token?: string): Promise<RunResult> {
     const { control, runs } = this.deps;
     const runId = job.id as string;
-    const data = job.data;
+    const data = readJob(job).data;
     const fence = new RunFence(runs, job, token ?? job.token ?? '', this.deps.log);
     const { controller } = fence;
     this.active.set(fence.token, fence);
@@ -137,29 +136,31 @@ export class RunProcessor {
     const engine = this.engine(data, host, writer, fence);
     engine.on((event) => writer.push(() => fence.append(event)));
     try {
-      const state = await this.advance(engine, data, controller.signal);
+      let outcome = await this.advance(engine, data, controller.signal);
       await writer.flush();
-      if (!isRunDone(state.status))
-        throw new RunParked((state.halt?.expiresAt ?? Date.now()) + 50, 'a decision');
-      return await this.finished(job, state);
-    } catch (error) {
-      await writer.flush().catch((failure: Error) => {
-        if (!fence.lost) throw failure;
-      });
       // Another worker has the run now: leave it alone (BullMQ cannot fail a job it does not hold).
       if (fence.lost) throw new Error(`run ${runId}: another worker has taken it over`);
-      if (error instanceof RunParked) {
+      if (outcome.type === 'halted')
+        outcome = { type: 'parked', until: outcome.until + 50, why: 'a decision' };
+      if (outcome.type === 'parked') {
         // The machines stay the run's for as long as it is parked, however long that is.
-        await this.holdLocks(data, error.until - Date.now());
-        await job.moveToDelayed(Math.max(error.until, Date.now()), token);
+        await this.holdLocks(data, outcome.until - Date.now());
+        await job.moveToDelayed(Math.max(outcome.until, Date.now()), token);
         // A decision recorded while the job was still active did not find it parked: wake it now.
         if ((await control.read(runId)).version !== version) await job.promote().catch(() => {});
         throw new DelayedError();
       }
+      return await this.finished(job, engine.state);
+    } catch (error) {
+      if (error instanceof DelayedError) throw error;
+      await writer.flush().catch((failure: Error) => {
+        if (!fence.lost) throw failure;
+      });
+      if (fence.lost) throw new Error(`run ${runId}: another worker has taken it over`);
       this.deps.log?.error({ err: error, runId }, `run ${runId}: unexpected error`);
-      const state = await engine.end('failed', `internal error in the worker: ${(error as Error).message}`);
+      await engine.end('failed', `internal error in the worker: ${(error as Error).message}`);
       await writer.flush();
-      return await this.finished(job, state);
+      return await this.finished(job, engine.state);
     } finally {
       this.active.delete(fence.token);
       await host.close();
@@ -167,17 +168,16 @@ export class RunProcessor {
   }
 
   /** Applies what operators decided since the last wake, then runs the engine on. */
-  private async advance(engine: Engine, data: RunJobData, signal: AbortSignal): Promise<RunState> {
+  private async advance(engine: RunEngine, data: RunJobData, signal: AbortSignal): Promise<RunOutcome> {
     const { control } = this.deps;
     const { state } = data;
     const runId = state.id;
     const now = await control.read(runId);
     if (now.cancel) {
-      const reason = `cancelled by ${now.cancel.by}`;
       // A machine already rebooting or activating is seen to the end first (it may park again).
-      return engine instanceof HealthRun ? engine.end('cancelled', reason) : engine.cancel(reason, signal);
+      return engine.cancel(`cancelled by ${now.cancel.by}`, signal);
     }
-    if (state.status === 'halted' && state.halt && !(engine instanceof HealthRun)) {
+    if (state.status === 'halted' && state.halt) {
       const decision = now.decision?.haltAt === state.halt.at ? now.decision : null;
       if (decision) {
         await engine.decide(decision.decision, decision.by);
@@ -188,12 +188,11 @@ export class RunProcessor {
           `nobody retried, skipped or aborted within ${this.deps.runs.config.haltTimeout} s`,
         );
       } else {
-        throw new RunParked(state.halt.expiresAt + 50, 'a decision');
+        return { type: 'halted', until: state.halt.expiresAt };
       }
     }
-    if (engine instanceof HealthRun) return engine.run();
-    if (engine instanceof RebootRun && state.status === 'pending' && data.request.onlyNeeded) {
-      skipMachines(engine.state, await this.notNeedingReboot(Object.values(engine.state.machines)));
+    if (state.kind === 'reboot' && state.status === 'pending' && data.request.onlyNeeded) {
+      skipMachines(state, await this.notNeedingReboot(Object.values(state.machines)));
     }
     return engine.run(signal);
   }
@@ -206,8 +205,8 @@ export class RunProcessor {
     await runs.locks.refreshKey(runs.keys.request(data.fingerprint), state.id, parkedMs);
   }
 
-  private engine(data: RunJobData, host: SshRebootHost, writer: OrderedWrites, fence: RunFence): Engine {
-    const { runs, healthIntervalMs } = this.deps;
+  private engine(data: RunJobData, host: SshRebootHost, writer: OrderedWrites, fence: RunFence): RunEngine {
+    const { runs, healthIntervalMs, control } = this.deps;
     // The engine goes on only once its state is saved (a step it cannot record is not taken),
     // and only while this worker holds the run (else the checkpoint rejects with a stop).
     const checkpoint = (state: RunState) =>
@@ -217,92 +216,38 @@ export class RunProcessor {
         await this.holdLocks(data);
       });
     const config = runs.config;
-    const waiting: RunWaiting = {
-      until: async (until, why, signal) => {
-        if (until - Date.now() > PARK_ABOVE_MS) throw new RunParked(until, why);
-        await pause(until - Date.now(), signal);
-      },
-      activeMs: config.activeWait * 1000,
-      parkPollMs: config.parkPoll * 1000,
+    const ports = {
+      checkpoint,
+      healthIntervalMs,
+      approval: new QueuedApprovals(control, data),
+      haltForMs: config.haltTimeout * 1000,
+      parkAboveMs: PARK_ABOVE_MS,
     };
-    const haltForMs = config.haltTimeout * 1000;
-    const { state } = data;
+    const { state, request } = data;
     if (state.kind === 'health')
-      return new HealthRun(state, { checkHealth: (m) => host.checkHealth(m), checkpoint });
-    let engine: RebootRun | DeployRun;
-    const confirm = (machine: Machine) => this.approval(data, machine, engine);
-    if (state.kind === 'reboot') {
-      engine = new RebootRun(state, { host, confirm, checkpoint, healthIntervalMs, waiting, haltForMs });
-    } else {
-      const deployHost = host as SshDeployHost;
-      const { request } = data;
-      engine = new DeployRun(state, {
-        host: deployHost,
-        confirm,
-        checkpoint,
-        healthIntervalMs,
-        haltForMs,
-        build: (names, signal) => {
-          const targets = names.map((name) => state.machines[name] as Machine);
-          return request.buildOnTarget
-            ? buildOnTargets(deployHost, this.deps.nix, state.flake, targets, signal)
-            : buildSystems(this.deps.nix, state.flake, names, { signal });
-        },
+      return healthEngine(state, { ...ports, checkHealth: (m) => host.checkHealth(m) });
+    if (state.kind === 'reboot')
+      return rebootEngine(state as RebootRunState, {
+        ...ports,
+        host,
+        activeMs: config.activeWait * 1000,
+        parkPollMs: config.parkPoll * 1000,
       });
-    }
-    return engine;
-  }
-
-  /**
-   * The approval of a machine's step: approved once enough distinct people approved; cancelled
-   * on a denial or when the request expires; otherwise the run parks until the request expires
-   * (an approval wakes it at once).
-   */
-  private async approval(
-    data: RunJobData,
-    machine: Machine,
-    engine: RebootRun | DeployRun,
-  ): Promise<ApprovalOutcome> {
-    const { control } = this.deps;
-    const runId = data.state.id;
-    const required = data.policy.required[machine.criticalityLevel];
-    if (required === 0) return { approved: true, approvals: [] };
-    const now = await control.read(runId);
-    const denial = now.denials[machine.name];
-    if (denial) return { approved: false, reason: `${machine.name} was denied by ${denial.by}` };
-    const approvals = await control.approvals(runId, machine.name);
-    if (approvals.length >= required) return { approved: true, approvals };
-    const { since, first } = await control.markWaiting(runId, machine.name);
-    const expiresAt = since + data.policy.timeout * 1000;
-    if (Date.now() >= expiresAt)
-      return {
-        approved: false,
-        reason: `the approval of ${machine.name} expired: ${approvals.length} of ${required} within ${duration(data.policy.timeout)}`,
-      };
-    const announced = await this.deps.runs.redis.hget(
-      this.deps.runs.keys.control(runId),
-      `announced:${machine.name}`,
-    );
-    if (first || Number(announced ?? -1) !== approvals.length) {
-      await this.deps.runs.redis.hset(
-        this.deps.runs.keys.control(runId),
-        `announced:${machine.name}`,
-        String(approvals.length),
-      );
-      engine.report({
-        type: 'machine.waiting',
-        machine: machine.name,
-        reason: 'approval',
-        required,
-        approvals,
-        expiresAt: new Date(expiresAt).toISOString(),
-      });
-    }
-    throw new RunParked(expiresAt, `approval of ${machine.name}`);
+    const deployHost = host as SshDeployHost;
+    return deployEngine(state, {
+      ...ports,
+      host: deployHost,
+      build: (names, signal) => {
+        const targets = names.map((name) => state.machines[name] as Machine);
+        return request.buildOnTarget
+          ? buildOnTargets(deployHost, this.deps.nix, state.flake, targets, signal)
+          : buildSystems(this.deps.nix, state.flake, names, { signal });
+      },
+    });
   }
 
   /** Frees the run's machines and request, keeps its events a week, starts any follow-up run. */
-  private async finished(job: Job<RunJobData>, state: RunState): Promise<RunOutcome> {
+  private async finished(job: Job<RunJobData>, state: RunState): Promise<RunResult> {
     const { runs } = this.deps;
     const data = job.data;
     const machines = Object.keys(state.machines);
@@ -340,13 +285,4 @@ export class RunProcessor {
       await host.close();
     }
   }
-}
-
-export type { HealthRunState, RebootRunState };
-
-/** Seconds as people say them: "45 s", "30 min", "2 h". */
-function duration(seconds: number): string {
-  if (seconds < 120) return `${seconds} s`;
-  if (seconds < 7200) return `${Math.round(seconds / 60)} min`;
-  return `${Math.round(seconds / 3600)} h`;
 }

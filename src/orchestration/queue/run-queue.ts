@@ -1,14 +1,14 @@
 import { randomBytes } from 'node:crypto';
 import { type Job, Queue, QueueEvents } from 'bullmq';
 import type { Redis } from 'ioredis';
-import type { Inventory, Machine } from '../../domain/inventory/schema.js';
+import type { Inventory } from '../../domain/inventory/schema.js';
 import { deploySteps } from '../../domain/planner/deploy-steps.js';
 import { planSequence, type SkippedHost } from '../../domain/planner/plan.js';
 import { MachineBusyError, RunNotFoundError, WorkerJobError } from '../../errors.js';
 import { pause } from '../../util/pause.js';
-import { createDeployRun } from '../deploy-run.js';
-import { createHealthRun } from '../health-run.js';
-import { createRebootRun, isRunDone } from '../run-state.js';
+import { withStrategy } from '../deploy-strategies.js';
+import { createDeployRun, createHealthRun, createRebootRun, isRunDone } from '../run-state.js';
+import { readRunState } from '../run-state-upgrade.js';
 import { EventLog } from './event-log.js';
 import { LabKeys } from './keys.js';
 import { MachineLocks } from './machine-locks.js';
@@ -200,10 +200,11 @@ export class RunQueue {
     return { data: job.data, jobState: await job.getState() };
   }
 
+  /** The run's job, its state read (and upgraded from an older version) by readRunState. */
   async job(runId: string): Promise<Job<RunJobData> | null> {
     if (!/^[A-Za-z0-9_-]{1,64}$/.test(runId)) return null;
     const job = (await this.queue.getJob(runId)) as Job<RunJobData> | undefined;
-    return job && job.name === JOB.run ? job : null;
+    return job && job.name === JOB.run ? readJob(job) : null;
   }
 
   /** Active runs first, then the most recent finished ones. */
@@ -217,7 +218,7 @@ export class RunQueue {
       for (const job of jobs) {
         if (job?.name !== JOB.run || !job.data?.state || seen.has(job.id as string)) continue;
         seen.add(job.id as string);
-        records.push({ data: job.data, jobState });
+        records.push({ data: readJob(job).data, jobState });
       }
     }
     const active = records.filter((record) => !isRunDone(record.data.state.status));
@@ -277,15 +278,10 @@ export class RunQueue {
       return { state, skipped };
     }
     const { strategy } = request;
-    const deployPlan = strategy
-      ? {
-          ...plan,
-          steps: plan.steps.map((step) => ({
-            ...step,
-            machines: step.machines.map((machine): Machine => ({ ...machine, deployStrategy: strategy })),
-          })),
-        }
-      : planSequence(inventory, { targets: request.targets, skipBroken });
+    const deployPlan = withStrategy(
+      strategy ? plan : planSequence(inventory, { targets: request.targets, skipBroken }),
+      strategy,
+    );
     const state = createDeployRun(deploySteps(deployPlan), {
       flake: request.flake,
       id: runId,
@@ -374,6 +370,12 @@ export function newRunId(): string {
     const id = randomBytes(5).toString('hex');
     if (!/^\d+$/.test(id)) return id;
   }
+}
+
+/** The job with its data's run state read by readRunState (a version 1 state upgraded). */
+export function readJob(job: Job<RunJobData>): Job<RunJobData> {
+  job.data.state = readRunState(job.data.state);
+  return job;
 }
 
 /** Whether a run's job is still to be carried out (waiting, active, parked). */

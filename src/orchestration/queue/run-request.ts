@@ -3,10 +3,8 @@ import { z } from 'zod';
 import { deployStrategies } from '../../domain/inventory/schema.js';
 import type { SkippedHost } from '../../domain/planner/plan.js';
 import { UsageError } from '../../errors.js';
-import type { DeployRunState } from '../deploy-run.js';
-import type { HealthRunState } from '../health-run.js';
 import { planIdOf } from '../plan-id.js';
-import type { RebootRunState } from '../run-state.js';
+import type { RunState } from '../run-state.js';
 import type { ApprovalPolicy } from './queue-config.js';
 
 /** Who asked for something: a stable id (for self-approval and distinct approvers) and a name. */
@@ -69,7 +67,7 @@ export function parseRunRequest(input: unknown): RunRequest {
   return parsed.data;
 }
 
-export type RunState = RebootRunState | DeployRunState | HealthRunState;
+export type { RunState };
 
 /** What a run's BullMQ job carries: the request, the plan's id and the checkpointed state. */
 export interface RunJobData {
