@@ -1,6 +1,7 @@
 import { phaseInfo, phaseTable } from '../../orchestration/phases.js';
 import type { RunRecord } from '../../orchestration/queue/run-queue.js';
 import type { RunState } from '../../orchestration/queue/run-request.js';
+import { failedWhere } from '../../orchestration/run-event-text.js';
 import { stepMachines } from '../../orchestration/run-state.js';
 import { type Style, table } from './style.js';
 
@@ -30,9 +31,7 @@ export function machinePhases(state: RunState): { machine: string; phase: string
 export function runSituation(record: RunRecord): string {
   const { state } = record.data;
   if (state.status === 'halted' && state.halt) {
-    const { halt } = state;
-    if (halt.machine !== null) return `halted: ${halt.machine} failed at ${halt.phase}`;
-    return `halted: the ${halt.phase}${halt.machines?.length ? ` (${halt.machines.join(', ')})` : ''} failed`;
+    return `halted: ${failedWhere(state.halt)}`;
   }
   if (state.status === 'cancelled') return `cancelled${state.cancelReason ? `: ${state.cancelReason}` : ''}`;
   if (state.status === 'aborted') return `aborted${state.abortReason ? `: ${state.abortReason}` : ''}`;

@@ -1,6 +1,7 @@
 import { type APIButtonComponent, type APIEmbed, ButtonStyle, ComponentType } from 'discord.js';
 import { type PhaseTable, phaseInfo, phaseTable } from '../../orchestration/phases.js';
 import type { RunJobData } from '../../orchestration/queue/run-request.js';
+import { failedWhere } from '../../orchestration/run-event-text.js';
 import type { Approval, Halt } from '../../orchestration/run-flow.js';
 import {
   isRunDone,
@@ -154,9 +155,7 @@ function untilTheEnd(table: PhaseTable, progress: MachineProgress): string {
 }
 
 function haltText(halt: Halt): string {
-  if (halt.machine !== null) return `${halt.machine} failed at ${halt.phase}: ${halt.reason}`;
-  const machines = halt.machines?.length ? ` (${halt.machines.join(', ')})` : '';
-  return `the ${halt.phase}${machines} failed: ${halt.reason}`;
+  return `${failedWhere(halt)}: ${halt.reason}`;
 }
 
 /** " · approved by bob, carol after 2 min": who approved and how long the step waited for them. */
