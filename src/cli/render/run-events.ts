@@ -1,4 +1,5 @@
 import { describeRollbackCheck } from '../../domain/deploy/rollback-check.js';
+import { powerEventText } from '../../orchestration/power-text.js';
 import type { RunEvent } from '../../orchestration/run-events.js';
 import type { Approval } from '../../orchestration/run-flow.js';
 import {
@@ -91,6 +92,8 @@ export function runEventLine(event: RunEvent, style: Style, width = 16): string 
       return line(event.machine, style.red(`FAILED at ${event.phase}: ${event.reason}`));
     case 'machine.skipped':
       return line(event.machine, style.dim(`skipped: ${event.reason}`));
+    case 'machine.power':
+      return line(event.machine, (event.ok ? style.yellow : style.red)(powerEventText(event)));
     case 'deploy.building':
       return line(
         'build',

@@ -1,3 +1,4 @@
+import { powerEventText } from '../../orchestration/power-text.js';
 import type { RunEvent } from '../../orchestration/run-events.js';
 import type { Approval } from '../../orchestration/run-flow.js';
 import { cancellingText, failedWhere, outcomeSummary } from '../../orchestration/run-outcome-text.js';
@@ -66,6 +67,9 @@ function eventText(event: RunEvent): string | null {
       return `❌ **${event.machine}** failed at ${event.phase}: ${event.reason}`;
     case 'machine.skipped':
       return `⏭️ **${event.machine}** skipped: ${event.reason}`;
+    case 'machine.power':
+      // Command output is the machine's, not lab's: no mention in it may ping anyone.
+      return `${event.ok ? '🔌' : '❌'} **${event.machine}** ${powerEventText(event).replaceAll('@', '@\u200b')}`;
     case 'deploy.building':
       return null;
     case 'deploy.built':
