@@ -505,7 +505,13 @@ export class SimMachine {
     clearTimeout(this.bootTimer);
     this.sessions?.close();
     this.powerServer?.close();
-    this.wolSocket?.close();
+    this.powerServer = undefined;
+    try {
+      this.wolSocket?.close();
+    } catch {
+      // already closed (a second stop)
+    }
+    this.wolSocket = undefined;
     const child = this.process;
     if (child && child.exitCode === null && child.signalCode === null) {
       const exited = new Promise((resolve) => child.once('exit', resolve));
