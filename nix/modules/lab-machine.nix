@@ -79,6 +79,8 @@ let
   hostName = config.networking.hostName;
 in
 {
+  imports = [ ./lab-machine-power.nix ];
+
   options.lab.machine = {
     role = mkOption {
       type = types.str;

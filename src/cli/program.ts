@@ -4,6 +4,7 @@ import { deployCommand } from './commands/deploy.js';
 import { discordCommands } from './commands/discord.js';
 import { healthCommand } from './commands/health.js';
 import { machinesCommand } from './commands/machines.js';
+import { powerCommand } from './commands/power.js';
 import { rebootCommand } from './commands/reboot.js';
 import { runCommands } from './commands/runs.js';
 import { sequenceCommand } from './commands/sequence.js';
@@ -43,6 +44,7 @@ export function buildProgram(io: Io, setExitCode: (code: number) => void = () =>
   sequenceCommand(program, context);
   healthCommand(program, context);
   rebootCommand(program, context);
+  powerCommand(program, context);
   deployCommand(program, context);
   workerCommands(program, context);
   runCommands(program, context);

@@ -1,5 +1,6 @@
 import { describeRollbackCheck } from '../domain/deploy/rollback-check.js';
 import { storeName } from '../util/store-path.js';
+import { powerEventText } from './power-text.js';
 import type { MachineOutcome, RunEvent } from './run-events.js';
 import type { Approval } from './run-flow.js';
 
@@ -151,6 +152,8 @@ export function eventText(event: RunEvent, format: TextFormat = PLAIN_FORMAT): E
       return machine(event.machine, `failed at ${event.phase}: ${event.reason}`, 'bad', 'failed');
     case 'machine.skipped':
       return machine(event.machine, `skipped: ${event.reason}`, 'dim');
+    case 'machine.power':
+      return machine(event.machine, powerEventText(event), event.ok ? 'warn' : 'bad');
     case 'deploy.building':
       return build(
         `started: ${plural(event.machines.length, 'system')} (${event.machines.join(', ')})`,

@@ -1,5 +1,6 @@
 import type { RollbackCheck } from '../domain/deploy/rollback-check.js';
 import type { CheckResult } from '../domain/health/check-result.js';
+import type { PowerStepResult } from '../domain/power/power-control.js';
 import type { Approval, Decision } from './run-flow.js';
 
 /** Where a machine's reboot failed, in words an operator reads. */
@@ -158,6 +159,20 @@ export type RunEvent = EventBase &
         readonly reason: string;
       }
     | { readonly type: 'machine.skipped'; readonly machine: string; readonly reason: string }
+    | {
+        /** A power action on the machine (on, off, cycle, status), by an operator or lab's recovery. */
+        readonly type: 'machine.power';
+        readonly machine: string;
+        readonly action: 'on' | 'off' | 'cycle' | 'status';
+        /** `operator`: asked for by `by`; `recovery`: lab's, for a machine that did not come back. */
+        readonly trigger: 'operator' | 'recovery';
+        readonly by: string | null;
+        readonly ok: boolean;
+        /** What failed (naming the machine, the method and why), null when ok. */
+        readonly reason: string | null;
+        /** Each command run or magic packet sent: method, argv as configured, exit code, output tail. */
+        readonly steps: readonly PowerStepResult[];
+      }
     | { readonly type: 'step.finished'; readonly step: number; readonly ok: boolean }
     | {
         /** A failed step halted the run: the alert. An operator retries, skips or aborts. */

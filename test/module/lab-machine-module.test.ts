@@ -32,6 +32,7 @@ interface Machine {
   healthChecks: HealthCheck[];
   orchestration: { deployStrategy: string; rebootDelay: number; criticalityLevel: string };
   ssh: { host: string; port: number; user: string };
+  power: unknown;
 }
 
 interface Evaluation {
@@ -68,12 +69,18 @@ async function evaluateOk(host: string): Promise<Evaluation> {
   return JSON.parse(result.stdout) as Evaluation;
 }
 
+const NO_POWER = {
+  wakeOnLan: null,
+  command: { on: null, off: null, cycle: null, status: null, environmentFile: null, timeout: 60 },
+  recover: 'never',
+};
+
 describe('nix/modules/lab-machine.nix', () => {
   it('is valid Nix syntax (nix-instantiate --parse), as are the test harness and host modules', async () => {
     for (const file of [
       modulePath,
       harness,
-      ...['minimal', 'full', 'broken-checks', 'bad-enum', 'no-role'],
+      ...['minimal', 'full', 'broken-checks', 'bad-enum', 'no-role', 'power', 'bad-power', 'power-no-method'],
     ]) {
       const path = file.endsWith('.nix') ? file : join(hostsDir, `${file}.nix`);
       const result = await execa('nix-instantiate', ['--parse', path], { reject: false });
@@ -106,6 +113,7 @@ describe.skipIf(libPath === undefined)(
         healthChecks: [],
         orchestration: { deployStrategy: 'rolling', rebootDelay: 600, criticalityLevel: 'medium' },
         ssh: { host: 'minimal', port: 22, user: 'root' },
+        power: NO_POWER,
       });
     });
 
@@ -138,12 +146,14 @@ describe.skipIf(libPath === undefined)(
         ],
         orchestration: { deployStrategy: 'blue-green', rebootDelay: 60, criticalityLevel: 'high' },
         ssh: { host: 'db.lab.example', port: 2222, user: 'deploy' },
+        power: NO_POWER,
       });
     });
 
     it('writes /etc/lab-machine-metadata.json with hostname, enabled services and every lab.machine field', async () => {
       const { machine, metadata } = await evaluateOk('full');
-      expect(metadata).toEqual({ hostname: 'db', services: ['postgresql', 'sshd'], ...machine });
+      const { power: _power, ...written } = machine;
+      expect(metadata).toEqual({ hostname: 'db', services: ['postgresql', 'sshd'], ...written });
       expect(Object.keys(metadata).sort()).toEqual([
         'dependencies',
         'groups',
@@ -164,6 +174,41 @@ describe.skipIf(libPath === undefined)(
         'lab.machine.healthChecks.1: a tcp check needs `port` (lab.machine.healthChecks.1.port is null)',
         'lab.machine.healthChecks.2: a command check needs `command` (lab.machine.healthChecks.2.command is null)',
         'lab.machine.dependencies: machine `web` lists itself (networking.hostName) as a dependency',
+      ]);
+    });
+
+    it('takes power control: Wake-on-LAN with its defaults, argv commands, an environment file, recover', async () => {
+      const { machine, failedAssertions } = await evaluateOk('power');
+      expect(failedAssertions).toEqual([]);
+      const ipmi = ['ipmitool', '-I', 'lanplus', '-H', 'db-bmc', '-U', 'admin', '-E', 'chassis', 'power'];
+      expect(machine.power).toEqual({
+        wakeOnLan: { mac: '52:54:00:12:34:56', address: '192.168.1.255', port: 9 },
+        command: {
+          on: [...ipmi, 'on'],
+          off: [...ipmi, 'off'],
+          cycle: null,
+          status: null,
+          environmentFile: '/run/credentials/lab-orchestrator.service/power-db',
+          timeout: 60,
+        },
+        recover: 'power-cycle',
+      });
+    });
+
+    it('asserts a MAC, argv lists and the environment file of the right shape, naming each option', async () => {
+      const { failedAssertions } = await evaluateOk('bad-power');
+      expect(failedAssertions).toEqual([
+        'lab.machine.power.command.on: must be a non-empty list of non-empty strings (the program, then its arguments), got []',
+        'lab.machine.power.command.off: must be a non-empty list of non-empty strings (the program, then its arguments), got ["curl",""]',
+        'lab.machine.power.wakeOnLan.mac: must be a MAC address such as 52:54:00:12:34:56 (six hex pairs), got "52:54:00:12:34"',
+        'lab.machine.power.command.environmentFile: must be an absolute path outside the Nix store (secrets never go to the store), got "/nix/store/aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa-power.env"',
+      ]);
+    });
+
+    it('asserts that recover = "power-cycle" has a way to power-cycle or wake the machine', async () => {
+      const { failedAssertions } = await evaluateOk('power-no-method');
+      expect(failedAssertions).toEqual([
+        'lab.machine.power.recover: "power-cycle" needs a way to do it: lab.machine.power.command.cycle, lab.machine.power.command.off and .on, or lab.machine.power.wakeOnLan',
       ]);
     });
 
@@ -197,6 +242,17 @@ describe.skipIf(libPath === undefined)(
           'orchestration.criticalityLevel',
           'orchestration.deployStrategy',
           'orchestration.rebootDelay',
+          'power.command.cycle',
+          'power.command.environmentFile',
+          'power.command.off',
+          'power.command.on',
+          'power.command.status',
+          'power.command.timeout',
+          'power.recover',
+          'power.wakeOnLan',
+          'power.wakeOnLan.address',
+          'power.wakeOnLan.mac',
+          'power.wakeOnLan.port',
           'rebootOrder',
           'role',
           'ssh.host',

@@ -51,6 +51,47 @@ export interface SimMachineSpec {
    * killed when it ends. Without (a container, a chroot): none of that, and systemd-run refuses.
    */
   readonly systemd?: boolean;
+  /**
+   * Its power control in the flake (`lab.machine.power`), through its simulated power switch:
+   * `command` runs test/sim/power-switch.mjs for on/off/cycle/status ('fails': a switch that
+   * cannot be reached, exit 2); `wakeOnLan` names its MAC and its address, port 9; `recover` as
+   * the option. The switch and the Wake-on-LAN port are there either way.
+   */
+  readonly power?: {
+    readonly command?: 'works' | 'fails';
+    readonly wakeOnLan?: boolean;
+    readonly recover?: 'never' | 'power-cycle';
+  };
+}
+
+/** Port of every simulated machine's Wake-on-LAN listener, on its own address (as network cards use). */
+export const SIM_WOL_PORT = 9;
+export const POWER_SWITCH_SCRIPT = join(import.meta.dirname, 'power-switch.mjs');
+
+/** The `lab.machine.power` of a simulated machine whose spec asks for power control. */
+function powerConfig(spec: SimMachineSpec, machine: SimMachine): Record<string, unknown> | null {
+  const power = spec.power;
+  if (!power) return null;
+  const command = (action: string) =>
+    power.command === 'fails'
+      ? [process.execPath, POWER_SWITCH_SCRIPT, '--fail', `power switch of ${spec.name} unreachable`]
+      : [process.execPath, POWER_SWITCH_SCRIPT, machine.powerSocket, action];
+  return {
+    ...(power.command
+      ? {
+          command: {
+            on: command('on'),
+            off: command('off'),
+            cycle: command('cycle'),
+            status: command('status'),
+          },
+        }
+      : {}),
+    ...(power.wakeOnLan
+      ? { wakeOnLan: { mac: machine.mac, address: machine.address, port: SIM_WOL_PORT } }
+      : {}),
+    recover: power.recover ?? 'never',
+  };
 }
 
 export interface HomelabOptions {
@@ -132,9 +173,17 @@ export async function startHomelab(options: HomelabOptions): Promise<Homelab> {
       const address = `${subnet}.${index + 2}`;
       const dir = join(root, 'machines', spec.name);
       await prepareMachine(dir, spec, address, sshPort, userKey);
-      machines.set(spec.name, new SimMachine(spec.name, address, sshPort, dir, bootTimeMs));
+      const mac = `02:00:00:00:${(index >> 8).toString(16).padStart(2, '0')}:${(index & 0xff).toString(16).padStart(2, '0')}`;
+      const sim = new SimMachine(spec.name, address, sshPort, dir, bootTimeMs, mac);
+      machines.set(spec.name, sim);
+      await sim.startPowerSwitch(SIM_WOL_PORT);
+      const power = powerConfig(spec, sim);
       flakeMachines[spec.name] = {
-        lab: { ...spec.lab, ssh: { host: address, port: sshPort, user: 'root' } },
+        lab: {
+          ...spec.lab,
+          ssh: { host: address, port: sshPort, user: 'root' },
+          ...(power ? { power } : {}),
+        },
         system: { generation: 1, kernel: '1', services: [...(spec.services ?? [])], buildFails: false },
       };
     }

@@ -1,5 +1,6 @@
 import { type ChildProcess, spawn } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
+import { createSocket, type Socket as UdpSocket } from 'node:dgram';
 import {
   appendFileSync,
   closeSync,
@@ -14,11 +15,28 @@ import {
   watch,
   writeFileSync,
 } from 'node:fs';
-import { connect } from 'node:net';
+import { connect, createServer, type Server } from 'node:net';
 import { join } from 'node:path';
 import { execa } from 'execa';
+import { magicPacketTarget } from '../../src/domain/power/magic-packet.js';
 
-export type Fault = 'never-comes-back' | 'health-fails' | 'slow-boot' | 'host-key-changed';
+/**
+ * - never-comes-back: once down (a reboot, a crash) it does not boot again on its own, as a
+ *   machine hung in its firmware or boot; its power switch (on, cycle) boots it;
+ * - dead: not even its power switch brings it back;
+ * - health-fails, slow-boot (10 × the boot time), host-key-changed (a new host key at next boot).
+ */
+export type Fault = 'never-comes-back' | 'dead' | 'health-fails' | 'slow-boot' | 'host-key-changed';
+
+/** What the machine's power switch did: a command through power.sock, or a datagram on its Wake-on-LAN port. */
+export interface PowerRecord {
+  readonly event: 'on' | 'off' | 'cycle' | 'status' | 'wol';
+  /** For 'wol': the MAC of a well-formed magic packet, or 'malformed'. */
+  readonly detail: string;
+  /** Whether it switched the machine (a boot, or a power off). */
+  readonly switched: boolean;
+  readonly at: number;
+}
 
 export type SimService =
   | { type: 'http'; port: number; path?: string; status?: number }
@@ -114,6 +132,11 @@ export class SimMachine {
   private sessions: FSWatcher | undefined;
   private sshdLogOffset = 0;
   private sshdLogRest = '';
+  /** Switched off at its power switch: it stays down until switched on. */
+  private poweredOff = false;
+  private booting = false;
+  private powerServer: Server | undefined;
+  private wolSocket: UdpSocket | undefined;
 
   constructor(
     readonly name: string,
@@ -121,7 +144,119 @@ export class SimMachine {
     readonly sshPort: number,
     readonly dir: string,
     private readonly bootTimeMs: number,
+    /** Its network card's MAC, which a magic packet must name to wake it. */
+    readonly mac: string = '02:00:00:00:00:01',
   ) {}
+
+  /** Where its power switch listens for commands (test/sim/power-switch.mjs talks to it). */
+  get powerSocket(): string {
+    return join(this.dir, 'power.sock');
+  }
+
+  /**
+   * Its power switch: a command socket (on, off, cycle, status) and Wake-on-LAN, a UDP port on
+   * its own address that boots it when it is down and a well-formed magic packet for its MAC
+   * arrives (anything else is recorded and ignored, as a network card does).
+   */
+  async startPowerSwitch(wolPort: number): Promise<void> {
+    rmSync(this.powerSocket, { force: true });
+    this.powerServer = createServer((client) => {
+      let input = '';
+      client.on('error', () => {});
+      client.on('data', (chunk) => {
+        input += chunk.toString();
+        if (!input.includes('\n')) return;
+        const action = input.trim();
+        this.switchPower(action)
+          .then((reply) => client.end(`${reply}\n`))
+          .catch((error: unknown) => client.end(`error ${String(error)}\n`));
+      });
+    });
+    await new Promise<void>((resolve, reject) => {
+      this.powerServer?.once('error', reject);
+      this.powerServer?.listen(this.powerSocket, () => resolve());
+    });
+    const socket = createSocket('udp4');
+    this.wolSocket = socket;
+    socket.on('message', (packet) => {
+      const target = magicPacketTarget(packet);
+      const wakes = target === this.mac.toLowerCase() && !this.isUp && !this.booting;
+      this.recordPower({ event: 'wol', detail: target ?? 'malformed', switched: wakes, at: Date.now() });
+      if (wakes) void this.switchOn();
+    });
+    await new Promise<void>((resolve, reject) => {
+      socket.once('error', reject);
+      socket.bind(wolPort, this.address, () => resolve());
+    });
+  }
+
+  /** Every action of its power switch, in order. */
+  powerLog(): PowerRecord[] {
+    return readLines(join(this.dir, 'power.log')).map((line) => JSON.parse(line) as PowerRecord);
+  }
+
+  /** Whether its power is on (it may still be booting, or hung). */
+  get powerIsOn(): boolean {
+    return !this.poweredOff;
+  }
+
+  private async switchPower(action: string): Promise<string> {
+    const at = Date.now();
+    switch (action) {
+      case 'status':
+        this.recordPower({ event: 'status', detail: '', switched: false, at });
+        return `ok power ${this.poweredOff ? 'off' : 'on'}${this.isUp ? '' : this.poweredOff ? '' : ' (not answering)'}`;
+      case 'off': {
+        const was = !this.poweredOff;
+        await this.switchOff();
+        this.recordPower({ event: 'off', detail: '', switched: was, at });
+        return 'ok power off';
+      }
+      case 'on': {
+        const switched = !this.isUp && !this.booting;
+        this.recordPower({ event: 'on', detail: '', switched, at });
+        if (switched) void this.switchOn();
+        return 'ok power on';
+      }
+      case 'cycle':
+        await this.switchOff();
+        this.recordPower({ event: 'cycle', detail: '', switched: true, at });
+        void this.switchOn();
+        return 'ok power cycled';
+      default:
+        return `error unknown action ${JSON.stringify(action)}`;
+    }
+  }
+
+  /** Cuts the power: everything in the machine dies at once; it stays off. */
+  private async switchOff(): Promise<void> {
+    this.poweredOff = true;
+    clearTimeout(this.bootTimer);
+    const child = this.process;
+    if (child && child.exitCode === null && child.signalCode === null) {
+      const exited = new Promise((resolve) => child.once('exit', resolve));
+      child.kill('SIGKILL');
+      await exited;
+    }
+  }
+
+  /** Power on: it boots after its boot time (a dead machine does not). */
+  private async switchOn(): Promise<void> {
+    this.poweredOff = false;
+    if (this.isUp || this.booting || this.faults.includes('dead')) return;
+    this.booting = true;
+    clearTimeout(this.bootTimer);
+    try {
+      await new Promise((resolve) => setTimeout(resolve, this.ownBootTimeMs()));
+      if (!this.stopping && !this.poweredOff) await this.bootWhenGone();
+    } finally {
+      this.booting = false;
+    }
+  }
+
+  private recordPower(record: PowerRecord): void {
+    appendFileSync(join(this.dir, 'power.log'), `${JSON.stringify(record)}\n`);
+  }
 
   get isUp(): boolean {
     return this.currentBoot !== undefined;
@@ -369,6 +504,14 @@ export class SimMachine {
     this.stopping = true;
     clearTimeout(this.bootTimer);
     this.sessions?.close();
+    this.powerServer?.close();
+    this.powerServer = undefined;
+    try {
+      this.wolSocket?.close();
+    } catch {
+      // already closed (a second stop)
+    }
+    this.wolSocket = undefined;
     const child = this.process;
     if (child && child.exitCode === null && child.signalCode === null) {
       const exited = new Promise((resolve) => child.once('exit', resolve));
@@ -382,7 +525,13 @@ export class SimMachine {
     if (this.currentBoot === bootId) this.record({ event: 'down', bootId, at: Date.now() });
     this.currentBoot = undefined;
     this.process = undefined;
-    if (this.stopping || this.faults.includes('never-comes-back')) return;
+    if (
+      this.stopping ||
+      this.poweredOff ||
+      this.faults.includes('never-comes-back') ||
+      this.faults.includes('dead')
+    )
+      return;
     const bootTime = this.faults.includes('slow-boot') ? this.bootTimeMs * 10 : this.ownBootTimeMs();
     this.bootTimer = setTimeout(() => {
       this.bootWhenGone().catch((error) =>

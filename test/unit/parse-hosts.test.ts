@@ -112,3 +112,70 @@ describe('parseHosts: the groups of a broken host', () => {
     });
   });
 });
+
+describe('parseHosts: lab.machine.power', () => {
+  it('reads power control with the defaults, and leaves it out of a machine without any', () => {
+    const { machines } = parseHosts({
+      db: managed({
+        role: 'db',
+        rebootOrder: 1,
+        power: {
+          wakeOnLan: { mac: '52:54:00:AB:cd:01' },
+          command: { cycle: ['plug', 'cycle'] },
+          recover: 'power-cycle',
+        },
+      }),
+      web: managed({ role: 'web', rebootOrder: 1 }),
+    });
+    expect(machines[0]?.power).toEqual({
+      wakeOnLan: { mac: '52:54:00:AB:cd:01', address: '255.255.255.255', port: 9 },
+      command: {
+        on: null,
+        off: null,
+        cycle: ['plug', 'cycle'],
+        status: null,
+        environmentFile: null,
+        timeout: 60,
+      },
+      recover: 'power-cycle',
+    });
+    expect(machines[1]).not.toHaveProperty('power');
+  });
+
+  it.each([
+    [
+      { wakeOnLan: { mac: '52:54:00:12:34' } },
+      'lab.machine.power.wakeOnLan.mac: must be a MAC address such as 52:54:00:12:34:56 (six hex pairs) (got "52:54:00:12:34")',
+    ],
+    [{ wakeOnLan: { mac: '52:54-00:12:34:56' } }, 'lab.machine.power.wakeOnLan.mac: must be a MAC address'],
+    [{ wakeOnLan: { mac: '52:54:00:12:34:56', port: 0 } }, 'lab.machine.power.wakeOnLan.port'],
+    [
+      { command: { on: [] } },
+      'lab.machine.power.command.on: must name the program (a non-empty list of strings)',
+    ],
+    [{ command: { off: ['curl', ''] } }, 'lab.machine.power.command.off.1: must not be an empty string'],
+    [
+      { command: { cycle: 'ipmitool chassis power cycle' } },
+      'lab.machine.power.command.cycle: must be an array, got "ipmitool chassis power cycle"',
+    ],
+    [
+      { command: { environmentFile: '/nix/store/x-power.env' } },
+      'lab.machine.power.command.environmentFile: must be an absolute path outside the Nix store (secrets never go to the store)',
+    ],
+    [
+      { command: { environmentFile: 'power.env' } },
+      'lab.machine.power.command.environmentFile: must be an absolute path',
+    ],
+    [{ recover: 'reboot' }, 'lab.machine.power.recover: must be one of "never", "power-cycle", got "reboot"'],
+    [
+      { recover: 'power-cycle', command: { on: ['plug', 'on'] } },
+      'lab.machine.power.recover: "power-cycle" needs a way to do it',
+    ],
+    [{ command: { onn: ['plug', 'on'] } }, 'lab.machine.power.command.onn: unknown field'],
+  ])('reports %j naming the machine and the field', (power, message) => {
+    const { machines, broken } = parseHosts({ db: managed({ role: 'x', rebootOrder: 1, power }) });
+    expect(machines).toEqual([]);
+    expect(broken[0]?.name).toBe('db');
+    expect(broken[0]?.error).toContain(message);
+  });
+});

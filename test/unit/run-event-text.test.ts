@@ -183,6 +183,45 @@ const cases = {
       db('skipped: skipped by bob after its failure', 'dim'),
     ],
   ],
+  'machine.power': [
+    [
+      {
+        type: 'machine.power',
+        machine: 'db',
+        action: 'cycle',
+        trigger: 'recovery',
+        by: null,
+        ok: true,
+        reason: null,
+        steps: [
+          {
+            method: 'command cycle',
+            argv: ['plug', 'cycle'],
+            target: null,
+            exitCode: 0,
+            output: 'switched\n',
+            durationMs: 40,
+            ok: true,
+            reason: null,
+          },
+        ],
+      },
+      db("power cycle by lab's recovery (it did not come back): command cycle: exit 0 (switched)", 'warn'),
+    ],
+    [
+      {
+        type: 'machine.power',
+        machine: 'db',
+        action: 'off',
+        trigger: 'operator',
+        by: 'alice',
+        ok: false,
+        reason: 'db: power off with command.off failed: exit 1',
+        steps: [],
+      },
+      db('power off by alice FAILED: db: power off with command.off failed: exit 1', 'bad'),
+    ],
+  ],
   'deploy.building': [
     [{ type: 'deploy.building', machines: ['db', 'web'] }, build('started: 2 systems (db, web)', 'info')],
   ],

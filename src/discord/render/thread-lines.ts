@@ -31,6 +31,8 @@ function icon(event: RunEvent): string | null {
       return '❌';
     case 'machine.skipped':
       return '⏭️';
+    case 'machine.power':
+      return event.ok ? '🔌' : '❌';
     case 'machine.copying':
       return '📦';
     case 'machine.rolling-back':

@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { hasPowerControl } from './power-schema.js';
 import {
   type BrokenHost,
   isValidMachineName,
@@ -76,6 +77,7 @@ function toMachine(name: string, hostName: string | null, metadata: MachineMetad
     rebootDelay: metadata.orchestration.rebootDelay,
     criticalityLevel: metadata.orchestration.criticalityLevel,
     ssh: { host: metadata.ssh.host ?? hostName ?? name, port: metadata.ssh.port, user: metadata.ssh.user },
+    ...(hasPowerControl(metadata.power) ? { power: metadata.power } : {}),
   };
 }
 

@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { type PowerConfig, powerSchema } from './power-schema.js';
 
 /**
  * The shape of `config.lab.machine` as nix/modules/lab-machine.nix defines it. Defaults here
@@ -74,6 +75,7 @@ export const machineMetadataSchema = z.strictObject({
         .default('root'),
     })
     .prefault({}),
+  power: powerSchema,
 });
 
 export type HealthCheck = z.infer<typeof healthCheckSchema>;
@@ -96,6 +98,8 @@ export interface Machine {
   readonly criticalityLevel: CriticalityLevel;
   /** Where the orchestrator reaches the machine. */
   readonly ssh: { readonly host: string; readonly port: number; readonly user: string };
+  /** How lab powers it on, off or through a cycle (`lab.machine.power`); absent when not configured. */
+  readonly power?: PowerConfig;
 }
 
 /** A host in `nixosConfigurations` that does not use the lab module. */

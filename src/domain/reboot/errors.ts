@@ -5,12 +5,20 @@ export class RebootTimeoutError extends LabError {
   constructor(
     readonly machine: string,
     readonly seconds: number,
-    readonly lastSeen: 'down' | 'old boot',
+    /**
+     * What lab saw last: `down` (refused, unreachable, or silent for the full connect timeout),
+     * its `old boot`, or `no answer`: its port stopped answering TCP connects, for `silentSeconds`,
+     * too short a time to call it down.
+     */
+    readonly lastSeen: 'down' | 'old boot' | 'no answer',
+    readonly silentSeconds: number | null = null,
   ) {
     super(
       lastSeen === 'down'
         ? `${machine} did not come back within ${seconds} s of the reboot command (SSH never answered again)`
-        : `${machine} did not reboot within ${seconds} s: it still answers with the boot id it had before`,
+        : lastSeen === 'no answer'
+          ? `${machine} did not come back within ${seconds} s of the reboot command: its SSH port has not answered a TCP connect for the last ${silentSeconds ?? 0} s`
+          : `${machine} did not reboot within ${seconds} s: it still answers with the boot id it had before`,
     );
   }
 }

@@ -27,8 +27,25 @@ export interface RebootHost {
     previousBootId: string,
     options: { deadline: number; signal?: AbortSignal; onDown?: () => void },
   ): Promise<{ bootId: string; downMs: number }>;
+  /**
+   * One look with the full connect timeouts, just before a power action (see MachineAnswer).
+   * Optional: a host without it is never power-cycled by lab's recovery.
+   */
+  probe?(machine: Machine): Promise<MachineAnswer>;
   /** Runs the machine's health checks once. */
   checkHealth(machine: Machine): Promise<MachineHealth>;
   /** Releases connections. */
   close(): Promise<void>;
 }
+
+/**
+ * What a machine answered one probe with the full timeouts:
+ * - `answers`: SSH answered (its boot id), or refused lab's host key or login (`bootId` null):
+ *   something runs there, so lab never powers it off;
+ * - `down`: evidence that nothing answers (refused, unreachable, or a full timeout);
+ * - `unknown`: neither (its port accepted, then SSH failed another way).
+ */
+export type MachineAnswer =
+  | { readonly kind: 'answers'; readonly bootId: string | null; readonly reason: string | null }
+  | { readonly kind: 'down'; readonly reason: string }
+  | { readonly kind: 'unknown'; readonly reason: string };

@@ -1,20 +1,7 @@
-import type { Socket } from 'node:net';
-import {
-  describeExit,
-  HostKeyError,
-  HostUnreachableError,
-  SshAuthError,
-  type SshTarget,
-  SshTimeoutError,
-} from '../../transport/ssh/errors.js';
+import { describeExit } from '../../transport/ssh/errors.js';
 import { commandLine } from '../../transport/ssh/shell.js';
-import {
-  defaultSshTimeouts,
-  SshConnection,
-  type SshCredentials,
-} from '../../transport/ssh/ssh-connection.js';
+import { defaultSshTimeouts, type SshCredentials } from '../../transport/ssh/ssh-connection.js';
 import { SshPool } from '../../transport/ssh/ssh-pool.js';
-import { connectTcp } from '../../transport/ssh/tcp-connect.js';
 import { pause } from '../../util/pause.js';
 import { checkMachine } from '../health/check-machine.js';
 import type { MachineHealth } from '../health/check-result.js';
@@ -22,15 +9,19 @@ import { type HostFacts, readHostFacts } from '../hosts/host-facts.js';
 import { sshTarget } from '../hosts/ssh-target.js';
 import type { Machine } from '../inventory/schema.js';
 import { RebootCommandError, RebootTimeoutError } from './errors.js';
-import type { RebootHost } from './reboot-host.js';
+import type { MachineAnswer, RebootHost } from './reboot-host.js';
+import { BOOT_ID_COMMAND, probeSsh, type SshProbe } from './ssh-probe.js';
 
-const BOOT_ID_COMMAND = 'cat /proc/sys/kernel/random/boot_id';
 /** "stopping" once a shutdown (a reboot) is under way; exits non-zero unless "running". */
 const SYSTEM_STATE_COMMAND = 'systemctl is-system-running';
 
 /** While a machine is down, its SSH port is tried this often: a refused TCP connect costs nothing. */
 const PORT_POLL_MS = 50;
-/** A TCP connect that nobody answers within this long finds the machine down (off the network). */
+/**
+ * One TCP connect attempt of the reboot poll. Unanswered, it is tried again: only silence that
+ * lasts the full SSH connect timeout (10 s) finds the machine down (off the network), so a machine
+ * too loaded to accept for a moment is not reported down.
+ */
 const TCP_CONNECT_MS = 1_000;
 /** Between SSH probes of a machine that still runs its old boot (its shutdown has not begun). */
 const OLD_BOOT_POLL_MS = 100;
@@ -93,16 +84,28 @@ export class SshRebootHost implements RebootHost {
   ): Promise<{ bootId: string; downMs: number }> {
     const target = sshTarget(machine);
     let downSince: number | null = null;
+    /** Since when every TCP connect went unanswered (null: the last one got an answer). */
+    let silentSince: number | null = null;
     let lastSeen: 'down' | 'old boot' = 'old boot';
     const started = Date.now();
     while (Date.now() < options.deadline && !options.signal?.aborted) {
-      const probe = await this.probeBootId(target, options.deadline);
+      const attemptAt = Date.now();
+      const probe = await probeSsh(target, this.credentials, {
+        deadline: options.deadline,
+        tcpConnectMs: TCP_CONNECT_MS,
+      });
       let wait = OLD_BOOT_POLL_MS;
-      if (probe.kind === 'down') {
+      if (probe.kind === 'no answer') silentSince ??= attemptAt;
+      else silentSince = null;
+      // Silence is evidence once it has lasted a full connect timeout: then it began at silentSince.
+      const silentFor = silentSince === null ? 0 : Date.now() - silentSince;
+      const down = probe.kind === 'down' || silentFor >= defaultSshTimeouts.connectMs;
+      if (probe.kind === 'no answer') wait = PORT_POLL_MS;
+      if (down) {
         lastSeen = 'down';
         wait = PORT_POLL_MS;
         if (downSince === null) {
-          downSince = Date.now();
+          downSince = probe.kind === 'down' ? Date.now() : (silentSince ?? Date.now());
           options.onDown?.();
         }
       } else if (probe.kind === 'up') {
@@ -117,7 +120,41 @@ export class SshRebootHost implements RebootHost {
       await pause(Math.min(wait, options.deadline - Date.now()), options.signal);
     }
     if (options.signal?.aborted) throw options.signal.reason ?? new Error('aborted');
-    throw new RebootTimeoutError(machine.name, Math.round((options.deadline - started) / 1000), lastSeen);
+    const seconds = Math.round((options.deadline - started) / 1000);
+    if (silentSince !== null && lastSeen !== 'down') {
+      throw new RebootTimeoutError(
+        machine.name,
+        seconds,
+        'no answer',
+        Math.round((Date.now() - silentSince) / 1000),
+      );
+    }
+    throw new RebootTimeoutError(machine.name, seconds, lastSeen);
+  }
+
+  /**
+   * One look at the machine with the full timeouts (a TCP connect and the SSH handshake each get
+   * the whole SSH connect timeout): what lab asks just before a power action, so that it never
+   * powers off a machine that answers. `down` only on evidence (see SshProbe).
+   */
+  async probe(machine: Machine): Promise<MachineAnswer> {
+    const target = sshTarget(machine);
+    let probe: SshProbe;
+    try {
+      probe = await probeSsh(target, this.credentials, {
+        deadline: Date.now() + 3 * defaultSshTimeouts.connectMs,
+        tcpConnectMs: defaultSshTimeouts.connectMs,
+      });
+    } catch (error) {
+      // A host key or authentication refusal: something answers SSH there.
+      return { kind: 'answers', bootId: null, reason: (error as Error).message };
+    }
+    if (probe.kind === 'up') {
+      this.pool.adopt(target, probe.connection);
+      return { kind: 'answers', bootId: probe.bootId, reason: null };
+    }
+    if (probe.kind === 'down') return { kind: 'down', reason: probe.reason };
+    return { kind: 'unknown', reason: probe.reason };
   }
 
   checkHealth(machine: Machine): Promise<MachineHealth> {
@@ -127,52 +164,4 @@ export class SshRebootHost implements RebootHost {
   close(): Promise<void> {
     return this.pool.closeAll();
   }
-
-  /**
-   * What the machine answers now. "down" only on evidence: its SSH port refused the connection,
-   * reset it or was unreachable, nothing answered the TCP connect within TCP_CONNECT_MS, or SSH
-   * failed or did not finish within its full timeout. Once the port accepts, the handshake and
-   * the boot id read get that full timeout (a slow machine is not a down one); "unknown" when
-   * the deadline cut them short or the command failed. Key and auth refusals are fatal.
-   */
-  private async probeBootId(target: SshTarget, deadline: number): Promise<Probe> {
-    // A timeout is evidence only if it was the full one, not one that the deadline cut short.
-    const budget = (fullMs: number) => {
-      const ms = Math.min(fullMs, deadline - Date.now());
-      return { ms: Math.max(1, ms), full: ms >= fullMs };
-    };
-    const tcp = budget(TCP_CONNECT_MS);
-    let socket: Socket;
-    try {
-      socket = await connectTcp(target, tcp.ms);
-    } catch (error) {
-      return error instanceof SshTimeoutError && !tcp.full ? { kind: 'unknown' } : { kind: 'down' };
-    }
-    let ssh = budget(defaultSshTimeouts.connectMs);
-    let connection: SshConnection | undefined;
-    try {
-      connection = await SshConnection.connect(
-        target,
-        this.credentials,
-        { connectMs: ssh.ms, keepaliveMs: 1_000 },
-        socket,
-      );
-      ssh = budget(defaultSshTimeouts.connectMs);
-      const bootId = (await connection.exec(BOOT_ID_COMMAND, { timeoutMs: ssh.ms })).stdout.trim();
-      return { kind: 'up', bootId, connection };
-    } catch (error) {
-      connection?.close();
-      socket.destroy();
-      if (error instanceof HostKeyError || error instanceof SshAuthError) throw error;
-      if (error instanceof HostUnreachableError) return { kind: 'down' };
-      if (error instanceof SshTimeoutError && ssh.full) return { kind: 'down' };
-      return { kind: 'unknown' };
-    }
-  }
 }
-
-/** One look at a machine that is rebooting; see probeBootId. */
-type Probe =
-  | { readonly kind: 'up'; readonly bootId: string; readonly connection: SshConnection }
-  | { readonly kind: 'down' }
-  | { readonly kind: 'unknown' };
