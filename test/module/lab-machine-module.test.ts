@@ -30,7 +30,12 @@ interface Machine {
   rebootOrder: number;
   dependencies: string[];
   healthChecks: HealthCheck[];
-  orchestration: { deployStrategy: string; rebootDelay: number; criticalityLevel: string };
+  orchestration: {
+    deployStrategy: string;
+    rebootDelay: number;
+    criticalityLevel: string;
+    maintenanceWindow: Record<string, unknown> | null;
+  };
   ssh: { host: string; port: number; user: string };
 }
 
@@ -104,7 +109,12 @@ describe.skipIf(libPath === undefined)(
         rebootOrder: 3,
         dependencies: [],
         healthChecks: [],
-        orchestration: { deployStrategy: 'rolling', rebootDelay: 600, criticalityLevel: 'medium' },
+        orchestration: {
+          deployStrategy: 'rolling',
+          rebootDelay: 600,
+          criticalityLevel: 'medium',
+          maintenanceWindow: null,
+        },
         ssh: { host: 'minimal', port: 22, user: 'root' },
       });
     });
@@ -136,7 +146,17 @@ describe.skipIf(libPath === undefined)(
             expectStatus: null,
           },
         ],
-        orchestration: { deployStrategy: 'blue-green', rebootDelay: 60, criticalityLevel: 'high' },
+        orchestration: {
+          deployStrategy: 'blue-green',
+          rebootDelay: 60,
+          criticalityLevel: 'high',
+          maintenanceWindow: {
+            days: ['sat', 'sun'],
+            start: '23:00',
+            end: '05:00',
+            timeZone: 'Europe/Berlin',
+          },
+        },
         ssh: { host: 'db.lab.example', port: 2222, user: 'deploy' },
       });
     });
@@ -165,6 +185,25 @@ describe.skipIf(libPath === undefined)(
         'lab.machine.healthChecks.2: a command check needs `command` (lab.machine.healthChecks.2.command is null)',
         'lab.machine.dependencies: machine `web` lists itself (networking.hostName) as a dependency',
       ]);
+    });
+
+    it('maintenanceWindow: days default to every day, the zone to UTC; an empty window is asserted, a bad time rejected', async () => {
+      const { machine, failedAssertions } = await evaluateOk('bad-window');
+      expect(machine.orchestration).toMatchObject({
+        maintenanceWindow: {
+          days: ['mon', 'tue', 'wed', 'thu', 'fri', 'sat', 'sun'],
+          start: '02:00',
+          end: '02:00',
+          timeZone: 'UTC',
+        },
+      });
+      expect(failedAssertions).toEqual([
+        'lab.machine.orchestration.maintenanceWindow.end: equals start: the window would be empty',
+      ]);
+      const result = await evaluate('bad-window-time');
+      expect(result.exitCode).not.toBe(0);
+      expect(result.stderr).toContain('lab.machine.orchestration.maintenanceWindow.start');
+      expect(result.stderr).toContain('"2am"');
     });
 
     it('rejects a value outside an enum, naming the option', async () => {
@@ -196,6 +235,11 @@ describe.skipIf(libPath === undefined)(
           'healthChecks.*.url',
           'orchestration.criticalityLevel',
           'orchestration.deployStrategy',
+          'orchestration.maintenanceWindow',
+          'orchestration.maintenanceWindow.days',
+          'orchestration.maintenanceWindow.end',
+          'orchestration.maintenanceWindow.start',
+          'orchestration.maintenanceWindow.timeZone',
           'orchestration.rebootDelay',
           'rebootOrder',
           'role',
