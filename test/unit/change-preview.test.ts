@@ -1,5 +1,10 @@
 import { describe, expect, it } from 'vitest';
-import { previewChanges, previewMachine } from '../../src/domain/deploy/change-preview.js';
+import { approvalPreview, previewMessage } from '../../src/discord/render/change-preview.js';
+import {
+  type MachinePreview,
+  previewChanges,
+  previewMachine,
+} from '../../src/domain/deploy/change-preview.js';
 import type { MachineSystems } from '../../src/domain/deploy/deploy-host.js';
 import { PreviewStepError } from '../../src/domain/deploy/errors.js';
 import {
@@ -17,6 +22,7 @@ import {
 } from '../../src/domain/deploy/preview-parsers.js';
 import type { Machine } from '../../src/domain/inventory/schema.js';
 import type { DeployStep } from '../../src/domain/planner/deploy-steps.js';
+import { limitProblem } from '../discord/fake-discord.js';
 import { machine } from '../support/machines.js';
 
 const OLD = '/nix/store/aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa-nixos-system-db-24.05.1';
@@ -315,5 +321,73 @@ describe('previewDigest', () => {
         { machine: 'web', system: null },
       ]),
     ).toEqual(new Map([['db', NEW]]));
+  });
+});
+
+describe('the Discord preview message stays within Discord’s limits', () => {
+  const big = (name: string): MachinePreview => ({
+    machine: name,
+    system: NEW,
+    current: OLD,
+    changes: true,
+    packages: {
+      changed: Array.from({ length: 60 }, (_, i) => ({
+        name: `tool-${i}x`,
+        before: ['1.0'],
+        after: ['1.1'],
+        sizeDelta: null,
+      })),
+      added: [],
+      removed: [],
+      resized: [],
+    },
+    closureSize: { before: 1000, after: 2000, delta: 1000 },
+    needsReboot: false,
+    bootChanges: [],
+    units: {
+      started: [],
+      stopped: [],
+      restarted: ['a.service'],
+      reloaded: [],
+      notRestarted: [],
+      restartSystemd: false,
+    },
+    problems: [],
+  });
+
+  it('forty long machines: at most 25 fields, 6000 characters, and the whole as a file', () => {
+    const previews = Array.from({ length: 40 }, (_, i) => big(`machine-${i}`));
+    const message = previewMessage(previews, {
+      title: 'What a deploy of all would change',
+      digest: 'abcdef0123456789',
+    });
+    expect(limitProblem({ embeds: message.embeds }, [])).toBeNull();
+    expect(message.embeds[0]?.fields?.length).toBeLessThanOrEqual(25);
+    expect(message.files.map((file) => file.name)).toEqual(['changes-abcdef0123456789.txt']);
+    expect(message.files[0]?.attachment.toString()).toContain('machine-39:\n  versions: tool-0x 1.0 → 1.1;');
+  });
+
+  it('a short preview has every machine as a field and no file; approvalPreview gives the fields of one', () => {
+    const small = { ...big('db'), packages: { changed: [], added: [], removed: [], resized: [] } };
+    const message = previewMessage([small], { title: 't', digest: 'd' });
+    expect(message.files).toEqual([]);
+    expect(message.embeds[0]?.fields).toEqual([
+      {
+        name: '🔸 db',
+        value: [
+          'no package versions change',
+          'closure: 1000 B → 2.0 KiB (+1000 B)',
+          'no reboot needed (kernel, initrd and modules as booted)',
+          'units restarted: a.service',
+        ].join('\n'),
+      },
+    ]);
+    const approval = approvalPreview(big('db'), 'abcdef0123456789');
+    expect(approval.fields[0]?.name).toBe('What the deploy changes on db');
+    expect(approval.fields[0]?.value.length).toBeLessThanOrEqual(1024);
+    expect(approval.files).toHaveLength(1);
+    expect(
+      limitProblem({ embeds: [{ title: 'Approve deploy of db?', fields: approval.fields }] }),
+    ).toBeNull();
   });
 });
