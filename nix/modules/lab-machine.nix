@@ -57,6 +57,40 @@ let
     };
   };
 
+  weekdays = [ "mon" "tue" "wed" "thu" "fri" "sat" "sun" ];
+  localTime = types.strMatching "([01][0-9]|2[0-3]):[0-5][0-9]";
+
+  maintenanceWindowModule = { ... }: {
+    options = {
+      days = mkOption {
+        type = types.nonEmptyListOf (types.enum weekdays);
+        default = weekdays;
+        description = "Days of the week the window opens on (in `timeZone`); a window across midnight closes on the next day.";
+        example = [ "sat" "sun" ];
+      };
+      start = mkOption {
+        type = localTime;
+        description = "Local time the window opens, `HH:MM` (24 h).";
+        example = "01:00";
+      };
+      end = mkOption {
+        type = localTime;
+        description = "Local time the window closes, `HH:MM`; not after `start` means the next day (across midnight).";
+        example = "05:00";
+      };
+      timeZone = mkOption {
+        type = types.str;
+        default = "UTC";
+        description = "IANA time zone of `start` and `end` (daylight saving time included), checked by lab.";
+        example = "Europe/Berlin";
+      };
+    };
+  };
+
+  plainWindow = window:
+    if window == null then null
+    else { inherit (window) days start end timeZone; };
+
   # Plain copies of the health checks: submodule values carry `_module`, which toJSON cannot render.
   plainHealthChecks = map
     (check: { inherit (check) type url port command timeout expectStatus; })
@@ -151,6 +185,17 @@ in
         description = "How critical the machine is; reboots of `high` and `critical` machines wait for approval.";
         example = "high";
       };
+      maintenanceWindow = mkOption {
+        type = types.nullOr (types.submodule maintenanceWindowModule);
+        default = null;
+        description = ''
+          When lab may start this machine's reboot or activation in scheduled runs (and runs
+          started with `--in-window`): `days` of the week, local `start` and `end` in `timeZone`;
+          an `end` not after `start` runs across midnight. Null: the global window
+          (LAB_MAINTENANCE_WINDOW), or any time when that is not set.
+        '';
+        example = literalExpression ''{ days = [ "sat" "sun" ]; start = "23:00"; end = "05:00"; timeZone = "Europe/Berlin"; }'';
+      };
     };
 
     ssh = {
@@ -179,6 +224,11 @@ in
   config = {
     assertions = healthCheckAssertions ++ [
       {
+        assertion = cfg.orchestration.maintenanceWindow == null
+          || cfg.orchestration.maintenanceWindow.start != cfg.orchestration.maintenanceWindow.end;
+        message = "lab.machine.orchestration.maintenanceWindow.end: equals start: the window would be empty";
+      }
+      {
         assertion = !(builtins.elem hostName cfg.dependencies);
         message = "lab.machine.dependencies: machine `${hostName}` lists itself (networking.hostName) as a dependency";
       }
@@ -190,7 +240,10 @@ in
         (lib.filterAttrs (_: service: service.enable or true) config.systemd.services);
       inherit (cfg) role groups rebootOrder dependencies;
       healthChecks = plainHealthChecks;
-      orchestration = { inherit (cfg.orchestration) deployStrategy rebootDelay criticalityLevel; };
+      orchestration = {
+        inherit (cfg.orchestration) deployStrategy rebootDelay criticalityLevel;
+        maintenanceWindow = plainWindow cfg.orchestration.maintenanceWindow;
+      };
       ssh = { inherit (cfg.ssh) host port user; };
     };
   };

@@ -1,5 +1,6 @@
 import type { Interaction } from 'discord.js';
 import type { Logger } from 'pino';
+import type { ChangePreviewer } from '../orchestration/change-previewer.js';
 import type { RunControl } from '../orchestration/queue/run-control.js';
 import type { RunQueue } from '../orchestration/queue/run-queue.js';
 import type { Actor } from '../orchestration/queue/run-request.js';
@@ -14,6 +15,8 @@ export interface BotContext {
   readonly log: Logger;
   /** Aborted when the bot stops: waits that may end early (following a health run) end. */
   readonly stopping: AbortSignal;
+  /** Makes change previews (`/lab diff`); absent in a bot without nix and SSH (`lab bot`). */
+  readonly preview?: ChangePreviewer;
 }
 
 /** The member behind an interaction: id, display name, role ids (from the cache or the payload). */

@@ -8,6 +8,7 @@ import {
 } from 'discord.js';
 import type { Logger } from 'pino';
 import { LabError } from '../errors.js';
+import type { ChangePreviewer } from '../orchestration/change-previewer.js';
 import type { RunControl } from '../orchestration/queue/run-control.js';
 import type { RunQueue } from '../orchestration/queue/run-queue.js';
 import { pause } from '../util/pause.js';
@@ -36,8 +37,22 @@ export class LabBot {
   private readonly inFlight = new Set<Promise<void>>();
   private readonly stopping = new AbortController();
 
-  constructor(config: DiscordConfig, runs: RunQueue, control: RunControl, log: Logger) {
-    this.context = { config, runs, control, log, stopping: this.stopping.signal };
+  /** `options.preview`: how `/lab diff` makes change previews (a process with nix and SSH). */
+  constructor(
+    config: DiscordConfig,
+    runs: RunQueue,
+    control: RunControl,
+    log: Logger,
+    options: { preview?: ChangePreviewer } = {},
+  ) {
+    this.context = {
+      config,
+      runs,
+      control,
+      log,
+      stopping: this.stopping.signal,
+      ...(options.preview ? { preview: options.preview } : {}),
+    };
     this.client = new Client({ intents: [GatewayIntentBits.Guilds], rest: { api: config.apiUrl } });
     this.client.on(Events.InteractionCreate, (interaction) => {
       const handling = this.handle(interaction);

@@ -121,6 +121,49 @@ describe('lab sequence', () => {
   });
 });
 
+describe('lab sequence and maintenance windows', () => {
+  it("shows each machine's next window from LAB_MAINTENANCE_WINDOW (--json: a window field, only then)", async () => {
+    const before = Date.now();
+    const result = await runLab(['sequence', '--json', '--flake', homelab, ...nixOption], {
+      LAB_MAINTENANCE_WINDOW: 'sat,sun 23:00-05:00 Europe/Berlin',
+    });
+    expect(result.stderr).toBe('');
+    expect(result.exitCode).toBe(0);
+    const machines = JSON.parse(result.stdout).steps.flatMap(
+      (step: { machines: unknown[] }) => step.machines,
+    );
+    expect(machines.length).toBeGreaterThan(0);
+    for (const machine of machines) {
+      const { window } = machine as {
+        window: { description: string; open: boolean; opensAt: string; closesAt: string };
+      };
+      expect(window.description).toBe('sat,sun 23:00-05:00 Europe/Berlin');
+      const [opens, closes] = [Date.parse(window.opensAt), Date.parse(window.closesAt)];
+      expect(closes).toBeGreaterThan(opens);
+      expect(window.open ? opens <= Date.now() : opens >= before).toBe(true);
+      expect(['Sat', 'Sun']).toContain(
+        new Date(opens).toLocaleDateString('en-GB', { weekday: 'short', timeZone: 'Europe/Berlin' }),
+      );
+    }
+    const text = await runLab(['sequence', '--flake', homelab, ...nixOption], {
+      LAB_MAINTENANCE_WINDOW: 'sat,sun 23:00-05:00 Europe/Berlin',
+    });
+    expect(text.stdout).toMatch(
+      /window sat,sun 23:00-05:00 Europe\/Berlin: (opens|open now, closes) (Sat|Sun) /,
+    );
+  });
+
+  it('refuses an invalid LAB_MAINTENANCE_WINDOW, naming the variable (exit 2)', async () => {
+    const result = await runLab(['sequence', '--flake', homelab, ...nixOption], {
+      LAB_MAINTENANCE_WINDOW: 'mon 25:00-02:00',
+    });
+    expect(result.exitCode).toBe(2);
+    expect(result.stderr).toBe(
+      "lab: LAB_MAINTENANCE_WINDOW: start '25:00' is not a time HH:MM (00:00 to 23:59)\n",
+    );
+  });
+});
+
 describe('lab sequence errors', () => {
   it('exits 2 on invalid configuration with one line per problem, no stack trace', async () => {
     const cycle = await copyFixture('cycle');

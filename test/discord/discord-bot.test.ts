@@ -136,6 +136,7 @@ describe('the Discord bot against the fake Discord API', () => {
       'machines',
       'sequence',
       'health',
+      'diff',
       'reboot',
       'deploy',
       'status',

@@ -27,10 +27,107 @@ export interface FakeMessage {
     description?: string;
     fields?: { name: string; value: string }[];
     color?: number;
+    footer?: { text: string };
   }[];
   components: { type: number; components: { custom_id?: string; label?: string; disabled?: boolean }[] }[];
   flags: number;
   edits: number;
+  /** Files uploaded with the message (multipart `files[n]`), as Discord keeps them. */
+  attachments: FakeAttachment[];
+}
+
+export interface FakeAttachment {
+  readonly id: string;
+  readonly filename: string;
+  readonly contentType: string | null;
+  readonly data: Buffer;
+}
+
+/** Discord's limits on a message, as its API enforces them (400, code 50035, Invalid Form Body). */
+export const DISCORD_LIMITS = {
+  content: 2000,
+  embeds: 10,
+  title: 256,
+  description: 4096,
+  fields: 25,
+  fieldName: 256,
+  fieldValue: 1024,
+  footer: 2048,
+  embedTotal: 6000,
+  /** A bot's upload limit per file in a server without boosts. */
+  file: 10 * 1024 * 1024,
+} as const;
+
+/** What in a message breaks Discord's limits, or null. */
+export function limitProblem(
+  data: Record<string, unknown>,
+  files: readonly FakeAttachment[] = [],
+): string | null {
+  const L = DISCORD_LIMITS;
+  if (typeof data.content === 'string' && data.content.length > L.content) return 'content: longer than 2000';
+  const embeds = (data.embeds as FakeMessage['embeds'] | undefined) ?? [];
+  if (embeds.length > L.embeds) return 'embeds: more than 10';
+  for (const [index, embed] of embeds.entries()) {
+    const at = `embeds.${index}`;
+    if ((embed.title?.length ?? 0) > L.title) return `${at}.title: longer than 256`;
+    if ((embed.description?.length ?? 0) > L.description) return `${at}.description: longer than 4096`;
+    const fields = embed.fields ?? [];
+    if (fields.length > L.fields) return `${at}.fields: more than 25`;
+    for (const [i, field] of fields.entries()) {
+      if (field.name.length > L.fieldName || field.name.length === 0) return `${at}.fields.${i}.name: length`;
+      if (field.value.length > L.fieldValue || field.value.length === 0)
+        return `${at}.fields.${i}.value: length`;
+    }
+    if ((embed.footer?.text.length ?? 0) > L.footer) return `${at}.footer.text: longer than 2048`;
+  }
+  const total = embeds.reduce(
+    (sum, embed) =>
+      sum +
+      (embed.title?.length ?? 0) +
+      (embed.description?.length ?? 0) +
+      (embed.footer?.text.length ?? 0) +
+      (embed.fields ?? []).reduce((n, field) => n + field.name.length + field.value.length, 0),
+    0,
+  );
+  if (total > L.embedTotal) return 'embeds: more than 6000 characters in all';
+  for (const file of files)
+    if (file.data.length > L.file) return `files: ${file.filename} is larger than 10 MiB`;
+  return null;
+}
+
+/**
+ * A multipart/form-data body as discord.js sends messages with files: `payload_json` (the
+ * message) and `files[n]` parts (the uploads).
+ */
+export function parseMultipart(
+  body: Buffer,
+  contentType: string,
+): { payload: unknown; files: FakeAttachment[] } {
+  const boundary = /boundary=(?:"([^"]+)"|([^;]+))/.exec(contentType);
+  const marker = Buffer.from(`--${boundary?.[1] ?? boundary?.[2] ?? ''}`);
+  const files: FakeAttachment[] = [];
+  let payload: unknown = null;
+  let start = body.indexOf(marker);
+  while (start >= 0) {
+    const next = body.indexOf(marker, start + marker.length);
+    if (next < 0) break;
+    const part = body.subarray(start + marker.length + 2, next - 2); // without CRLFs around
+    const split = part.indexOf('\r\n\r\n');
+    const headers = part.subarray(0, split).toString('utf8');
+    const data = part.subarray(split + 4);
+    const name = /name="([^"]*)"/.exec(headers)?.[1];
+    const filename = /filename="([^"]*)"/.exec(headers)?.[1];
+    if (name === 'payload_json') payload = JSON.parse(data.toString('utf8'));
+    else if (filename !== undefined)
+      files.push({
+        id: snowflake(),
+        filename,
+        contentType: /content-type:\s*([^\r\n]+)/i.exec(headers)?.[1] ?? null,
+        data: Buffer.from(data),
+      });
+    start = next;
+  }
+  return { payload, files };
 }
 
 /** What became of one interaction: when it was acknowledged, how, and its responses. */
@@ -384,9 +481,16 @@ export class FakeDiscord {
     const url = new URL(request.url ?? '/', `http://127.0.0.1:${this.port}`);
     const chunks: Buffer[] = [];
     for await (const chunk of request) chunks.push(chunk as Buffer);
-    const text = Buffer.concat(chunks).toString('utf8');
-    const body: unknown =
-      text && request.headers['content-type']?.includes('json') ? JSON.parse(text) : text || null;
+    const raw = Buffer.concat(chunks);
+    const text = raw.toString('utf8');
+    const contentType = request.headers['content-type'] ?? '';
+    const multipart = contentType.startsWith('multipart/form-data') ? parseMultipart(raw, contentType) : null;
+    const files = multipart?.files ?? [];
+    const body: unknown = multipart
+      ? multipart.payload
+      : text && contentType.includes('json')
+        ? JSON.parse(text)
+        : text || null;
     const method = request.method ?? 'GET';
     const path = decodeURIComponent(url.pathname).replace(/^\/api(\/v\d+)?/, '');
     this.calls.push({ method, path, body, at: Date.now() });
@@ -404,6 +508,14 @@ export class FakeDiscord {
       }
     };
     const route = (pattern: RegExp) => path.match(pattern);
+    // A message over Discord's limits is refused, as Discord refuses it.
+    const sendsMessage =
+      (method === 'POST' || method === 'PATCH') && /\/messages|\/webhooks\/\d+\/[^/]+$/.test(path);
+    const problem =
+      sendsMessage && body && typeof body === 'object'
+        ? limitProblem(body as Record<string, unknown>, files)
+        : null;
+    if (problem) return json(400, { message: 'Invalid Form Body', code: 50035, errors: problem });
     let match: RegExpMatchArray | null;
     // Interaction callbacks and webhooks are authorised by their interaction token instead.
     const botRoute = !path.startsWith('/interactions/') && !path.startsWith('/webhooks/');
@@ -459,7 +571,7 @@ export class FakeDiscord {
       const record = this.interactions.get(match[2] as string);
       if (!record?.original) return json(404, { message: 'Unknown Message', code: 10008 });
       if (method === 'PATCH') {
-        this.editMessage(record.original, body as Record<string, unknown>);
+        this.editMessage(record.original, body as Record<string, unknown>, files);
         return json(200, this.messageJson(record.original));
       }
       if (method === 'DELETE') {
@@ -472,7 +584,7 @@ export class FakeDiscord {
     if (method === 'POST' && match) {
       const record = this.interactions.get(match[2] as string);
       if (!record) return json(404, { message: 'Unknown Webhook', code: 10015 });
-      const message = this.createMessage(this.channelId, body as Record<string, unknown>);
+      const message = this.createMessage(this.channelId, body as Record<string, unknown>, files);
       record.followUps.push(message);
       return json(200, this.messageJson(message));
     }
@@ -480,14 +592,14 @@ export class FakeDiscord {
     if (method === 'POST' && match) {
       return json(
         200,
-        this.messageJson(this.createMessage(match[1] as string, body as Record<string, unknown>)),
+        this.messageJson(this.createMessage(match[1] as string, body as Record<string, unknown>, files)),
       );
     }
     match = route(/^\/channels\/(\d+)\/messages\/(\d+)$/);
     if (method === 'PATCH' && match) {
       const message = this.messages.get(match[2] as string);
       if (!message) return json(404, { message: 'Unknown Message', code: 10008 });
-      this.editMessage(message, body as Record<string, unknown>);
+      this.editMessage(message, body as Record<string, unknown>, files);
       return json(200, this.messageJson(message));
     }
     match = route(/^\/channels\/(\d+)\/messages\/(\d+)\/threads$/);
@@ -515,7 +627,11 @@ export class FakeDiscord {
     return json(404, { message: `fake Discord: no route for ${method} ${path}`, code: 0 });
   }
 
-  private createMessage(channelId: string, data: Record<string, unknown>): FakeMessage {
+  private createMessage(
+    channelId: string,
+    data: Record<string, unknown>,
+    files: readonly FakeAttachment[] = [],
+  ): FakeMessage {
     const message: FakeMessage = {
       id: snowflake(),
       channel_id: channelId,
@@ -524,12 +640,25 @@ export class FakeDiscord {
       components: (data.components as FakeMessage['components'] | undefined) ?? [],
       flags: (data.flags as number | undefined) ?? 0,
       edits: 0,
+      attachments: [...files],
     };
     this.messages.set(message.id, message);
     return message;
   }
 
-  private editMessage(message: FakeMessage, data: Record<string, unknown>): void {
+  private editMessage(
+    message: FakeMessage,
+    data: Record<string, unknown>,
+    files: readonly FakeAttachment[] = [],
+  ): void {
+    // New uploads are added; `attachments` (the ones to keep, by id) replaces the list, as Discord does.
+    if ('attachments' in data) {
+      const keep = new Set(
+        ((data.attachments as { id?: string }[] | undefined) ?? []).map((a) => String(a.id)),
+      );
+      message.attachments = message.attachments.filter((a) => keep.has(a.id));
+    }
+    message.attachments.push(...files);
     if ('content' in data) message.content = (data.content as string | null) ?? '';
     if ('embeds' in data) message.embeds = (data.embeds as FakeMessage['embeds']) ?? [];
     if ('components' in data) message.components = (data.components as FakeMessage['components']) ?? [];
@@ -549,7 +678,14 @@ export class FakeDiscord {
       mention_everyone: false,
       mentions: [],
       mention_roles: [],
-      attachments: [],
+      attachments: message.attachments.map((a) => ({
+        id: a.id,
+        filename: a.filename,
+        size: a.data.length,
+        url: `http://127.0.0.1:${this.port}/attachments/${a.id}/${a.filename}`,
+        proxy_url: `http://127.0.0.1:${this.port}/attachments/${a.id}/${a.filename}`,
+        content_type: a.contentType ?? undefined,
+      })),
       embeds: message.embeds,
       components: message.components,
       pinned: false,

@@ -81,9 +81,9 @@ async function evalSystems(names: readonly string[]): Promise<string[]> {
 }
 
 describe('lab deploy on the simulated homelab', () => {
-  it('--dry-run shows what would change and touches nothing', async () => {
+  it('--dry-run --eval-only shows what would change and touches nothing', async () => {
     const before = await systemsOf('web');
-    const result = await deploy('--all', '--dry-run', '--json');
+    const result = await deploy('--all', '--dry-run', '--eval-only', '--json');
     expect(result.stderr).toBe('');
     expect(result.exitCode).toBe(0);
     const plan = JSON.parse(result.stdout);
@@ -107,7 +107,16 @@ describe('lab deploy on the simulated homelab', () => {
     expect(await systemsOf('web')).toEqual(before);
     // The seed's `lab deploy-all` is `lab deploy --all`.
     const seed = await runLab(
-      ['deploy-all', '--flake', lab.flake, '--nix-option', 'substituters=', '--dry-run', '--json'],
+      [
+        'deploy-all',
+        '--flake',
+        lab.flake,
+        '--nix-option',
+        'substituters=',
+        '--dry-run',
+        '--eval-only',
+        '--json',
+      ],
       lab.env,
     );
     expect(seed.stderr).toBe('');
@@ -480,10 +489,10 @@ describe('lab deploy on the simulated homelab', () => {
     expect(nas.current).toBe(nas.profile);
   });
 
-  it('--dry-run names the machines whose new kernel, initrd or modules would need a reboot, building nothing', async () => {
+  it('--dry-run --eval-only names the machines whose new kernel, initrd or modules would need a reboot, building nothing', async () => {
     // nas booted the system of its configuration (kernel 2); web's new one changes its kernel.
     await lab.configure('web', { kernel: '2' });
-    const result = await deploy('nas', 'web', '--dry-run', '--json');
+    const result = await deploy('nas', 'web', '--dry-run', '--eval-only', '--json');
     expect(result.stderr).toBe('');
     expect(result.exitCode).toBe(0);
     const plan = JSON.parse(result.stdout);
@@ -499,7 +508,7 @@ describe('lab deploy on the simulated homelab', () => {
     ]);
     expect(plan.needsReboot).toEqual(['web']);
     expect(existsSync(machines[1].system)).toBe(false); // evaluated, not built
-    const text = await deploy('nas', 'web', '--dry-run');
+    const text = await deploy('nas', 'web', '--dry-run', '--eval-only');
     expect(text.stdout).toContain(
       'Would need a reboot after the deploy: web (kernel, initrd or modules differ from what they booted).',
     );

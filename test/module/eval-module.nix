@@ -49,6 +49,11 @@ in
 {
   machine = config.lab.machine // {
     healthChecks = map (check: builtins.removeAttrs check [ "_module" ]) config.lab.machine.healthChecks;
+    orchestration = config.lab.machine.orchestration // {
+      maintenanceWindow =
+        let window = config.lab.machine.orchestration.maintenanceWindow;
+        in if window == null then null else builtins.removeAttrs window [ "_module" ];
+    };
   };
   failedAssertions = map (a: a.message) (builtins.filter (a: !a.assertion) config.assertions);
   metadata = builtins.fromJSON config.environment.etc."lab-machine-metadata.json".text;

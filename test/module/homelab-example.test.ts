@@ -65,6 +65,7 @@ function withDefaults(name: string, machine: Machine): Json {
       deployStrategy: 'rolling',
       rebootDelay: 600,
       criticalityLevel: 'medium',
+      maintenanceWindow: null,
       ...machine.orchestration,
     },
     ssh: { host: name, port: 22, user: 'root', ...machine.ssh },

@@ -30,7 +30,12 @@ interface Machine {
   rebootOrder: number;
   dependencies: string[];
   healthChecks: HealthCheck[];
-  orchestration: { deployStrategy: string; rebootDelay: number; criticalityLevel: string };
+  orchestration: {
+    deployStrategy: string;
+    rebootDelay: number;
+    criticalityLevel: string;
+    maintenanceWindow: Record<string, unknown> | null;
+  };
   ssh: { host: string; port: number; user: string };
   power: unknown;
 }
@@ -111,7 +116,12 @@ describe.skipIf(libPath === undefined)(
         rebootOrder: 3,
         dependencies: [],
         healthChecks: [],
-        orchestration: { deployStrategy: 'rolling', rebootDelay: 600, criticalityLevel: 'medium' },
+        orchestration: {
+          deployStrategy: 'rolling',
+          rebootDelay: 600,
+          criticalityLevel: 'medium',
+          maintenanceWindow: null,
+        },
         ssh: { host: 'minimal', port: 22, user: 'root' },
         power: NO_POWER,
       });
@@ -144,7 +154,17 @@ describe.skipIf(libPath === undefined)(
             expectStatus: null,
           },
         ],
-        orchestration: { deployStrategy: 'blue-green', rebootDelay: 60, criticalityLevel: 'high' },
+        orchestration: {
+          deployStrategy: 'blue-green',
+          rebootDelay: 60,
+          criticalityLevel: 'high',
+          maintenanceWindow: {
+            days: ['sat', 'sun'],
+            start: '23:00',
+            end: '05:00',
+            timeZone: 'Europe/Berlin',
+          },
+        },
         ssh: { host: 'db.lab.example', port: 2222, user: 'deploy' },
         power: NO_POWER,
       });
@@ -212,6 +232,25 @@ describe.skipIf(libPath === undefined)(
       ]);
     });
 
+    it('maintenanceWindow: days default to every day, the zone to UTC; an empty window is asserted, a bad time rejected', async () => {
+      const { machine, failedAssertions } = await evaluateOk('bad-window');
+      expect(machine.orchestration).toMatchObject({
+        maintenanceWindow: {
+          days: ['mon', 'tue', 'wed', 'thu', 'fri', 'sat', 'sun'],
+          start: '02:00',
+          end: '02:00',
+          timeZone: 'UTC',
+        },
+      });
+      expect(failedAssertions).toEqual([
+        'lab.machine.orchestration.maintenanceWindow.end: equals start: the window would be empty',
+      ]);
+      const result = await evaluate('bad-window-time');
+      expect(result.exitCode).not.toBe(0);
+      expect(result.stderr).toContain('lab.machine.orchestration.maintenanceWindow.start');
+      expect(result.stderr).toContain('"2am"');
+    });
+
     it('rejects a value outside an enum, naming the option', async () => {
       const result = await evaluate('bad-enum');
       expect(result.exitCode).not.toBe(0);
@@ -241,6 +280,11 @@ describe.skipIf(libPath === undefined)(
           'healthChecks.*.url',
           'orchestration.criticalityLevel',
           'orchestration.deployStrategy',
+          'orchestration.maintenanceWindow',
+          'orchestration.maintenanceWindow.days',
+          'orchestration.maintenanceWindow.end',
+          'orchestration.maintenanceWindow.start',
+          'orchestration.maintenanceWindow.timeZone',
           'orchestration.rebootDelay',
           'power.command.cycle',
           'power.command.environmentFile',

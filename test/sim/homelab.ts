@@ -16,6 +16,7 @@ import {
   type SystemProfile,
   servicesScript,
   type UnitRecord,
+  unitFiles,
 } from './sim-machine.js';
 
 export type {
@@ -137,6 +138,8 @@ export interface FlakeSystem {
   generation: number;
   kernel: string;
   services: SimService[];
+  /** Packages in its closure, name → version (each a derivation `<name>-<version>`, in `sw/`). */
+  packages: Record<string, string>;
   buildFails: boolean;
 }
 
@@ -184,7 +187,13 @@ export async function startHomelab(options: HomelabOptions): Promise<Homelab> {
           ssh: { host: address, port: sshPort, user: 'root' },
           ...(power ? { power } : {}),
         },
-        system: { generation: 1, kernel: '1', services: [...(spec.services ?? [])], buildFails: false },
+        system: {
+          generation: 1,
+          kernel: '1',
+          services: [...(spec.services ?? [])],
+          packages: {},
+          buildFails: false,
+        },
       };
     }
     const flake = join(root, 'flake');
@@ -192,7 +201,20 @@ export async function startHomelab(options: HomelabOptions): Promise<Homelab> {
     const writeFlake = () =>
       writeFile(
         join(flake, 'machines.json'),
-        JSON.stringify({ id: root, system: NIX_SYSTEM, machines: flakeMachines }, null, 2),
+        JSON.stringify(
+          {
+            id: root,
+            system: NIX_SYSTEM,
+            machines: Object.fromEntries(
+              Object.entries(flakeMachines).map(([name, entry]) => [
+                name,
+                { ...entry, system: { ...entry.system, units: unitFiles(entry.system.services) } },
+              ]),
+            ),
+          },
+          null,
+          2,
+        ),
       );
     await writeFlake();
     await writeFile(join(flake, 'flake.nix'), FLAKE);
@@ -312,6 +334,9 @@ async function makeSystem(dir: string, kernel: string, services: readonly SimSer
   for (const link of ['kernel', 'initrd', 'kernel-modules'])
     await symlink(join(kernels, kernel), join(system, link));
   await writeFile(join(system, 'services.json'), JSON.stringify(services));
+  await mkdir(join(system, 'etc', 'systemd', 'system'), { recursive: true });
+  for (const [unit, text] of Object.entries(unitFiles(services)))
+    await writeFile(join(system, 'etc', 'systemd', 'system', unit), text);
   await writeFile(join(system, 'init'), `#!/bin/sh\n# stage 2 of ${system}\n`);
   await writeFile(
     join(system, 'bin', 'switch-to-configuration'),
@@ -414,7 +439,11 @@ esac
 
 /**
  * What switch-to-configuration does on a simulated machine (the fixture systems' script calls
- * it), as NixOS's does: switch and boot install the boot loader (default: this system; see
+ * it), as NixOS's does: dry-activate compares the running system's units with the new one's and
+ * prints, on stderr and in NixOS's words and order, what it would do: a unit that is gone is
+ * stopped; a changed one reloaded (X-ReloadIfChanged=true), left alone (X-RestartIfChanged=false:
+ * "would NOT stop"), restarted (X-StopIfChanged=false), else stopped and started again; new units
+ * are not listed (NixOS starts them through their targets); nothing changes. switch and boot install the boot loader (default: this system; see
  * INSTALL_BOOTLOADER); switch and test make the system current and restart its services. Like
  * the real one it reports progress on stderr as it goes, so run in an SSH session it dies half-way
  * (SIGPIPE) when whoever started it is gone; it takes the machine's activation delay between
@@ -429,7 +458,29 @@ system=$2
 record() { echo "$1 $action $system $(date +%s%3N)" >> '@state@/activations.log'; }
 case "$action" in
   switch|boot|test) ;;
-  dry-activate) echo "would restart the services of $system"; exit 0 ;;
+  dry-activate)
+    old=/run/current-system/etc/systemd/system
+    new=$system/etc/systemd/system
+    stop='' start='' restart='' reload='' skip=''
+    for path in "$old"/*; do
+      [ -e "$path" ] || continue
+      unit=\${path##*/}
+      if [ ! -e "$new/$unit" ]; then stop="$stop $unit"; continue; fi
+      [ "$(cat "$path")" != "$(cat "$new/$unit")" ] || continue
+      if grep -qx 'X-ReloadIfChanged=true' "$new/$unit"; then reload="$reload $unit"
+      elif grep -qx 'X-RestartIfChanged=false' "$new/$unit"; then skip="$skip $unit"
+      elif grep -qx 'X-StopIfChanged=false' "$new/$unit"; then restart="$restart $unit"
+      else stop="$stop $unit"; start="$start $unit"
+      fi
+    done
+    list() { if [ -n "$2" ]; then echo "$1: $(echo $2 | sed 's/ /, /g')" >&2; fi; }
+    list 'would stop the following units' "$stop"
+    list 'would NOT stop the following changed units' "$skip"
+    echo 'would activate the configuration...' >&2
+    list 'would reload the following units' "$reload"
+    list 'would restart the following units' "$restart"
+    list 'would start the following units' "$start"
+    exit 0 ;;
   *) echo "switch-to-configuration: unknown action '$action'" >&2; exit 1 ;;
 esac
 record start
@@ -594,6 +645,13 @@ const FLAKE = `# Generated by the simulated homelab: plain attribute sets shaped
       kernel = version: part "linux-\${version}" "mkdir $out; echo \${version} > $out/bzImage";
       initrd = version: part "initrd-linux-\${version}" "mkdir $out; echo initrd \${version} > $out/initrd";
       modules = version: part "linux-\${version}-modules" "mkdir -p $out/lib/modules/\${version}";
+      package = name: version: part "\${name}-\${version}" "mkdir -p $out/bin; echo \${name} \${version} > $out/bin/\${name}";
+      # The system's units (etc/systemd/system) and packages (sw/), linked as NixOS links them.
+      links = system: builtins.concatStringsSep "\n" (
+        map (unit: "ln -s \${builtins.toFile unit system.units.\${unit}} $out/etc/systemd/system/\${unit}")
+          (builtins.attrNames system.units)
+        ++ map (name: "ln -s \${package name system.packages.\${name}} $out/sw/\${name}")
+          (builtins.attrNames system.packages));
       toplevel = name: system: derivation {
         name = "nixos-system-\${name}-\${toString system.generation}";
         system = spec.system;
@@ -608,7 +666,8 @@ const FLAKE = `# Generated by the simulated homelab: plain attribute sets shaped
         homelab = spec.id;
         args = [ "-c" ''
           if [ -n "$fail" ]; then echo "error: the configuration of \${name} does not build" >&2; exit 1; fi
-          mkdir -p $out/bin
+          mkdir -p $out/bin $out/etc/systemd/system $out/sw
+          \${links system}
           ln -s $kernel $out/kernel
           ln -s $initrd $out/initrd
           ln -s $modules $out/kernel-modules

@@ -38,9 +38,38 @@ export interface PowerRecord {
   readonly at: number;
 }
 
-export type SimService =
+/**
+ * A service of a simulated machine, and the systemd unit its system has for it
+ * (`etc/systemd/system/<unit>`, default `lab-sim-<type>-<port>.service`). As in NixOS,
+ * `reloadIfChanged` makes a change reload it and `stopIfChanged: false` restart it instead of
+ * stopping and starting it (X-ReloadIfChanged, X-StopIfChanged in the unit).
+ */
+export type SimService = (
   | { type: 'http'; port: number; path?: string; status?: number }
-  | { type: 'tcp'; port: number };
+  | { type: 'tcp'; port: number }
+) & { unit?: string; reloadIfChanged?: boolean; stopIfChanged?: boolean };
+
+/** The unit name of a simulated service. */
+export const unitName = (service: SimService): string =>
+  service.unit ?? `lab-sim-${service.type}-${service.port}.service`;
+
+/** The unit file a simulated system has for a service: what it runs and how a change is applied. */
+export function unitFile(service: SimService): string {
+  const path = service.type === 'http' ? ` ${service.path ?? '/health'} ${service.status ?? 200}` : '';
+  return [
+    '[Unit]',
+    `Description=simulated ${service.type} service on port ${service.port}`,
+    '[Service]',
+    `ExecStart=lab-sim-service ${service.type} ${service.port}${path}`,
+    ...(service.reloadIfChanged ? ['X-ReloadIfChanged=true'] : []),
+    ...(service.stopIfChanged === false ? ['X-StopIfChanged=false'] : []),
+    '',
+  ].join('\n');
+}
+
+/** A system's unit files by name. */
+export const unitFiles = (services: readonly SimService[]): Record<string, string> =>
+  Object.fromEntries(services.map((service) => [unitName(service), unitFile(service)]));
 
 export interface BootRecord {
   readonly bootId: string;

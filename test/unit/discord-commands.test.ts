@@ -15,7 +15,7 @@ describe('the /lab command registry', () => {
     expect(commandNamed('toString')).toBeUndefined();
   });
 
-  it('lets only operators change something', () => {
+  it('lets only operators change something (or build and copy, as /lab diff does)', () => {
     const needs = Object.fromEntries(
       Object.entries(commands).map(([name, command]) => [name, command.needs]),
     );
@@ -23,6 +23,8 @@ describe('the /lab command registry', () => {
       machines: 'view',
       sequence: 'view',
       health: 'view',
+      // It builds the systems and copies them into the machines' stores.
+      diff: 'operate',
       reboot: 'operate',
       deploy: 'operate',
       status: 'view',

@@ -27,6 +27,33 @@ describe('parseHosts', () => {
     ]);
   });
 
+  it('reads a maintenance window (the module gives null when none is set), with its defaults', () => {
+    const window = (maintenanceWindow: unknown) =>
+      parseHosts({ web: managed({ role: 'web', rebootOrder: 1, orchestration: { maintenanceWindow } }) });
+    expect(window({ start: '23:00', end: '04:00' }).machines[0]?.maintenanceWindow).toEqual({
+      days: ['mon', 'tue', 'wed', 'thu', 'fri', 'sat', 'sun'],
+      start: '23:00',
+      end: '04:00',
+      timeZone: 'UTC',
+    });
+    expect(window(null).machines[0]).not.toHaveProperty('maintenanceWindow');
+    expect(window({ days: ['sat'], start: '2am', end: '04:00', timeZone: 'Mars/Olympus' }).broken).toEqual([
+      {
+        name: 'web',
+        groups: [],
+        error:
+          'lab.machine.orchestration.maintenanceWindow.start: must be a time HH:MM (00:00 to 23:59) (got "2am"); ' +
+          'lab.machine.orchestration.maintenanceWindow.timeZone: \'Mars/Olympus\' is not an IANA time zone (e.g. Europe/Berlin, UTC) (got "Mars/Olympus")',
+      },
+    ]);
+    expect(window({ days: ['someday'], start: '01:00', end: '01:00' }).broken[0]?.error).toBe(
+      'lab.machine.orchestration.maintenanceWindow.days.0: must be one of "mon", "tue", "wed", "thu", "fri", "sat", "sun", got "someday"',
+    );
+    expect(window({ start: '01:00', end: '01:00' }).broken[0]?.error).toBe(
+      'lab.machine.orchestration.maintenanceWindow.end: equals start (01:00): the window would be empty (got "01:00")',
+    );
+  });
+
   it('fills each health check with its defaults', () => {
     const { machines } = parseHosts({
       web: managed({ role: 'web', rebootOrder: 1, healthChecks: [{ type: 'tcp', port: 22 }] }),

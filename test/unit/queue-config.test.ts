@@ -23,6 +23,23 @@ describe('queue configuration from the environment', () => {
     expect(levelsNeedingApproval(config.approvals)).toEqual(['high', 'critical']);
   });
 
+  it('reads LAB_MAINTENANCE_WINDOW, and refuses an invalid one naming the variable', () => {
+    expect(queueConfig({}).maintenanceWindow).toBeNull();
+    expect(
+      queueConfig({ LAB_MAINTENANCE_WINDOW: 'sat,sun 23:00-05:00 Europe/Berlin' }).maintenanceWindow,
+    ).toEqual({
+      days: ['sat', 'sun'],
+      start: '23:00',
+      end: '05:00',
+      timeZone: 'Europe/Berlin',
+    });
+    expect(() => queueConfig({ LAB_MAINTENANCE_WINDOW: 'nightly' })).toThrow(
+      new ConfigurationError(
+        "LAB_MAINTENANCE_WINDOW: 'nightly' is not [days] HH:MM-HH:MM [time zone], e.g. 'mon-fri 01:00-05:00 Europe/Berlin'",
+      ),
+    );
+  });
+
   it('reads the approval policy and the schedule', () => {
     const config = queueConfig({
       LAB_APPROVALS_MEDIUM: '1',

@@ -4,7 +4,7 @@ import { buildSystems } from '../../domain/deploy/build-systems.js';
 import { dryRun } from '../../domain/deploy/dry-run.js';
 import { SshDeployHost } from '../../domain/deploy/ssh-deploy-host.js';
 import { loadInventory } from '../../domain/inventory/load-inventory.js';
-import { deployStrategies } from '../../domain/inventory/schema.js';
+import { deployStrategies, type Machine } from '../../domain/inventory/schema.js';
 import { deploySteps } from '../../domain/planner/deploy-steps.js';
 import { planSequence } from '../../domain/planner/plan.js';
 import { UsageError } from '../../errors.js';
@@ -36,6 +36,7 @@ import {
 interface DeployOptions extends FlakeOptions, SshOptions, SkipBrokenOptions {
   all?: boolean;
   dryRun?: boolean;
+  evalOnly?: boolean;
   yes?: boolean;
   json?: boolean;
   healthTimeout: number;
@@ -69,7 +70,11 @@ function deployOptions(command: Command): Command {
   return withSkipBrokenOption(withSshOptions(withFlakeOptions(command)))
     .option(
       '-n, --dry-run',
-      'show what would be built, copied and activated, and which machines would need a reboot; touch nothing',
+      "activate nothing: build, copy to the machines' stores, and show per machine the packages, closure size, units and reboot the deploy would change",
+    )
+    .option(
+      '--eval-only',
+      'with --dry-run: only evaluate; build and copy nothing (no package or unit changes shown)',
     )
     .option('-y, --yes', 'do not ask before deploying to high and critical machines')
     .option(
@@ -109,6 +114,7 @@ async function deploy(targets: string[], options: DeployOptions, context: Contex
   if (targets.length === 0 && !options.all) {
     throw new UsageError('name the machines to deploy (names or @group), or pass --all');
   }
+  if (options.evalOnly && !options.dryRun) throw new UsageError('--eval-only goes with --dry-run');
   const settings = flakeSettings(options, env);
   if (options.queue) {
     if (options.yes)
@@ -153,7 +159,21 @@ async function deploy(targets: string[], options: DeployOptions, context: Contex
   });
   try {
     if (options.dryRun) {
-      const plan = await dryRun(settings.nix, settings.flake, machines, host);
+      const build = async (chosen: readonly Machine[]) =>
+        options.buildOnTarget
+          ? buildOnTargets(host, settings.nix, settings.flake, chosen)
+          : buildSystems(
+              settings.nix,
+              settings.flake,
+              chosen.map((machine) => machine.name),
+            );
+      const plan = await dryRun(
+        settings.nix,
+        settings.flake,
+        machines,
+        host,
+        options.evalOnly ? {} : { preview: { build, host } },
+      );
       if (options.json) output.json(deployPlanJson(steps, plan));
       else output.lines(deployPlanText(steps, plan, settings.flake, output.style));
       return;

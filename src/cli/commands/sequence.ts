@@ -1,6 +1,7 @@
 import type { Command } from 'commander';
 import { loadInventory } from '../../domain/inventory/load-inventory.js';
 import { planSequence } from '../../domain/planner/plan.js';
+import { globalMaintenanceWindow } from '../../orchestration/maintenance-window-setting.js';
 import { sequenceJson, sequenceLines, sequenceText } from '../render/sequence.js';
 import { type FlakeOptions, flakeSettings, positiveInteger } from '../settings.js';
 import {
@@ -31,17 +32,20 @@ export function sequenceCommand(program: Command, context: Context): void {
     .option('--json', 'print JSON (stable format)')
     .option('--lines', 'print one `machine:rebootDelay` line per machine, in order (for scripts)')
     .action(async (targets: string[], options: SequenceOptions) => {
+      // A bad LAB_MAINTENANCE_WINDOW is refused before anything is evaluated.
+      const global = globalMaintenanceWindow(env);
       const inventory = await loadInventory(flakeSettings(options, env));
       const plan = planSequence(inventory, {
         targets,
         parallel: options.parallel,
         skipBroken: options.skipBroken === true,
       });
-      if (options.json) output.json(sequenceJson(plan, inventory));
+      const windows = { now: Date.now(), global };
+      if (options.json) output.json(sequenceJson(plan, inventory, windows));
       else if (options.lines) {
         reportSkipped(context, plan.skipped);
         output.lines(sequenceLines(plan));
-      } else output.lines(sequenceText(plan, inventory, output.style));
+      } else output.lines(sequenceText(plan, inventory, output.style, windows));
     });
 
   // The seed's orchestrator script reads `lab get-reboot-sequence`.

@@ -3,6 +3,7 @@ import { discordConfig, discordWanted } from '../../discord/discord-config.js';
 import { LabBot } from '../../discord/lab-bot.js';
 import { discordRest } from '../../discord/register-commands.js';
 import { RunNotifier } from '../../discord/run-notifier.js';
+import { sshChangePreviewer } from '../../orchestration/change-previewer.js';
 import { queueConfig } from '../../orchestration/queue/queue-config.js';
 import { redactUrl } from '../../orchestration/queue/redis.js';
 import { RunControl } from '../../orchestration/queue/run-control.js';
@@ -83,7 +84,11 @@ async function runWorker(
   const notifier = discord ? new RunNotifier(worker.runs, discord, discordRest(discord), log) : null;
   notifier?.start();
   const bot =
-    discord && printEvents ? new LabBot(discord, worker.runs, new RunControl(worker.runs), log) : null;
+    discord && printEvents
+      ? new LabBot(discord, worker.runs, new RunControl(worker.runs), log, {
+          preview: sshChangePreviewer(nix, credentials),
+        })
+      : null;
   try {
     await bot?.start();
   } catch (error) {

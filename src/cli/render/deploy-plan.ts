@@ -1,5 +1,7 @@
+import type { MachinePreview } from '../../domain/deploy/change-preview.js';
 import type { DryRunPlan } from '../../domain/deploy/dry-run.js';
 import type { DeployStep } from '../../domain/planner/deploy-steps.js';
+import { previewLines } from '../../orchestration/change-preview-text.js';
 import { storeName } from '../../util/store-path.js';
 import type { Style } from './style.js';
 
@@ -23,12 +25,19 @@ export function deployPlanJson(steps: readonly DeployStep[], plan: DryRunPlan) {
           error: entry?.error ?? null,
           needsReboot: entry?.needsReboot ?? null,
           bootChanges: [...(entry?.bootChanges ?? [])],
+          preview: entry?.preview ? previewJson(entry.preview) : null,
         };
       }),
     })),
     toBuild: [...plan.toBuild],
     needsReboot: rebootsNeeded(steps, plan),
   };
+}
+
+/** A machine's preview in `--json`: the MachinePreview without its name (the entry has it). */
+function previewJson(preview: MachinePreview) {
+  const { machine: _name, ...rest } = preview;
+  return rest;
 }
 
 /** The machines whose new system's kernel, initrd or modules differ from what they booted, in plan order. */
@@ -43,7 +52,11 @@ export function deployPlanText(
   flake: string,
   style: Style,
 ): string[] {
-  const lines = [style.bold(`Deploy plan for ${flake} (dry run: nothing is built, copied or activated)`), ''];
+  const previewed = [...plan.machines.values()].some((entry) => entry.preview !== null);
+  const what = previewed
+    ? 'dry run: built and copied to the machines, nothing activated'
+    : 'dry run: nothing is built, copied or activated';
+  const lines = [style.bold(`Deploy plan for ${flake} (${what})`), ''];
   steps.forEach((step, index) => {
     const number = `${index + 1}.`;
     step.machines.forEach((machine, position) => {
@@ -62,6 +75,11 @@ export function deployPlanText(
       lines.push(
         `  ${prefix} ${machine.name} (${step.strategy}, rebootOrder ${step.rebootOrder}): ${what}${reboot}`,
       );
+      if (entry?.preview && entry.system !== entry.current) {
+        const indent = ' '.repeat(number.length + 5);
+        for (const line of previewLines(entry.preview))
+          lines.push(`${indent}${/^(did not|could not)/.test(line) ? style.red(line) : line}`);
+      }
     });
   });
   const reboots = rebootsNeeded(steps, plan);

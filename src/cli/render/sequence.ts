@@ -1,12 +1,28 @@
 import type { Inventory, Machine } from '../../domain/inventory/schema.js';
 import type { Plan } from '../../domain/planner/plan.js';
+import type { MaintenanceWindow } from '../../domain/schedule/maintenance-window.js';
+import { machineWindow } from '../../orchestration/maintenance-window-setting.js';
+import { windowJson, windowText, windowView } from '../../orchestration/maintenance-window-text.js';
 import type { Style } from './style.js';
+
+/** What the windows are seen against: the time, and LAB_MAINTENANCE_WINDOW (null: unset). */
+export interface WindowContext {
+  readonly now: number;
+  readonly global: MaintenanceWindow | null;
+}
 
 /** The stable `lab sequence --json` document. Field order and names are part of the interface. */
 export interface SequenceJson {
   steps: {
     rebootOrder: number;
-    machines: { name: string; rebootDelay: number; criticalityLevel: string; dependencies: string[] }[];
+    machines: {
+      name: string;
+      rebootDelay: number;
+      criticalityLevel: string;
+      dependencies: string[];
+      /** Only for a machine with a maintenance window (its own or LAB_MAINTENANCE_WINDOW). */
+      window?: ReturnType<typeof windowJson>;
+    }[];
   }[];
   unmanaged: string[];
   warnings: string[];
@@ -14,16 +30,24 @@ export interface SequenceJson {
   skipped: { name: string; reason: string }[];
 }
 
-export function sequenceJson(plan: Plan, inventory: Pick<Inventory, 'unmanaged'>): SequenceJson {
+export function sequenceJson(
+  plan: Plan,
+  inventory: Pick<Inventory, 'unmanaged'>,
+  windows: WindowContext = { now: Date.now(), global: null },
+): SequenceJson {
   return {
     steps: plan.steps.map((step) => ({
       rebootOrder: step.rebootOrder,
-      machines: step.machines.map((machine) => ({
-        name: machine.name,
-        rebootDelay: machine.rebootDelay,
-        criticalityLevel: machine.criticalityLevel,
-        dependencies: [...machine.dependencies],
-      })),
+      machines: step.machines.map((machine) => {
+        const window = machineWindow(machine, windows.global);
+        return {
+          name: machine.name,
+          rebootDelay: machine.rebootDelay,
+          criticalityLevel: machine.criticalityLevel,
+          dependencies: [...machine.dependencies],
+          ...(window ? { window: windowJson(windowView(window, windows.now)) } : {}),
+        };
+      }),
     })),
     unmanaged: inventory.unmanaged.map((host) => host.name),
     // The plan says what it does with the hosts that could not be read (skipped, or not in it).
@@ -49,6 +73,7 @@ export function sequenceText(
   plan: Plan,
   inventory: Pick<Inventory, 'flake' | 'unmanaged'>,
   style: Style,
+  windows: WindowContext = { now: Date.now(), global: null },
 ): string[] {
   const machineCount = plan.steps.reduce((sum, step) => sum + step.machines.length, 0);
   const lines = [
@@ -67,6 +92,11 @@ export function sequenceText(
     step.machines.forEach((machine, position) => {
       const prefix = position === 0 ? number : ' '.repeat(number.length);
       lines.push(`  ${prefix} ${machineLine(machine, style)}`);
+      const window = machineWindow(machine, windows.global);
+      if (window)
+        lines.push(
+          `  ${' '.repeat(prefix.length)} ${style.dim(windowText(windowView(window, windows.now), windows.now))}`,
+        );
     });
   });
   if (inventory.unmanaged.length > 0) {

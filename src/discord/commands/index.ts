@@ -2,6 +2,7 @@ import { ApplicationCommandType, type RESTPostAPIChatInputApplicationCommandsJSO
 import { cancel } from './cancel.js';
 import type { Command } from './command.js';
 import { deploy } from './deploy.js';
+import { diff } from './diff.js';
 import { health } from './health.js';
 import { machines } from './machines.js';
 import { reboot } from './reboot.js';
@@ -9,7 +10,7 @@ import { sequence } from './sequence.js';
 import { status } from './status.js';
 
 /** The `/lab` subcommands by name, in the order Discord lists them. */
-export const commands = { machines, sequence, health, reboot, deploy, status, cancel } as const;
+export const commands = { machines, sequence, health, diff, reboot, deploy, status, cancel } as const;
 
 export type Subcommand = keyof typeof commands;
 

@@ -21,7 +21,12 @@ export const sequence = defineCommand({
     const inventory = await context.runs.inventory(context.config.flake);
     const { plan, id } = rebootPlan(inventory, target, skipBroken);
     await interaction.editReply(
-      planMessage(plan, inventory, context.runs.config.approvals, { target, planId: id, skipBroken }),
+      planMessage(plan, inventory, context.runs.config.approvals, {
+        target,
+        planId: id,
+        skipBroken,
+        windows: { now: Date.now(), global: context.runs.config.maintenanceWindow },
+      }),
     );
   },
 });

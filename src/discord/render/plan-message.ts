@@ -7,9 +7,12 @@ import {
 } from 'discord.js';
 import type { Inventory } from '../../domain/inventory/schema.js';
 import type { Plan } from '../../domain/planner/plan.js';
+import type { MaintenanceWindow } from '../../domain/schedule/maintenance-window.js';
+import { machineWindow } from '../../orchestration/maintenance-window-setting.js';
+import { windowView } from '../../orchestration/maintenance-window-text.js';
 import type { ApprovalPolicy } from '../../orchestration/queue/queue-config.js';
 import { encodeButton } from '../custom-ids.js';
-import { COLOR, clip } from './colors.js';
+import { COLOR, clip, when } from './colors.js';
 
 export interface DiscordMessage {
   content?: string;
@@ -23,15 +26,29 @@ export function planMessage(
   plan: Plan,
   inventory: Pick<Inventory, 'flake'>,
   policy: ApprovalPolicy,
-  options: { target: string; planId: string; skipBroken?: boolean },
+  options: {
+    target: string;
+    planId: string;
+    skipBroken?: boolean;
+    /** Each machine's next window is shown against these: the time and LAB_MAINTENANCE_WINDOW. */
+    windows?: { now: number; global: MaintenanceWindow | null };
+  },
 ): DiscordMessage {
+  const windows = options.windows ?? { now: Date.now(), global: null };
   const count = plan.steps.reduce((sum, step) => sum + step.machines.length, 0);
   const lines = plan.steps.map((step, index) => {
     const machines = step.machines.map((machine) => {
       const approvals = policy.required[machine.criticalityLevel];
       const gate = approvals > 0 ? ` · 🔐 ${approvals} approval${approvals === 1 ? '' : 's'}` : '';
       const delay = machine.rebootDelay > 0 ? ` · waits ${machine.rebootDelay} s` : '';
-      return `**${machine.name}** (${machine.criticalityLevel}${delay}${gate})`;
+      const window = machineWindow(machine, windows.global);
+      const view = window ? windowView(window, windows.now) : null;
+      const opens = view
+        ? view.open
+          ? ` · 🕑 window open, closes ${when(view.opening.closesAt, 'R')}`
+          : ` · 🕑 window opens ${when(view.opening.opensAt, 'R')}`
+        : '';
+      return `**${machine.name}** (${machine.criticalityLevel}${delay}${gate}${opens})`;
     });
     return `\`${String(index + 1).padStart(2)}\` ${machines.join(', ')} · order ${step.rebootOrder}`;
   });

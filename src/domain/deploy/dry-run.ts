@@ -3,7 +3,10 @@ import { mapConcurrent } from '../../util/map-concurrent.js';
 import { type BootComponent, bootChanges } from '../hosts/host-facts.js';
 import type { Machine } from '../inventory/schema.js';
 import { planBuild } from './build-systems.js';
+import { type MachinePreview, type PreviewTarget, previewChanges } from './change-preview.js';
 import type { DeployHost } from './deploy-host.js';
+import { BuildError } from './errors.js';
+import type { PreviewHost } from './preview-host.js';
 
 /** One machine in a dry run. */
 export interface DryRunMachine {
@@ -21,9 +24,14 @@ export interface DryRunMachine {
   readonly needsReboot: boolean | null;
   /** Which of kernel, initrd and modules would change. */
   readonly bootChanges: readonly BootComponent[];
+  /** What deploying would change there (packages, closure size, units); null without a preview. */
+  readonly preview: MachinePreview | null;
 }
 
-/** What `lab deploy --dry-run` found: nothing built, copied or activated. */
+/**
+ * What `lab deploy --dry-run` found: nothing activated. Without a preview nothing is built or
+ * copied either; with one, the systems are built and copied into the machines' stores.
+ */
 export interface DryRunPlan {
   /** Derivations nix would build. */
   readonly toBuild: readonly string[];
@@ -34,11 +42,15 @@ export interface DryRunPlan {
  * Evaluates (without building) each machine's system with the kernel, initrd and modules it links
  * to — in the one evaluation of all machines — and reads what each machine runs and booted.
  */
+/** Builds the machines' systems for a preview (here, or on the machines): name → store path. */
+export type PreviewBuild = (machines: readonly Machine[]) => Promise<ReadonlyMap<string, string>>;
+
 export async function dryRun(
   nix: NixSettings,
   flake: string,
   machines: readonly Machine[],
   host: Pick<DeployHost, 'systems'>,
+  options: { preview?: { build: PreviewBuild; host: PreviewHost } } = {},
 ): Promise<DryRunPlan> {
   const { paths, toBuild } = await planBuild(
     nix,
@@ -58,6 +70,7 @@ export async function dryRun(
         error: null,
         needsReboot: changes === null ? null : changes.length > 0,
         bootChanges: changes ?? [],
+        preview: null,
       };
     } catch (error) {
       return {
@@ -67,11 +80,55 @@ export async function dryRun(
         error: (error as Error).message,
         needsReboot: null,
         bootChanges: [],
+        preview: null,
       };
     }
   });
+  const previews = options.preview
+    ? await previewChanges(
+        options.preview.host,
+        machines,
+        await previewTargets(machines, paths, options.preview.build),
+      )
+    : null;
   return {
     toBuild,
-    machines: new Map(machines.map((machine, index) => [machine.name, entries[index] as DryRunMachine])),
+    machines: new Map(
+      machines.map((machine, index) => [
+        machine.name,
+        { ...(entries[index] as DryRunMachine), preview: previews?.[index] ?? null },
+      ]),
+    ),
   };
+}
+
+/**
+ * Builds the systems and says, per machine, which to preview: the built system, or why it did
+ * not build (a machine whose system fails does not keep the others from being previewed).
+ */
+async function previewTargets(
+  machines: readonly Machine[],
+  paths: Awaited<ReturnType<typeof planBuild>>['paths'],
+  build: PreviewBuild,
+): Promise<Map<string, PreviewTarget>> {
+  let failures: ReadonlyMap<string, string> = new Map();
+  let everyone: string | null = null;
+  try {
+    await build(machines);
+  } catch (error) {
+    if (!(error instanceof BuildError)) throw error;
+    failures = error.failures;
+    if (error.failures.size === 0) everyone = error.reason;
+  }
+  return new Map(
+    machines.map((machine): [string, PreviewTarget] => {
+      const path = paths.get(machine.name);
+      const failed =
+        everyone ?? failures.get(machine.name) ?? (path ? null : 'no system was evaluated for it');
+      return [
+        machine.name,
+        failed !== null || !path ? { failed: failed ?? '' } : { system: path.outPath, boot: path.boot },
+      ];
+    }),
+  );
 }

@@ -52,3 +52,14 @@ export class ActivationError extends LabError {
     super(`activating the new system on ${machine} (${action}) failed: ${reason}`);
   }
 }
+
+/** One step of a change preview failed on a machine: nothing was activated there. */
+export class PreviewStepError extends LabError {
+  constructor(
+    readonly machine: string,
+    readonly step: string,
+    readonly reason: string,
+  ) {
+    super(`previewing the changes on ${machine} (${step}) failed: ${reason}`);
+  }
+}

@@ -10,12 +10,17 @@ import { activationCommand } from './activation-command.js';
 import type { SystemPaths } from './build-systems.js';
 import { type CopySsh, copyClosure } from './copy-closure.js';
 import type { DeployHost, MachineSystems, SwitchAction } from './deploy-host.js';
-import { ActivationError, BuildError } from './errors.js';
+import { ActivationError, BuildError, PreviewStepError } from './errors.js';
 import { parseSystems, profileGeneration, READ_SYSTEMS_COMMAND } from './machine-systems.js';
+import { closureSizesCommand, diffClosuresCommand, dryActivateCommand } from './preview-commands.js';
+import type { PreviewHost } from './preview-host.js';
+import { parseClosureSizes } from './preview-parsers.js';
 import { realiseCommand, restoreProfileCommand, setProfileCommand } from './remote-commands.js';
 
 /** Activation may restart many services: generous, but not unbounded. */
 const ACTIVATION_TIMEOUT_MS = 10 * 60_000;
+/** A preview's diff or dry activation reads a store and unit files: a minute is plenty. */
+const PREVIEW_TIMEOUT_MS = 60_000;
 /** Building a whole system on a small machine can take long. */
 const BUILD_TIMEOUT_MS = 3 * 60 * 60_000;
 /** After lab's connection dropped mid-activation: how long it tries to get back to it, and how often. */
@@ -23,7 +28,7 @@ const REATTACH_FOR_MS = 2 * 60_000;
 const REATTACH_PAUSE_MS = 500;
 
 /** Deploys over SSH (and nix copy over ssh-ng), sharing connections with health checks. */
-export class SshDeployHost extends SshRebootHost implements DeployHost {
+export class SshDeployHost extends SshRebootHost implements DeployHost, PreviewHost {
   constructor(
     credentials: SshCredentials,
     private readonly nix: NixSettings,
@@ -112,6 +117,39 @@ export class SshDeployHost extends SshRebootHost implements DeployHost {
         await pause(REATTACH_PAUSE_MS);
       }
     }
+  }
+
+  async diffClosures(machine: Machine, from: string, to: string): Promise<string> {
+    return this.read(machine, diffClosuresCommand(from, to), 'diff');
+  }
+
+  async closureSizes(machine: Machine, paths: readonly string[]): Promise<Map<string, number>> {
+    const output = await this.read(machine, closureSizesCommand(paths), 'size');
+    try {
+      return parseClosureSizes(output);
+    } catch (error) {
+      throw new PreviewStepError(
+        machine.name,
+        'size',
+        `unreadable output of nix path-info: ${(error as Error).message}`,
+      );
+    }
+  }
+
+  async dryActivate(machine: Machine, system: string): Promise<string> {
+    return this.read(machine, dryActivateCommand(system), 'dry-activate');
+  }
+
+  /** A preview's read-only command: its stdout, or a PreviewStepError with what the machine said. */
+  private async read(machine: Machine, command: string, step: string): Promise<string> {
+    const connection = await this.pool.connection(sshTarget(machine));
+    const result = await connection.exec(command, { timeoutMs: PREVIEW_TIMEOUT_MS, allowFailure: true });
+    if (result.exitCode !== 0) {
+      const output = { ...result, stderr: result.stderr || result.stdout };
+      const said = step === 'dry-activate' ? describeExit(output) : nixErrorMessage(output.stderr);
+      throw new PreviewStepError(machine.name, step, said);
+    }
+    return result.stdout;
   }
 
   /** Runs a command; resolves with its stdout (trimmed), or fails with what the machine said. */

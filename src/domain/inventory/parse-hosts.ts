@@ -76,6 +76,9 @@ function toMachine(name: string, hostName: string | null, metadata: MachineMetad
     deployStrategy: metadata.orchestration.deployStrategy,
     rebootDelay: metadata.orchestration.rebootDelay,
     criticalityLevel: metadata.orchestration.criticalityLevel,
+    ...(metadata.orchestration.maintenanceWindow
+      ? { maintenanceWindow: metadata.orchestration.maintenanceWindow }
+      : {}),
     ssh: { host: metadata.ssh.host ?? hostName ?? name, port: metadata.ssh.port, user: metadata.ssh.user },
     ...(hasPowerControl(metadata.power) ? { power: metadata.power } : {}),
   };

@@ -1,4 +1,10 @@
 import { z } from 'zod';
+import {
+  type MaintenanceWindow,
+  TIME_PATTERN,
+  weekdays,
+  windowProblems,
+} from '../schedule/maintenance-window.js';
 import { type PowerConfig, powerSchema } from './power-schema.js';
 
 /**
@@ -52,6 +58,24 @@ export const healthCheckSchema = z
     }
   });
 
+/** `orchestration.maintenanceWindow`: when reboots and activations may start (null: any time). */
+export const maintenanceWindowSchema = z
+  .strictObject({
+    days: z
+      .array(z.enum(weekdays))
+      .min(1, 'names no day')
+      .default([...weekdays]),
+    start: z.string().regex(TIME_PATTERN, 'must be a time HH:MM (00:00 to 23:59)'),
+    end: z.string().regex(TIME_PATTERN, 'must be a time HH:MM (00:00 to 23:59)'),
+    timeZone: z.string().min(1).default('UTC'),
+  })
+  .superRefine((window, ctx) => {
+    // The fields' own shapes are checked above; what is left: the zone, and end equal to start.
+    for (const problem of windowProblems(window))
+      if (problem.field === 'timeZone' || (problem.field === 'end' && TIME_PATTERN.test(window.end)))
+        ctx.addIssue({ code: 'custom', path: [problem.field], message: problem.message });
+  });
+
 export const machineMetadataSchema = z.strictObject({
   role: z.string().min(1),
   groups: z.array(z.string().min(1)).default([]),
@@ -63,6 +87,7 @@ export const machineMetadataSchema = z.strictObject({
       deployStrategy: z.enum(deployStrategies).default('rolling'),
       rebootDelay: seconds.default(600),
       criticalityLevel: z.enum(criticalityLevels).default('medium'),
+      maintenanceWindow: maintenanceWindowSchema.nullable().default(null),
     })
     .prefault({}),
   ssh: z
@@ -96,6 +121,11 @@ export interface Machine {
   readonly deployStrategy: DeployStrategy;
   readonly rebootDelay: number;
   readonly criticalityLevel: CriticalityLevel;
+  /**
+   * When its reboots and activations may start (`orchestration.maintenanceWindow`); absent when the
+   * machine has none of its own (then LAB_MAINTENANCE_WINDOW, if set, applies).
+   */
+  readonly maintenanceWindow?: MaintenanceWindow;
   /** Where the orchestrator reaches the machine. */
   readonly ssh: { readonly host: string; readonly port: number; readonly user: string };
   /** How lab powers it on, off or through a cycle (`lab.machine.power`); absent when not configured. */

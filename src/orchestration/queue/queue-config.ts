@@ -1,7 +1,9 @@
 import { z } from 'zod';
 import type { Machine } from '../../domain/inventory/schema.js';
+import type { MaintenanceWindow } from '../../domain/schedule/maintenance-window.js';
 import { ConfigurationError } from '../../errors.js';
 import { envProblem } from '../../util/env-problem.js';
+import { globalMaintenanceWindow } from '../maintenance-window-setting.js';
 
 /** How many distinct approvers each criticality level needs, and the rules around them. */
 export interface ApprovalPolicy {
@@ -45,6 +47,8 @@ export interface QueueConfig {
   readonly healthTimeout: number;
   readonly approvals: ApprovalPolicy;
   readonly schedule: ScheduleConfig | null;
+  /** LAB_MAINTENANCE_WINDOW: the window of machines without their own; null: none. */
+  readonly maintenanceWindow: MaintenanceWindow | null;
 }
 
 const seconds = z.coerce.number().int().nonnegative();
@@ -99,7 +103,9 @@ export function queueConfig(env: NodeJS.ProcessEnv = process.env): QueueConfig {
   const vars = parsed.data;
   if (vars.LAB_SCHEDULE && !vars.LAB_FLAKE)
     throw new ConfigurationError('LAB_SCHEDULE needs LAB_FLAKE: the flake the scheduled runs deploy');
+  const maintenanceWindow = globalMaintenanceWindow(env);
   return {
+    maintenanceWindow,
     redisUrl: vars.REDIS_URL,
     queue: vars.LAB_QUEUE,
     concurrency: vars.LAB_WORKER_CONCURRENCY,

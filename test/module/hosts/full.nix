@@ -19,6 +19,7 @@
       deployStrategy = "blue-green";
       rebootDelay = 60;
       criticalityLevel = "high";
+      maintenanceWindow = { days = [ "sat" "sun" ]; start = "23:00"; end = "05:00"; timeZone = "Europe/Berlin"; };
     };
     ssh.port = 2222;
     ssh.user = "deploy";
