@@ -76,6 +76,7 @@ function toMachine(name: string, hostName: string | null, metadata: MachineMetad
     rebootDelay: metadata.orchestration.rebootDelay,
     criticalityLevel: metadata.orchestration.criticalityLevel,
     ssh: { host: metadata.ssh.host ?? hostName ?? name, port: metadata.ssh.port, user: metadata.ssh.user },
+    monitor: metadata.monitor,
   };
 }
 
