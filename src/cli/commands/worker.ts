@@ -1,13 +1,17 @@
 import type { Command } from 'commander';
 import { discordConfig, discordWanted } from '../../discord/discord-config.js';
 import { LabBot } from '../../discord/lab-bot.js';
+import { MonitorNotifier } from '../../discord/monitor-notifier.js';
 import { discordRest } from '../../discord/register-commands.js';
 import { RunNotifier } from '../../discord/run-notifier.js';
+import { HealthMonitor } from '../../orchestration/monitor/health-monitor.js';
+import { monitorConfig } from '../../orchestration/monitor/monitor-config.js';
 import { queueConfig } from '../../orchestration/queue/queue-config.js';
 import { redactUrl } from '../../orchestration/queue/redis.js';
 import { RunControl } from '../../orchestration/queue/run-control.js';
 import { LabWorker } from '../../orchestration/queue/run-worker.js';
 import { loadSshCredentials } from '../../transport/ssh/ssh-credentials.js';
+import { SshPool } from '../../transport/ssh/ssh-pool.js';
 import { type Logger, logSettings } from '../logger.js';
 import { runEventLine } from '../render/run-events.js';
 import { plainStyle } from '../render/style.js';
@@ -56,6 +60,7 @@ async function runWorker(
   const { env } = context;
   const log = serviceLogger(printEvents ? 'lab serve' : 'lab worker', context);
   const config = queueConfig(env);
+  const monitoring = monitorConfig(env);
   const nix = flakeSettings({ nix: options.nix }, env).nix;
   const credentials = await loadSshCredentials(
     { keyPath: options.sshKey, knownHostsPath: options.knownHosts },
@@ -79,15 +84,36 @@ async function runWorker(
           (config.schedule.skipBroken ? ' (going on without hosts that cannot be read)' : '')
         : ''),
   );
+  const monitor = await HealthMonitor.start({
+    config: monitoring,
+    runs: worker.runs,
+    readInventory: (flake) => worker.processor.readInventory(flake),
+    pool: new SshPool(credentials),
+    name: `${process.pid}`,
+    log,
+  }).catch(async (error: Error) => {
+    await worker.stop();
+    throw error;
+  });
+  log.info(
+    monitor
+      ? `monitor: ${monitoring.flake}'s machines every ${monitoring.interval} s unless they set their own, reported after ${monitoring.failureThreshold} failing checks, recovered after ${monitoring.successThreshold}`
+      : `monitor: off (${monitoring.interval === 0 ? 'LAB_MONITOR_INTERVAL=0' : 'no LAB_FLAKE to watch'})`,
+  );
   // Workers post run messages over REST; `lab serve` also runs the bot (gateway).
-  const notifier = discord ? new RunNotifier(worker.runs, discord, discordRest(discord), log) : null;
+  const rest = discord ? discordRest(discord) : null;
+  const notifier = discord && rest ? new RunNotifier(worker.runs, discord, rest, log) : null;
   notifier?.start();
+  const monitorNotifier = discord && rest ? new MonitorNotifier(worker.runs, discord, rest, log) : null;
+  monitorNotifier?.start();
   const bot =
     discord && printEvents ? new LabBot(discord, worker.runs, new RunControl(worker.runs), log) : null;
   try {
     await bot?.start();
   } catch (error) {
     await notifier?.stop();
+    await monitorNotifier?.stop();
+    await monitor?.stop();
     await worker.stop();
     throw error;
   }
@@ -106,6 +132,8 @@ async function runWorker(
   await printing;
   await botStopped;
   await notifier?.stop();
+  await monitorNotifier?.stop();
+  await monitor?.stop();
   await worker.stop();
   log.info('stopped');
   // Everything lab opened is closed; HTTP keep-alive sockets of the Discord REST clients may
