@@ -121,6 +121,16 @@ describe('observe: thresholds as Gatus has them', () => {
     expect(run([pass(21), pass(22)], watch, silenced).alerts).toEqual([]);
   });
 
+  it('a flap while silenced is not announced; once the silence is over, the alert reopens (no second page)', () => {
+    const first = run([fail(0), fail(1), fail(2), pass(3), pass(4)]).watch;
+    const silenced = (o: Observation) => ({ silence: o.at < 10 ? 'sil1' : null });
+    const flap = run([fail(5), fail(6), fail(7)], first, silenced);
+    expect(flap.alerts).toEqual([]);
+    expect(run([fail(11)], flap.watch).alerts.map((event) => [event.type, event.incident])).toEqual([
+      ['monitor.reopened', 'db@0'],
+    ]);
+  });
+
   it('flapping reopens the incident (no new page) within the flap window, and pages anew after it', () => {
     const first = run([fail(0), fail(1), fail(2), pass(3), pass(4)]);
     expect(first.alerts.map((event) => event.type)).toEqual(['monitor.alert', 'monitor.recovered']);

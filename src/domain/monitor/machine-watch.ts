@@ -39,8 +39,13 @@ export interface Incident {
   readonly id: string;
   /** The first failing check of the stretch (ms since epoch). */
   readonly since: number;
-  /** When its alert was raised; null while it was silenced or the machine in a run. */
+  /**
+   * When its current stretch of failure was announced (the alert, or its reopening); null until
+   * then (while silenced, say).
+   */
   readonly alertedAt: number | null;
+  /** When the on-call role was paged for it (its first alert); null: never. A reopening does not page. */
+  readonly pagedAt: number | null;
   /** How often it came back and failed again within the flap window. */
   readonly flaps: number;
 }
@@ -151,9 +156,10 @@ export function failureReason(observed: Observation): string {
 
 /**
  * The next state after a check, and what to report. An incident opens when the failures reach
- * the threshold (or reopens, within the flap window of the last recovery); its alert is raised
- * at the first check where the machine is not silenced. It closes after `successes` passing
- * checks, reported as recovered only if its alert was raised.
+ * the threshold (or reopens, within the flap window of the last recovery); it is announced at
+ * the first check where the machine is not silenced: paged the first time, reopened (no page)
+ * after a flap. It closes after `successes` passing checks, reported as recovered only if it
+ * was announced.
  */
 export function observe(
   watch: MachineWatch,
@@ -178,7 +184,7 @@ export function observe(
       const incident = next.incident;
       setStatus('healthy', at);
       if (incident) {
-        if (incident.alertedAt !== null)
+        if (incident.alertedAt !== null && incident.pagedAt !== null)
           events.push({
             type: 'monitor.recovered',
             machine: watch.machine,
@@ -205,29 +211,27 @@ export function observe(
     next = {
       ...next,
       incident: reopened
-        ? { id: reopened.id, since: reopened.since, alertedAt: reopened.alertedAt, flaps: reopened.flaps + 1 }
-        : { id: `${watch.machine}@${failingSince}`, since: failingSince, alertedAt: null, flaps: 0 },
+        ? {
+            id: reopened.id,
+            since: reopened.since,
+            alertedAt: null,
+            pagedAt: reopened.pagedAt,
+            flaps: reopened.flaps + 1,
+          }
+        : {
+            id: `${watch.machine}@${failingSince}`,
+            since: failingSince,
+            alertedAt: null,
+            pagedAt: null,
+            flaps: 0,
+          },
       recovered: null,
     };
-    const incident = next.incident as Incident;
-    if (reopened && incident.alertedAt !== null)
-      events.push({
-        type: 'monitor.reopened',
-        machine: watch.machine,
-        incident: incident.id,
-        status,
-        since: incident.since,
-        at,
-        flaps: incident.flaps,
-        reason: failureReason(observed),
-        checks: observed.checks.filter((check) => !check.ok),
-      });
   }
   const incident = next.incident;
   if (incident && incident.alertedAt === null && context.silence === null && isFailing(next.status)) {
-    next = { ...next, incident: { ...incident, alertedAt: at } };
-    events.push({
-      type: 'monitor.alert',
+    next = { ...next, incident: { ...incident, alertedAt: at, pagedAt: incident.pagedAt ?? at } };
+    const failing = {
       machine: watch.machine,
       incident: incident.id,
       status: next.status as 'unhealthy' | 'unreachable',
@@ -235,7 +239,13 @@ export function observe(
       at,
       reason: failureReason(observed),
       checks: observed.checks.filter((check) => !check.ok),
-    });
+    };
+    // Paged once per incident: failing again after a recovery (flapping) reopens its alert.
+    events.push(
+      incident.pagedAt === null
+        ? { type: 'monitor.alert', ...failing }
+        : { type: 'monitor.reopened', ...failing, flaps: incident.flaps },
+    );
   }
   return { watch: next, events };
 }
