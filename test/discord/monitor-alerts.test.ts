@@ -1,3 +1,4 @@
+import { createServer } from 'node:net';
 import { execa, type ResultPromise } from 'execa';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { MonitorStore } from '../../src/orchestration/monitor/monitor-store.js';
@@ -70,6 +71,7 @@ beforeAll(async () => {
     DISCORD_API_URL: fake.apiUrl,
     DISCORD_EDIT_INTERVAL_MS: '100',
     LAB_FLAKE: lab.flake,
+    LAB_METRICS_LISTEN: `127.0.0.1:${await freePort()}`,
   };
   runs = await RunQueue.connect(queueConfig(env), 'test-monitor-alerts');
   store = new MonitorStore(runs.redis, runs.keys);
@@ -83,6 +85,19 @@ afterAll(async () => {
   await fake?.stop();
   await lab?.stop();
 });
+
+function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const probe = createServer();
+    probe.once('error', reject);
+    probe.listen(0, '127.0.0.1', () => {
+      const address = probe.address();
+      probe.close(() =>
+        typeof address === 'object' && address ? resolve(address.port) : reject(new Error('no port')),
+      );
+    });
+  });
+}
 
 async function startServe(): Promise<{ process: ResultPromise; stderr: () => string }> {
   let text = '';
@@ -244,5 +259,37 @@ describe('monitor alerts in Discord (lab serve, simulated machines, fake Discord
     expect(alertsOf('db')[0]?.embeds[0]?.title).toBe('db is unhealthy');
     expect(alertsOf('db')[0]?.content).not.toContain(`<@&${role.oncall}>`);
     lab.machine('db').startService(5432);
+  });
+
+  it('serves Prometheus metrics that promtool accepts: machines, checks, runs, durations, queues', async () => {
+    const response = await fetch(`http://${env.LAB_METRICS_LISTEN}/metrics`);
+    expect(response.status).toBe(200);
+    expect(response.headers.get('content-type')).toMatch(/^text\/plain; version=0\.0\.4/);
+    const text = await response.text();
+    const lint = await execa('promtool', ['check', 'metrics'], { input: text, reject: false });
+    expect({ exitCode: lint.exitCode, output: `${lint.stdout}${lint.stderr}` }).toEqual({
+      exitCode: 0,
+      output: '',
+    });
+    const value = (series: string) => {
+      const line = text.split('\n').find((l) => l.startsWith(`${series} `));
+      return line === undefined ? undefined : Number(line.slice(series.length + 1));
+    };
+    expect(value('lab_machine_up{machine="web"}')).toBe(1);
+    expect(value('lab_machine_healthy{machine="web"}')).toBe(1);
+    expect(value('lab_machine_monitor_status{machine="web",status="healthy"}')).toBe(1);
+    expect(value('lab_health_check_up{machine="web",check="http http://localhost:8080/health"}')).toBe(1);
+    expect(
+      value('lab_health_check_latency_seconds{machine="web",check="http http://localhost:8080/health"}'),
+    ).toBeGreaterThan(0);
+    // The reboot run of web (the second test) ran in this lab serve.
+    expect(value('lab_runs_finished_total{kind="reboot",status="succeeded"}')).toBe(1);
+    expect(value('lab_run_duration_seconds_count{kind="reboot",status="succeeded"}')).toBe(1);
+    expect(value('lab_machine_step_duration_seconds_count{kind="reboot",what="rebooted"}')).toBe(1);
+    expect(value('lab_queue_jobs{queue="monitor",state="delayed"}')).toBeGreaterThanOrEqual(1);
+    expect(value('lab_queue_jobs{queue="runs",state="active"}')).toBe(0);
+    // One connection per machine, reused: far fewer handshakes than checks.
+    expect(value('lab_monitor_ssh_connections_opened_total')).toBeLessThanOrEqual(6);
+    expect(await checksOf('web')).toBeGreaterThan(10);
   });
 });

@@ -95,3 +95,20 @@ describe('monitor settings of a machine', () => {
     expect(checkDeadlineMs(db, 10_000)).toBe(21_000);
   });
 });
+
+describe('LAB_METRICS_LISTEN', () => {
+  it('is off unless set, host:port when set, and refused naming the variable otherwise', async () => {
+    const { metricsListen } = await import('../../src/metrics/metrics-config.js');
+    expect(metricsListen({})).toBeNull();
+    expect(metricsListen({ LAB_METRICS_LISTEN: '' })).toBeNull();
+    expect(metricsListen({ LAB_METRICS_LISTEN: '127.0.0.1:9464' })).toEqual({
+      host: '127.0.0.1',
+      port: 9464,
+    });
+    expect(metricsListen({ LAB_METRICS_LISTEN: '[::1]:9464' })).toEqual({ host: '::1', port: 9464 });
+    for (const bad of ['9464', 'localhost', '127.0.0.1:0', '127.0.0.1:70000', 'http://x:1'])
+      expect(() => metricsListen({ LAB_METRICS_LISTEN: bad }), bad).toThrow(
+        /^invalid environment: LAB_METRICS_LISTEN: /,
+      );
+  });
+});

@@ -4,6 +4,9 @@ import { LabBot } from '../../discord/lab-bot.js';
 import { MonitorNotifier } from '../../discord/monitor-notifier.js';
 import { discordRest } from '../../discord/register-commands.js';
 import { RunNotifier } from '../../discord/run-notifier.js';
+import { LabMetrics } from '../../metrics/lab-metrics.js';
+import { metricsListen } from '../../metrics/metrics-config.js';
+import { MetricsServer } from '../../metrics/metrics-server.js';
 import { HealthMonitor } from '../../orchestration/monitor/health-monitor.js';
 import { monitorConfig } from '../../orchestration/monitor/monitor-config.js';
 import { queueConfig } from '../../orchestration/queue/queue-config.js';
@@ -61,6 +64,7 @@ async function runWorker(
   const log = serviceLogger(printEvents ? 'lab serve' : 'lab worker', context);
   const config = queueConfig(env);
   const monitoring = monitorConfig(env);
+  const metricsAt = metricsListen(env);
   const nix = flakeSettings({ nix: options.nix }, env).nix;
   const credentials = await loadSshCredentials(
     { keyPath: options.sshKey, knownHostsPath: options.knownHosts },
@@ -84,11 +88,12 @@ async function runWorker(
           (config.schedule.skipBroken ? ' (going on without hosts that cannot be read)' : '')
         : ''),
   );
+  const monitorPool = new SshPool(credentials);
   const monitor = await HealthMonitor.start({
     config: monitoring,
     runs: worker.runs,
     readInventory: (flake) => worker.processor.readInventory(flake),
-    pool: new SshPool(credentials),
+    pool: monitorPool,
     name: `${process.pid}`,
     log,
   }).catch(async (error: Error) => {
@@ -100,6 +105,19 @@ async function runWorker(
       ? `monitor: ${monitoring.flake}'s machines every ${monitoring.interval} s unless they set their own, reported after ${monitoring.failureThreshold} failing checks, recovered after ${monitoring.successThreshold}`
       : `monitor: off (${monitoring.interval === 0 ? 'LAB_MONITOR_INTERVAL=0' : 'no LAB_FLAKE to watch'})`,
   );
+  const metrics = metricsAt
+    ? new LabMetrics(worker.runs, monitoring, log, monitor ? () => monitorPool.opened : undefined)
+    : null;
+  const metricsServer =
+    metrics && metricsAt
+      ? await MetricsServer.start(metrics, metricsAt, log).catch(async (error: Error) => {
+          await monitor?.stop();
+          await worker.stop();
+          throw error;
+        })
+      : null;
+  metrics?.start();
+  if (metricsServer) log.info(`metrics: Prometheus endpoint at ${metricsServer.url}`);
   // Workers post run messages over REST; `lab serve` also runs the bot (gateway).
   const rest = discord ? discordRest(discord) : null;
   const notifier = discord && rest ? new RunNotifier(worker.runs, discord, rest, log) : null;
@@ -113,6 +131,8 @@ async function runWorker(
   } catch (error) {
     await notifier?.stop();
     await monitorNotifier?.stop();
+    await metrics?.stop();
+    await metricsServer?.stop();
     await monitor?.stop();
     await worker.stop();
     throw error;
@@ -133,6 +153,8 @@ async function runWorker(
   await botStopped;
   await notifier?.stop();
   await monitorNotifier?.stop();
+  await metrics?.stop();
+  await metricsServer?.stop();
   await monitor?.stop();
   await worker.stop();
   log.info('stopped');
