@@ -106,6 +106,7 @@ describe.skipIf(libPath === undefined)(
         healthChecks: [],
         orchestration: { deployStrategy: 'rolling', rebootDelay: 600, criticalityLevel: 'medium' },
         ssh: { host: 'minimal', port: 22, user: 'root' },
+        monitor: { enable: true, interval: null, failureThreshold: null, successThreshold: null },
       });
     });
 
@@ -138,6 +139,7 @@ describe.skipIf(libPath === undefined)(
         ],
         orchestration: { deployStrategy: 'blue-green', rebootDelay: 60, criticalityLevel: 'high' },
         ssh: { host: 'db.lab.example', port: 2222, user: 'deploy' },
+        monitor: { enable: true, interval: 30, failureThreshold: 5, successThreshold: null },
       });
     });
 
@@ -149,6 +151,7 @@ describe.skipIf(libPath === undefined)(
         'groups',
         'healthChecks',
         'hostname',
+        'monitor',
         'orchestration',
         'rebootOrder',
         'role',
@@ -194,6 +197,10 @@ describe.skipIf(libPath === undefined)(
           'healthChecks.*.timeout',
           'healthChecks.*.type',
           'healthChecks.*.url',
+          'monitor.enable',
+          'monitor.failureThreshold',
+          'monitor.interval',
+          'monitor.successThreshold',
           'orchestration.criticalityLevel',
           'orchestration.deployStrategy',
           'orchestration.rebootDelay',

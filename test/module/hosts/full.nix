@@ -20,6 +20,7 @@
       rebootDelay = 60;
       criticalityLevel = "high";
     };
+    monitor = { interval = 30; failureThreshold = 5; };
     ssh.port = 2222;
     ssh.user = "deploy";
   };
