@@ -8,6 +8,7 @@ import { loadSshCredentials } from '../../src/transport/ssh/ssh-credentials.js';
 import { SshPool } from '../../src/transport/ssh/ssh-pool.js';
 import { type Homelab, startHomelab } from '../sim/homelab.js';
 import { followRun, queueClient, queueEnv, startWorker } from '../support/queue.js';
+import { runLab } from '../support/run-cli.js';
 
 let lab: Homelab;
 const started: { worker: LabWorker; monitor: HealthMonitor | null }[] = [];
@@ -249,5 +250,43 @@ describe('the monitor', () => {
       lab.machine('db').setDelays({ bootMs: 0 });
       await runs.close();
     }
+  });
+
+  it('in the terminal: lab silence refuses an unknown machine, lab silences lists who and why, lab status shows the monitor view', async () => {
+    const env = monitorEnv();
+    const { monitor } = await startMonitoredWorker(env, 'w');
+    await until(async () => (await monitor.store.watch('db'))?.status === 'healthy', 20_000, 'db healthy');
+    const cli = { ...env, LAB_FLAKE: lab.flake };
+    const unknown = await runLab(['silence', 'dbx', '1h', 'typo'], cli);
+    expect(unknown.exitCode).toBe(64);
+    expect(unknown.stderr).toContain("lab: unknown machine 'dbx' (machines: db, quiet, web");
+    const bad = await runLab(['silence', 'db', 'soon', 'x'], cli);
+    expect({ exitCode: bad.exitCode, stderr: bad.stderr }).toEqual({
+      exitCode: 64,
+      stderr: "lab: duration: 'soon' is not a duration (e.g. 30m, 2h, 1h30m, 1d; at most 4w)\n",
+    });
+    const made = await runLab(['silence', 'db', '30m', 'moving', 'the', 'rack', '--as', 'alice'], cli);
+    expect(made.exitCode, made.stderr).toBe(0);
+    const id = /silence (\w+)\.$/.exec(made.stdout.trim())?.[1] as string;
+    const listed = await runLab(['silences'], cli);
+    expect(listed.stdout).toMatch(
+      new RegExp(`^${id}\\s+db\\s+(30m|29m \\d+s)\\s+alice\\s+moving the rack$`, 'm'),
+    );
+    const status = await runLab(['status', '--json'], cli);
+    const document = JSON.parse(status.stdout) as {
+      monitor: { machines: { name: string; status: string; silence: string | null }[] };
+    };
+    expect(document.monitor.machines.map((m) => [m.name, m.status, m.silence])).toEqual([
+      ['db', 'silenced', id],
+      ['quiet', 'not monitored', null],
+      ['web', 'healthy', null],
+    ]);
+    const text = await runLab(['status'], cli);
+    expect(text.stdout).toMatch(/^MACHINE\s+MONITOR\s+SINCE\s+CHECKED\s+DETAIL$/m);
+    expect(text.stdout).toMatch(/^db\s+silenced\s+.+moving the rack \(by alice, .+ left\)$/m);
+    expect((await runLab(['unsilence', id], cli)).stdout).toBe(
+      `Removed silence ${id} of db (moving the rack).\n`,
+    );
+    expect((await runLab(['unsilence', id], cli)).exitCode).toBe(64);
   });
 });
