@@ -173,6 +173,9 @@ describe('the Discord bot against the fake Discord API', () => {
       'deploy',
       'status',
       'cancel',
+      'silence',
+      'silences',
+      'unsilence',
     ]);
   });
 

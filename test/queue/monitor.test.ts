@@ -255,7 +255,12 @@ describe('the monitor', () => {
   it('in the terminal: lab silence refuses an unknown machine, lab silences lists who and why, lab status shows the monitor view', async () => {
     const env = monitorEnv();
     const { monitor } = await startMonitoredWorker(env, 'w');
-    await until(async () => (await monitor.store.watch('db'))?.status === 'healthy', 20_000, 'db healthy');
+    for (const name of ['db', 'web'])
+      await until(
+        async () => (await monitor.store.watch(name))?.status === 'healthy',
+        20_000,
+        `${name} healthy`,
+      );
     const cli = { ...env, LAB_FLAKE: lab.flake };
     const unknown = await runLab(['silence', 'dbx', '1h', 'typo'], cli);
     expect(unknown.exitCode).toBe(64);
@@ -288,5 +293,35 @@ describe('the monitor', () => {
       `Removed silence ${id} of db (moving the rack).\n`,
     );
     expect((await runLab(['unsilence', id], cli)).exitCode).toBe(64);
+  });
+
+  it('a machine that stops answering (frozen) counts as failing within its deadline; the monitor goes on with the others', async () => {
+    const env = monitorEnv();
+    const { monitor } = await startMonitoredWorker(env, 'w');
+    await until(async () => (await monitor.store.watch('web'))?.status === 'healthy', 20_000, 'web healthy');
+    lab.machine('web').freeze(true);
+    try {
+      const frozenAt = Date.now();
+      const alert = await until(
+        async () =>
+          alerts(await monitor.store.events()).find((e) => e.type === 'monitor.alert' && e.machine === 'web'),
+        60_000,
+        'the alert of the frozen web',
+      );
+      expect(alert.type === 'monitor.alert' && alert.reason).toMatch(
+        /no answer within|unreachable|timed out/,
+      );
+      // db, meanwhile, was checked as usual.
+      const db = await monitor.store.watch('db');
+      expect(db?.status).toBe('healthy');
+      expect(db?.last?.at).toBeGreaterThan(frozenAt);
+    } finally {
+      lab.machine('web').freeze(false);
+    }
+    await until(
+      async () => (await monitor.store.watch('web'))?.status === 'healthy',
+      60_000,
+      'web healthy again',
+    );
   });
 });
