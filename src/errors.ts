@@ -132,3 +132,8 @@ export class DiscordError extends LabError {}
 
 /** A queued job failed in a worker (e.g. evaluating the flake); the message is the worker's. */
 export class WorkerJobError extends LabError {}
+
+/** No silence has the id given (or it has expired already). */
+export class SilenceNotFoundError extends LabError {
+  override readonly exitCode: number = ExitCode.usage;
+}

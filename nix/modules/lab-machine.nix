@@ -198,6 +198,37 @@ in
       };
     };
 
+    monitor = {
+      enable = mkOption {
+        type = types.bool;
+        default = true;
+        description = ''
+          Whether lab's monitor (in `lab serve` and `lab worker`) watches this machine between
+          runs: reachability over SSH and its `healthChecks`, alerting after failures. false: it
+          is checked only by runs and `lab health`.
+        '';
+        example = false;
+      };
+      interval = mkOption {
+        type = types.nullOr (types.ints.between 1 86400);
+        default = null;
+        description = "Seconds between the monitor's checks of this machine; null: the monitor's default (`LAB_MONITOR_INTERVAL`, 60).";
+        example = 30;
+      };
+      failureThreshold = mkOption {
+        type = types.nullOr (types.ints.between 1 100);
+        default = null;
+        description = "Consecutive failing checks before the monitor reports this machine; null: the default (`LAB_MONITOR_FAILURES`, 3).";
+        example = 5;
+      };
+      successThreshold = mkOption {
+        type = types.nullOr (types.ints.between 1 100);
+        default = null;
+        description = "Consecutive passing checks before the monitor reports it recovered; null: the default (`LAB_MONITOR_SUCCESSES`, 2).";
+        example = 3;
+      };
+    };
+
     ssh = {
       host = mkOption {
         type = types.str;
@@ -245,6 +276,7 @@ in
         maintenanceWindow = plainWindow cfg.orchestration.maintenanceWindow;
       };
       ssh = { inherit (cfg.ssh) host port user; };
+      monitor = { inherit (cfg.monitor) enable interval failureThreshold successThreshold; };
     };
   };
 }

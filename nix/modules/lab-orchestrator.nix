@@ -123,6 +123,14 @@ let
   # the service's credentials directory).
   escapeSpecifiers = builtins.replaceStrings [ "%" ] [ "%%" ];
 
+  # The port of metrics.listen (host:port or [v6]:port), null when it is not one.
+  metricsPort =
+    let
+      match = if cfg.metrics.listen == null then null else builtins.match "(\\[[0-9a-fA-F:.]+]|[A-Za-z0-9.-]+):([0-9]{1,5})" cfg.metrics.listen;
+      port = if match == null then null else lib.toInt (builtins.elemAt match 1);
+    in
+    if port != null && port >= 1 && port <= 65535 then port else null;
+
   credentialEnvironment = {
     # The private key: systemd copied ssh.keyFile into the credentials directory at start-up.
     LAB_SSH_KEY = "%d/${credential.sshKey}";
@@ -142,6 +150,10 @@ let
     LAB_SELF_APPROVAL = flag cfg.approvals.selfApproval;
     LAB_APPROVAL_TIMEOUT = toString cfg.approvals.timeout;
     LAB_HALT_TIMEOUT = toString cfg.haltTimeout;
+    LAB_MONITOR_INTERVAL = toString cfg.monitor.interval;
+    LAB_MONITOR_FAILURES = toString cfg.monitor.failureThreshold;
+    LAB_MONITOR_SUCCESSES = toString cfg.monitor.successThreshold;
+    LAB_MONITOR_FLAP_WINDOW = toString cfg.monitor.flapWindow;
     LAB_SCHEDULE_FLAKE_UPDATE = flag cfg.schedule.flakeUpdate;
     LAB_SCHEDULE_SKIP_BROKEN = flag cfg.schedule.skipBroken;
     LAB_CACHE_DIR = cacheDir;
@@ -166,6 +178,7 @@ let
     # Public keys: a file in the store is fine.
     LAB_KNOWN_HOSTS = toString (pkgs.writeText "lab-known-hosts" (lib.concatMapStrings (line: line + "\n") cfg.ssh.knownHosts));
   }
+  // optionalAttrs (cfg.metrics.listen != null) { LAB_METRICS_LISTEN = cfg.metrics.listen; }
   // optionalAttrs (cfg.schedule.cron != null) { LAB_SCHEDULE = cfg.schedule.cron; }
   // optionalAttrs (cfg.schedule.timeZone != null) { LAB_SCHEDULE_TZ = cfg.schedule.timeZone; }
   // optionalAttrs cfg.discord.enable (
@@ -265,6 +278,55 @@ in
       default = 3600;
       description = "Seconds a halted run waits for retry, skip or abort before it is aborted (`LAB_HALT_TIMEOUT`).";
       example = 7200;
+    };
+
+    monitor = {
+      interval = mkOption {
+        type = types.ints.between 0 86400;
+        default = 60;
+        description = ''
+          Seconds between the monitor's checks of each machine between runs (`LAB_MONITOR_INTERVAL`):
+          reachability over SSH and its healthChecks, with alerts after `failureThreshold` failures.
+          A machine's `lab.machine.monitor.interval` overrides it; 0 turns the monitor off.
+        '';
+        example = 30;
+      };
+      failureThreshold = mkOption {
+        type = types.ints.between 1 100;
+        default = 3;
+        description = "Consecutive failing checks before a machine is reported (`LAB_MONITOR_FAILURES`).";
+        example = 5;
+      };
+      successThreshold = mkOption {
+        type = types.ints.between 1 100;
+        default = 2;
+        description = "Consecutive passing checks before it is reported recovered (`LAB_MONITOR_SUCCESSES`).";
+        example = 3;
+      };
+      flapWindow = mkOption {
+        type = types.ints.between 0 86400;
+        default = 900;
+        description = "Seconds after a recovery during which failing again reopens the same alert instead of paging again (`LAB_MONITOR_FLAP_WINDOW`).";
+        example = 3600;
+      };
+    };
+
+    metrics = {
+      listen = mkOption {
+        type = types.nullOr types.str;
+        default = null;
+        description = ''
+          Where lab's Prometheus endpoint (`/metrics`) listens, host:port (`LAB_METRICS_LISTEN`);
+          null: no endpoint. Machine up/health, checks and their latency, runs, durations, queues.
+        '';
+        example = "127.0.0.1:9464";
+      };
+      openFirewall = mkOption {
+        type = types.bool;
+        default = false;
+        description = "Open the metrics port in the firewall (for a Prometheus on another machine; then listen on a non-loopback address).";
+        example = true;
+      };
     };
 
     cli.enable = mkOption {
@@ -528,6 +590,14 @@ in
         message = "services.lab-orchestrator.schedule.cron must be a cron expression of 5 or 6 fields, e.g. \"0 3 * * *\" (not `${toString cfg.schedule.cron}`)";
       }
       {
+        assertion = cfg.metrics.listen == null || metricsPort != null;
+        message = "services.lab-orchestrator.metrics.listen must be host:port, e.g. 127.0.0.1:9464 or [::1]:9464 (not `${toString cfg.metrics.listen}`)";
+      }
+      {
+        assertion = !cfg.metrics.openFirewall || cfg.metrics.listen != null;
+        message = "services.lab-orchestrator.metrics.openFirewall needs metrics.listen (host:port)";
+      }
+      {
         assertion = !cfg.schedule.flakeUpdate || localFlakeDir != null;
         message = "services.lab-orchestrator.schedule.flakeUpdate writes flake.lock, so flake must be a local flake (an absolute path, path:/… or git+file:///…), not `${cfg.flake}`";
       }
@@ -537,6 +607,8 @@ in
       "services.lab-orchestrator.schedule.flakeUpdate has no effect without schedule.cron";
 
     environment.systemPackages = optional cfg.cli.enable cli;
+
+    networking.firewall.allowedTCPPorts = optional (cfg.metrics.openFirewall && metricsPort != null) metricsPort;
 
     services.redis.servers.lab = mkIf cfg.redis.createLocally {
       enable = true;

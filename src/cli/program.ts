@@ -4,6 +4,7 @@ import { deployCommand } from './commands/deploy.js';
 import { discordCommands } from './commands/discord.js';
 import { healthCommand } from './commands/health.js';
 import { machinesCommand } from './commands/machines.js';
+import { monitorCommands } from './commands/monitor.js';
 import { powerCommand } from './commands/power.js';
 import { rebootCommand } from './commands/reboot.js';
 import { runCommands } from './commands/runs.js';
@@ -48,6 +49,7 @@ export function buildProgram(io: Io, setExitCode: (code: number) => void = () =>
   deployCommand(program, context);
   workerCommands(program, context);
   runCommands(program, context);
+  monitorCommands(program, context);
   discordCommands(program, context);
   return program;
 }

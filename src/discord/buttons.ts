@@ -1,11 +1,15 @@
 import { type ButtonInteraction, MessageFlags } from 'discord.js';
+import { formatDuration } from '../domain/monitor/silence.js';
 import { RunControlError } from '../errors.js';
+import { MonitorClient } from '../orchestration/monitor/monitor-client.js';
 import type { Decision } from '../orchestration/run-flow.js';
 import { actorOf, type BotContext, memberOf } from './bot-context.js';
 import { decodeButton } from './custom-ids.js';
 import { inDiscordWords, skippedNote } from './discord-words.js';
+import { checkFromAlert, rebootFromAlert, silenceFromAlert } from './monitor-actions.js';
 import { allowed, refusal } from './permissions.js';
 import { rebootPlan, targetsOf } from './reboot-plan.js';
+import { when } from './render/colors.js';
 
 const ephemeral = (content: string) => ({ content, flags: MessageFlags.Ephemeral }) as const;
 
@@ -29,7 +33,12 @@ export async function buttonClick(interaction: ButtonInteraction, context: BotCo
     return;
   }
   const member = memberOf(interaction);
-  const needs = button.action === 'approve' || button.action === 'deny' ? 'approve' : 'operate';
+  const needs =
+    button.action === 'approve' || button.action === 'deny'
+      ? 'approve'
+      : button.action === 'check'
+        ? 'view'
+        : 'operate';
   if (!allowed(context.config, member, needs)) {
     context.log.info(
       { userId: member.userId, action: button.action },
@@ -71,6 +80,26 @@ export async function buttonClick(interaction: ButtonInteraction, context: BotCo
         await interaction.editReply(decisionReply(button.decision, button.runId, halt.machine));
         return;
       }
+      case 'monitor-reboot':
+        await interaction.editReply(
+          await rebootFromAlert(context, button.machine, actor, interaction.channelId),
+        );
+        return;
+      case 'silence': {
+        const silence = await silenceFromAlert(context, button.machine, button.duration, actor);
+        await interaction.editReply(
+          `Silenced ${button.machine} until ${when(silence.until, 't')} (${formatDuration(silence.until - silence.createdAt)}): no monitor alerts for it meanwhile. /lab silences lists it.`,
+        );
+        return;
+      }
+      case 'unsilence': {
+        const removed = await new MonitorClient(runs).unsilence(button.silence);
+        await interaction.editReply(`Removed the silence of ${removed.target} (${removed.reason}).`);
+        return;
+      }
+      case 'check':
+        await interaction.editReply(await checkFromAlert(context, button.machine));
+        return;
       case 'start': {
         const inventory = await runs.inventory(context.config.flake);
         const { skipBroken } = button;

@@ -18,6 +18,11 @@ export type ButtonAction =
       readonly decision: Decision;
       readonly haltAt: number;
     }
+  /** The monitor's alert: reboot the machine, silence it for a while, check it now. */
+  | { readonly action: 'monitor-reboot' | 'check'; readonly machine: string }
+  | { readonly action: 'silence'; readonly machine: string; readonly duration: string }
+  /** `/lab silences`: remove one. */
+  | { readonly action: 'unsilence'; readonly silence: string }
   | {
       readonly action: 'start';
       readonly plan: string;
@@ -38,6 +43,13 @@ export function encodeButton(button: ButtonAction): string {
         return ['decide', button.runId, button.decision, String(button.haltAt)];
       case 'start':
         return [button.skipBroken ? 'start-skip-broken' : 'start', button.plan, button.target];
+      case 'monitor-reboot':
+      case 'check':
+        return [button.action, button.machine];
+      case 'silence':
+        return ['silence', button.machine, button.duration];
+      case 'unsilence':
+        return ['unsilence', button.silence];
     }
   })();
   const id = ['lab', ...parts].join(':');
@@ -70,6 +82,15 @@ export function decodeButton(customId: string): ButtonAction | null {
         ? { action: 'start', plan, target: target.join(':'), skipBroken: action === 'start-skip-broken' }
         : null;
     }
+    case 'monitor-reboot':
+    case 'check':
+      return rest[0] && rest.length === 1 ? { action, machine: rest[0] } : null;
+    case 'silence': {
+      const [machine, duration] = rest;
+      return machine && duration && rest.length === 2 ? { action, machine, duration } : null;
+    }
+    case 'unsilence':
+      return rest[0] && rest.length === 1 ? { action, silence: rest[0] } : null;
     default:
       return null;
   }

@@ -141,6 +141,9 @@ describe('the Discord bot against the fake Discord API', () => {
       'deploy',
       'status',
       'cancel',
+      'silence',
+      'silences',
+      'unsilence',
     ]);
   });
 

@@ -32,6 +32,9 @@ export interface FakeMessage {
   components: { type: number; components: { custom_id?: string; label?: string; disabled?: boolean }[] }[];
   flags: number;
   edits: number;
+  /** As the bot sent them: who may be pinged, and the message it replies to. */
+  allowed_mentions?: { parse?: string[]; roles?: string[]; users?: string[] };
+  message_reference?: { message_id: string };
   /** Files uploaded with the message (multipart `files[n]`), as Discord keeps them. */
   attachments: FakeAttachment[];
 }
@@ -175,6 +178,8 @@ export class FakeDiscord {
   private sequence = 0;
   private identified: (() => void) | null = null;
   private readonly listeners = new Set<() => void>();
+  /** Faults for the next posts to channels: Discord rate-limiting (429) or down (503). */
+  private readonly postFaults: { status: 429 | 503; retryAfterS: number }[] = [];
 
   private constructor(
     private readonly server: Server,
@@ -296,6 +301,14 @@ export class FakeDiscord {
       data: { custom_id: customId, component_type: 2 },
       message: this.messageJson(message),
     });
+  }
+
+  /**
+   * The next `count` posts of messages to a channel fail: 429 (rate limited, with Discord's
+   * retry_after) or 503 (Discord down).
+   */
+  failPosts(count: number, status: 429 | 503, retryAfterS = 1): void {
+    for (let i = 0; i < count; i++) this.postFaults.push({ status, retryAfterS });
   }
 
   /** Messages posted in a channel (or thread), oldest first. */
@@ -589,6 +602,23 @@ export class FakeDiscord {
       return json(200, this.messageJson(message));
     }
     match = route(/^\/channels\/(\d+)\/messages$/);
+    const fault = method === 'POST' && match ? this.postFaults.shift() : undefined;
+    if (fault?.status === 429) {
+      response.writeHead(429, {
+        'content-type': 'application/json',
+        'retry-after': String(fault.retryAfterS),
+        'x-ratelimit-scope': 'user',
+      });
+      response.end(
+        JSON.stringify({
+          message: 'You are being rate limited.',
+          retry_after: fault.retryAfterS,
+          global: false,
+        }),
+      );
+      return;
+    }
+    if (fault?.status === 503) return json(503, { message: 'Service Unavailable', code: 0 });
     if (method === 'POST' && match) {
       return json(
         200,
@@ -641,6 +671,12 @@ export class FakeDiscord {
       flags: (data.flags as number | undefined) ?? 0,
       edits: 0,
       attachments: [...files],
+      ...(data.allowed_mentions
+        ? { allowed_mentions: data.allowed_mentions as FakeMessage['allowed_mentions'] }
+        : {}),
+      ...(data.message_reference
+        ? { message_reference: data.message_reference as FakeMessage['message_reference'] }
+        : {}),
     };
     this.messages.set(message.id, message);
     return message;
@@ -662,6 +698,8 @@ export class FakeDiscord {
     if ('content' in data) message.content = (data.content as string | null) ?? '';
     if ('embeds' in data) message.embeds = (data.embeds as FakeMessage['embeds']) ?? [];
     if ('components' in data) message.components = (data.components as FakeMessage['components']) ?? [];
+    if ('allowed_mentions' in data)
+      message.allowed_mentions = data.allowed_mentions as FakeMessage['allowed_mentions'];
     message.edits += 1;
   }
 

@@ -160,7 +160,13 @@ describe('lab serve', () => {
 
   it('SIGTERM while a /lab reboot is being submitted: that one is finished, new ones are refused, then it stops', async () => {
     const nix = await gatedNix();
-    const env = { ...serveEnv(), LAB_QUEUE: `serve-${snowflake()}`, LAB_NIX: nix.bin };
+    // The monitor would read the flake too (its sync): here only the submission may reach nix.
+    const env = {
+      ...serveEnv(),
+      LAB_QUEUE: `serve-${snowflake()}`,
+      LAB_NIX: nix.bin,
+      LAB_MONITOR_INTERVAL: '0',
+    };
     const started = await startServe(env);
     serve = started.process;
     // The submission reads the flake in the worker; nix is held there until the test lets it go.

@@ -147,3 +147,41 @@ describe('lab health', () => {
     );
   });
 });
+
+describe('lab health --watch', () => {
+  it('prints the table again every interval, follows a service that stops, and ends with Ctrl-C (exit 0)', async () => {
+    const { execa } = await import('execa');
+    const { repoRoot } = await import('../support/flake-fixtures.js');
+    let text = '';
+    const watching = execa(
+      'node',
+      [`${repoRoot}/dist/cli/main.js`, 'health', 'web', '--watch', '--interval', '1', '--flake', lab.flake],
+      { env: { ...lab.env, LAB_NO_CACHE: '1', NIX_CONFIG: 'substituters =' }, reject: false },
+    );
+    watching.stdout?.on('data', (chunk: Buffer) => {
+      text += chunk.toString();
+    });
+    const rounds = () => text.split('\n').filter((line) => / · every 1 s · Ctrl-C stops$/.test(line)).length;
+    const waitFor = async (check: () => boolean, what: string) => {
+      const deadline = Date.now() + 60_000;
+      while (!check()) {
+        if (Date.now() > deadline) throw new Error(`lab health --watch: no ${what}:\n${text}`);
+        await new Promise((resolve) => setTimeout(resolve, 50));
+      }
+    };
+    await waitFor(() => rounds() >= 1 && text.includes('All 1 machine is healthy.'), 'first table');
+    lab.machine('web').stopService(5432);
+    try {
+      await waitFor(() => /web\s+tcp 5432\s+FAILED/.test(text), 'failing tcp 5432');
+      const seen = rounds();
+      await waitFor(() => rounds() >= seen + 1, 'next round');
+    } finally {
+      lab.machine('web').startService(5432);
+    }
+    watching.kill('SIGINT');
+    const result = await watching;
+    expect(result.exitCode).toBe(0);
+    // Not a terminal: the tables follow one another instead of being redrawn in place.
+    expect(text).not.toContain('\u001b[2J');
+  });
+});

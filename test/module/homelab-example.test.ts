@@ -20,6 +20,7 @@ interface Machine {
   dependencies?: string[];
   orchestration?: { criticalityLevel?: string };
   ssh?: { host?: string };
+  monitor?: { [field: string]: Json };
   [field: string]: Json | undefined;
 }
 
@@ -69,6 +70,13 @@ function withDefaults(name: string, machine: Machine): Json {
       ...machine.orchestration,
     },
     ssh: { host: name, port: 22, user: 'root', ...machine.ssh },
+    monitor: {
+      enable: true,
+      interval: null,
+      failureThreshold: null,
+      successThreshold: null,
+      ...machine.monitor,
+    },
   } as Json;
 }
 

@@ -124,6 +124,7 @@ describe.skipIf(libPath === undefined)(
         },
         ssh: { host: 'minimal', port: 22, user: 'root' },
         power: NO_POWER,
+        monitor: { enable: true, interval: null, failureThreshold: null, successThreshold: null },
       });
     });
 
@@ -167,6 +168,7 @@ describe.skipIf(libPath === undefined)(
         },
         ssh: { host: 'db.lab.example', port: 2222, user: 'deploy' },
         power: NO_POWER,
+        monitor: { enable: true, interval: 30, failureThreshold: 5, successThreshold: null },
       });
     });
 
@@ -179,6 +181,7 @@ describe.skipIf(libPath === undefined)(
         'groups',
         'healthChecks',
         'hostname',
+        'monitor',
         'orchestration',
         'rebootOrder',
         'role',
@@ -278,6 +281,10 @@ describe.skipIf(libPath === undefined)(
           'healthChecks.*.timeout',
           'healthChecks.*.type',
           'healthChecks.*.url',
+          'monitor.enable',
+          'monitor.failureThreshold',
+          'monitor.interval',
+          'monitor.successThreshold',
           'orchestration.criticalityLevel',
           'orchestration.deployStrategy',
           'orchestration.maintenanceWindow',

@@ -11,6 +11,7 @@ import {
   readFileSync,
   readlinkSync,
   readSync,
+  renameSync,
   rmSync,
   watch,
   writeFileSync,
@@ -305,8 +306,34 @@ export class SimMachine {
     writeFileSync(join(this.dir, 'services.json'), JSON.stringify({ ...spec, faults }));
   }
 
+  /**
+   * Stops one of the machine's services (by port) while it runs, as `systemctl stop` does: its
+   * port refuses from now on. A boot starts it again, as on NixOS; so does startService.
+   */
+  stopService(port: number): void {
+    this.setStoppedServices([...new Set([...this.stoppedServices(), port])]);
+  }
+
+  startService(port: number): void {
+    this.setStoppedServices(this.stoppedServices().filter((stopped) => stopped !== port));
+  }
+
+  private stoppedServices(): number[] {
+    try {
+      return JSON.parse(readFileSync(join(this.dir, 'stopped-services'), 'utf8'));
+    } catch {
+      return [];
+    }
+  }
+
+  private setStoppedServices(ports: number[]): void {
+    writeFileSync(join(this.dir, 'stopped-services.new'), JSON.stringify(ports));
+    renameSync(join(this.dir, 'stopped-services.new'), join(this.dir, 'stopped-services'));
+  }
+
   /** Starts the machine and resolves once its sshd accepts connections. */
   async boot(): Promise<void> {
+    rmSync(join(this.dir, 'stopped-services'), { force: true });
     if (this.faults.includes('host-key-changed')) {
       await newHostKey(this.dir);
       this.setFaults(this.faults.filter((fault) => fault !== 'host-key-changed'));

@@ -29,6 +29,9 @@ describe('the /lab command registry', () => {
       deploy: 'operate',
       status: 'view',
       cancel: 'operate',
+      silence: 'operate',
+      silences: 'view',
+      unsilence: 'operate',
     });
   });
 });

@@ -79,6 +79,10 @@ describe('button ids', () => {
       { action: 'decide', runId: '3f2a9c1d7e', decision: 'skip', haltAt: 1795739571389 },
       { action: 'start', plan: '0123456789ab', target: '@storage', skipBroken: false },
       { action: 'start', plan: '0123456789ab', target: 'all', skipBroken: true },
+      { action: 'monitor-reboot', machine: 'db-primary' },
+      { action: 'check', machine: 'db' },
+      { action: 'silence', machine: 'db', duration: '1h' },
+      { action: 'unsilence', silence: '0a1b2c3d' },
     ] as const;
     for (const button of buttons) {
       const id = encodeButton(button);
@@ -88,6 +92,9 @@ describe('button ids', () => {
     expect(decodeButton('other:approve:x:y:z')).toBeNull();
     expect(decodeButton('lab:decide:run:reboot-everything:1')).toBeNull();
     expect(decodeButton('lab:approve:run:db')).toBeNull();
+    expect(decodeButton('lab:silence:db')).toBeNull();
+    expect(decodeButton('lab:check:db:extra')).toBeNull();
+    expect(encodeButton(buttons[8])).toBe('lab:silence:db:1h');
     expect(encodeButton(buttons[4])).toBe('lab:start:0123456789ab:@storage');
     expect(encodeButton(buttons[5])).toBe('lab:start-skip-broken:0123456789ab:all');
     expect(() =>

@@ -24,6 +24,17 @@ describe('LabKeys', () => {
     expect(keys.discordRun('r1')).toBe('lab:q:discord:run:r1');
   });
 
+  it("names the monitor's keys under the queue", () => {
+    expect(keys.monitorQueue).toBe('q-monitor');
+    expect(keys.monitorWatches).toBe('lab:q:monitor:watches');
+    expect(keys.monitorEvents).toBe('lab:q:monitor:events');
+    expect(keys.monitorCheck('db')).toBe('lab:q:monitor:check:db');
+    expect(keys.monitorSilences).toBe('lab:q:monitor:silences');
+    expect(keys.monitorNotifierLeader).toBe('lab:q:discord:monitor-leader');
+    expect(keys.monitorCursor).toBe('lab:q:discord:monitor-cursor');
+    expect(keys.monitorAlert('db@1')).toBe('lab:q:discord:monitor-alert:db@1');
+  });
+
   it('lists every key of a run to expire', () => {
     expect(keys.runKeys('r1', ['web'])).toEqual([
       'lab:q:run:r1:events',

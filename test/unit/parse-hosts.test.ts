@@ -23,6 +23,26 @@ describe('parseHosts', () => {
         rebootDelay: 600,
         criticalityLevel: 'medium',
         ssh: { host: 'web-01', port: 22, user: 'root' },
+        monitor: { enable: true, interval: null, failureThreshold: null, successThreshold: null },
+      },
+    ]);
+  });
+
+  it('reads lab.machine.monitor and names the machine and the field of a bad value', () => {
+    const { machines, broken } = parseHosts({
+      db: managed({ role: 'db', rebootOrder: 1, monitor: { interval: 30, failureThreshold: 5 } }),
+      web: managed({ role: 'web', rebootOrder: 1, monitor: { interval: 0 } }),
+      nas: managed({ role: 'nas', rebootOrder: 1, monitor: { enabled: false } }),
+    });
+    expect(machines.map((machine) => [machine.name, machine.monitor])).toEqual([
+      ['db', { enable: true, interval: 30, failureThreshold: 5, successThreshold: null }],
+    ]);
+    expect(broken).toEqual([
+      { name: 'nas', error: 'lab.machine.monitor.enabled: unknown field', groups: [] },
+      {
+        name: 'web',
+        error: 'lab.machine.monitor.interval: must be at least 1 (seconds) (got 0)',
+        groups: [],
       },
     ]);
   });

@@ -124,3 +124,32 @@ describe('run requests', () => {
     expect(a).not.toBe(c);
   });
 });
+
+describe('the monitor configuration', () => {
+  it('defaults, and names the variable of a bad value', async () => {
+    const { monitorConfig } = await import('../../src/orchestration/monitor/monitor-config.js');
+    expect(monitorConfig({})).toEqual({
+      interval: 60,
+      failureThreshold: 3,
+      successThreshold: 2,
+      flapWindow: 900,
+      flake: null,
+    });
+    expect(monitorConfig({ LAB_MONITOR_INTERVAL: '0', LAB_FLAKE: '/etc/homelab' })).toMatchObject({
+      interval: 0,
+      flake: '/etc/homelab',
+    });
+    expect(() => monitorConfig({ LAB_MONITOR_INTERVAL: '-1' })).toThrow(
+      'invalid environment: LAB_MONITOR_INTERVAL: must be 0 (off) or at least 1 (seconds)',
+    );
+    expect(() => monitorConfig({ LAB_MONITOR_INTERVAL: '1.5' })).toThrow(
+      'LAB_MONITOR_INTERVAL: must be whole seconds',
+    );
+    expect(() => monitorConfig({ LAB_MONITOR_FAILURES: '0' })).toThrow(
+      'LAB_MONITOR_FAILURES: must be at least 1',
+    );
+    expect(() => monitorConfig({ LAB_MONITOR_SUCCESSES: 'two' })).toThrow(
+      /^invalid environment: LAB_MONITOR_SUCCESSES: /,
+    );
+  });
+});

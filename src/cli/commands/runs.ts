@@ -1,7 +1,11 @@
 import type { Command } from 'commander';
+import { MonitorClient } from '../../orchestration/monitor/monitor-client.js';
+import { monitorConfig } from '../../orchestration/monitor/monitor-config.js';
 import { RunControl } from '../../orchestration/queue/run-control.js';
+import type { RunQueue } from '../../orchestration/queue/run-queue.js';
 import type { Decision } from '../../orchestration/run-flow.js';
 import { cliActor, follow, withRunQueue } from '../queue-support.js';
+import { monitorJson, monitorText } from '../render/monitor.js';
 import { runJson, runsText, runText } from '../render/run-status.js';
 import { runExitCode } from '../run-support.js';
 import { positiveInteger } from '../settings.js';
@@ -29,8 +33,16 @@ export function runCommands(program: Command, context: Context): void {
           return;
         }
         const records = await runs.runs(options.limit);
-        if (options.json) output.json({ runs: records.map(runJson) });
-        else output.lines(runsText(records, output.style));
+        const monitor = await monitorView(runs, context.env);
+        if (options.json)
+          output.json({
+            runs: records.map(runJson),
+            ...(monitor ? { monitor: monitorJson(monitor.rows, monitor.silences) } : {}),
+          });
+        else {
+          output.lines(runsText(records, output.style));
+          if (monitor) output.lines(['', ...monitorText(monitor.rows, output.style)]);
+        }
       }),
     );
 
@@ -108,6 +120,19 @@ export function runCommands(program: Command, context: Context): void {
         }),
       );
   }
+}
+
+/**
+ * The monitor's view of the flake's machines (LAB_FLAKE, as the workers watch it), from the
+ * machines a worker read last; null when no flake is set or none has been read yet.
+ */
+async function monitorView(runs: RunQueue, env: NodeJS.ProcessEnv) {
+  const config = monitorConfig(env);
+  if (!config.flake) return null;
+  const inventory = await runs.cachedInventory(config.flake);
+  if (!inventory) return null;
+  const client = new MonitorClient(runs);
+  return { rows: await client.rows(inventory, config), silences: await client.silences() };
 }
 
 function actorCommand(program: Command, name: string, description: string): Command {

@@ -1,14 +1,21 @@
 import type { Command } from 'commander';
 import { discordConfig, discordWanted } from '../../discord/discord-config.js';
 import { LabBot } from '../../discord/lab-bot.js';
+import { MonitorNotifier } from '../../discord/monitor-notifier.js';
 import { discordRest } from '../../discord/register-commands.js';
 import { RunNotifier } from '../../discord/run-notifier.js';
+import { LabMetrics } from '../../metrics/lab-metrics.js';
+import { metricsListen } from '../../metrics/metrics-config.js';
+import { MetricsServer } from '../../metrics/metrics-server.js';
 import { sshChangePreviewer } from '../../orchestration/change-previewer.js';
+import { HealthMonitor } from '../../orchestration/monitor/health-monitor.js';
+import { monitorConfig } from '../../orchestration/monitor/monitor-config.js';
 import { queueConfig } from '../../orchestration/queue/queue-config.js';
 import { redactUrl } from '../../orchestration/queue/redis.js';
 import { RunControl } from '../../orchestration/queue/run-control.js';
 import { LabWorker } from '../../orchestration/queue/run-worker.js';
 import { loadSshCredentials } from '../../transport/ssh/ssh-credentials.js';
+import { SshPool } from '../../transport/ssh/ssh-pool.js';
 import { type Logger, logSettings } from '../logger.js';
 import { runEventLine } from '../render/run-events.js';
 import { plainStyle } from '../render/style.js';
@@ -57,6 +64,8 @@ async function runWorker(
   const { env } = context;
   const log = serviceLogger(printEvents ? 'lab serve' : 'lab worker', context);
   const config = queueConfig(env);
+  const monitoring = monitorConfig(env);
+  const metricsAt = metricsListen(env);
   const nix = flakeSettings({ nix: options.nix }, env).nix;
   const credentials = await loadSshCredentials(
     { keyPath: options.sshKey, knownHostsPath: options.knownHosts },
@@ -80,9 +89,42 @@ async function runWorker(
           (config.schedule.skipBroken ? ' (going on without hosts that cannot be read)' : '')
         : ''),
   );
+  const monitorPool = new SshPool(credentials);
+  const monitor = await HealthMonitor.start({
+    config: monitoring,
+    runs: worker.runs,
+    readInventory: (flake) => worker.processor.readInventory(flake),
+    pool: monitorPool,
+    name: `${process.pid}`,
+    log,
+  }).catch(async (error: Error) => {
+    await worker.stop();
+    throw error;
+  });
+  log.info(
+    monitor
+      ? `monitor: ${monitoring.flake}'s machines every ${monitoring.interval} s unless they set their own, reported after ${monitoring.failureThreshold} failing checks, recovered after ${monitoring.successThreshold}`
+      : `monitor: off (${monitoring.interval === 0 ? 'LAB_MONITOR_INTERVAL=0' : 'no LAB_FLAKE to watch'})`,
+  );
+  const metrics = metricsAt
+    ? new LabMetrics(worker.runs, monitoring, log, monitor ? () => monitorPool.opened : undefined)
+    : null;
+  const metricsServer =
+    metrics && metricsAt
+      ? await MetricsServer.start(metrics, metricsAt, log).catch(async (error: Error) => {
+          await monitor?.stop();
+          await worker.stop();
+          throw error;
+        })
+      : null;
+  metrics?.start();
+  if (metricsServer) log.info(`metrics: Prometheus endpoint at ${metricsServer.url}`);
   // Workers post run messages over REST; `lab serve` also runs the bot (gateway).
-  const notifier = discord ? new RunNotifier(worker.runs, discord, discordRest(discord), log) : null;
+  const rest = discord ? discordRest(discord) : null;
+  const notifier = discord && rest ? new RunNotifier(worker.runs, discord, rest, log) : null;
   notifier?.start();
+  const monitorNotifier = discord && rest ? new MonitorNotifier(worker.runs, discord, rest, log) : null;
+  monitorNotifier?.start();
   const bot =
     discord && printEvents
       ? new LabBot(discord, worker.runs, new RunControl(worker.runs), log, {
@@ -93,6 +135,10 @@ async function runWorker(
     await bot?.start();
   } catch (error) {
     await notifier?.stop();
+    await monitorNotifier?.stop();
+    await metrics?.stop();
+    await metricsServer?.stop();
+    await monitor?.stop();
     await worker.stop();
     throw error;
   }
@@ -111,6 +157,10 @@ async function runWorker(
   await printing;
   await botStopped;
   await notifier?.stop();
+  await monitorNotifier?.stop();
+  await metrics?.stop();
+  await metricsServer?.stop();
+  await monitor?.stop();
   await worker.stop();
   log.info('stopped');
   // Everything lab opened is closed; HTTP keep-alive sockets of the Discord REST clients may

@@ -7,10 +7,25 @@ import { health } from './health.js';
 import { machines } from './machines.js';
 import { reboot } from './reboot.js';
 import { sequence } from './sequence.js';
+import { silence } from './silence.js';
+import { silences } from './silences.js';
 import { status } from './status.js';
+import { unsilence } from './unsilence.js';
 
 /** The `/lab` subcommands by name, in the order Discord lists them. */
-export const commands = { machines, sequence, health, diff, reboot, deploy, status, cancel } as const;
+export const commands = {
+  machines,
+  sequence,
+  health,
+  diff,
+  reboot,
+  deploy,
+  status,
+  cancel,
+  silence,
+  silences,
+  unsilence,
+} as const;
 
 export type Subcommand = keyof typeof commands;
 

@@ -81,6 +81,7 @@ function toMachine(name: string, hostName: string | null, metadata: MachineMetad
       : {}),
     ssh: { host: metadata.ssh.host ?? hostName ?? name, port: metadata.ssh.port, user: metadata.ssh.user },
     ...(hasPowerControl(metadata.power) ? { power: metadata.power } : {}),
+    monitor: metadata.monitor,
   };
 }
 

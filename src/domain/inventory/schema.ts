@@ -90,6 +90,14 @@ export const machineMetadataSchema = z.strictObject({
       maintenanceWindow: maintenanceWindowSchema.nullable().default(null),
     })
     .prefault({}),
+  monitor: z
+    .strictObject({
+      enable: z.boolean().default(true),
+      interval: z.number().int().min(1, 'must be at least 1 (seconds)').nullable().default(null),
+      failureThreshold: z.number().int().min(1).max(100).nullable().default(null),
+      successThreshold: z.number().int().min(1).max(100).nullable().default(null),
+    })
+    .prefault({}),
   ssh: z
     .strictObject({
       host: z.string().regex(HOSTNAME_PATTERN, 'must be a host name or IP address').nullable().default(null),
@@ -130,6 +138,22 @@ export interface Machine {
   readonly ssh: { readonly host: string; readonly port: number; readonly user: string };
   /** How lab powers it on, off or through a cycle (`lab.machine.power`); absent when not configured. */
   readonly power?: PowerConfig;
+  /**
+   * How the monitor watches it between runs (`lab.machine.monitor`); null fields take the
+   * monitor's defaults (LAB_MONITOR_*). Absent means all defaults.
+   */
+  readonly monitor?: MachineMonitor;
+}
+
+/** `lab.machine.monitor`: null means the monitor's default. */
+export interface MachineMonitor {
+  readonly enable: boolean;
+  /** Seconds between checks. */
+  readonly interval: number | null;
+  /** Consecutive failing checks before it is reported unhealthy. */
+  readonly failureThreshold: number | null;
+  /** Consecutive passing checks before it is reported recovered. */
+  readonly successThreshold: number | null;
 }
 
 /** A host in `nixosConfigurations` that does not use the lab module. */

@@ -78,6 +78,49 @@ export class LabKeys {
     return `${this.base}:discord:run:${runId}`;
   }
 
+  /** The monitor's BullMQ queue (its job schedulers: one per watched machine), apart from the runs'. */
+  get monitorQueue(): string {
+    return `${this.queue}-monitor`;
+  }
+
+  /** Hash of the monitor's view of each machine (field: machine, value: its MachineWatch as JSON). */
+  get monitorWatches(): string {
+    return `${this.base}:monitor:watches`;
+  }
+
+  /**
+   * Stream of the monitor's events (alerts, reopenings, recoveries, status changes): written in
+   * the same transaction as the state they come from, read by the notifier from its cursor, so
+   * an alert is neither lost nor repeated when a process restarts or Discord is away.
+   */
+  get monitorEvents(): string {
+    return `${this.base}:monitor:events`;
+  }
+
+  /** A check of the machine in progress (a lease): two workers never check it at once. */
+  monitorCheck(machine: string): string {
+    return `${this.base}:monitor:check:${machine}`;
+  }
+
+  /** Hash of the silences (field: id, value: the Silence as JSON); expired ones are pruned. */
+  get monitorSilences(): string {
+    return `${this.base}:monitor:silences`;
+  }
+
+  /** The monitor notifier's leader lease and the id of the last monitor event it showed. */
+  get monitorNotifierLeader(): string {
+    return `${this.base}:discord:monitor-leader`;
+  }
+
+  get monitorCursor(): string {
+    return `${this.base}:discord:monitor-cursor`;
+  }
+
+  /** Where an incident's alert is in Discord (channelId, messageId). */
+  monitorAlert(incident: string): string {
+    return `${this.base}:discord:monitor-alert:${incident}`;
+  }
+
   /** Every key of a run, to expire together once it is finished. */
   runKeys(runId: string, machines: readonly string[]): string[] {
     return [

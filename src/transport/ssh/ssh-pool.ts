@@ -12,6 +12,8 @@ import {
  */
 export class SshPool {
   private readonly connections = new Map<string, Promise<SshConnection>>();
+  /** Connections (SSH handshakes) this pool has opened; requests beyond them reused one. */
+  opened = 0;
 
   constructor(
     private readonly credentials: SshCredentials,
@@ -58,6 +60,7 @@ export class SshPool {
 
   private open(key: string, target: SshTarget): Promise<SshConnection> {
     const pending = SshConnection.connect(target, this.credentials, this.timeouts);
+    this.opened += 1;
     this.connections.set(key, pending);
     // A failed attempt is not cached: the next request tries again.
     pending.catch(() => {

@@ -21,6 +21,7 @@
       criticalityLevel = "high";
       maintenanceWindow = { days = [ "sat" "sun" ]; start = "23:00"; end = "05:00"; timeZone = "Europe/Berlin"; };
     };
+    monitor = { interval = 30; failureThreshold = 5; };
     ssh.port = 2222;
     ssh.user = "deploy";
   };
