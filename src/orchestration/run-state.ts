@@ -93,6 +93,11 @@ export interface MachineProgress {
   downMs?: number | null;
   /** When its health checks were green after it came back (epoch ms). */
   healthyAt?: number | null;
+  /**
+   * lab's one automatic power action when it did not come back (procedures/reboot-recovery.ts):
+   * saved before lab acts, so a resumed run never acts twice; null until then.
+   */
+  powerRecovery?: PowerRecovery | null;
 
   // Deploys.
   /**
@@ -120,6 +125,20 @@ export interface MachineProgress {
   // Health runs.
   /** The machine's health checks, once checked. */
   result?: MachineHealth | null;
+}
+
+/** A reboot's automatic power recovery (see MachineProgress.powerRecovery). */
+export interface PowerRecovery {
+  /** When lab began it (epoch ms): saved before the last probe and the power action. */
+  readonly startedAt: number;
+  /** Why: the machine did not come back within its reboot timeout (the timeout's message). */
+  readonly reason: string;
+  /** When it ended (epoch ms); null while under way, or when the run was interrupted meanwhile. */
+  endedAt: number | null;
+  /** The power action worked: the machine gets a new deadline from `endedAt` to come back. */
+  powered: boolean;
+  /** What lab did, in words (recoveryText); null until it ended. */
+  text: string | null;
 }
 
 /** One switch-to-configuration run on a machine, known by its id. */
@@ -229,6 +248,7 @@ export function newProgress(kind: RunKind = 'reboot'): MachineProgress {
     downAt: null,
     downMs: null,
     healthyAt: null,
+    powerRecovery: null,
   };
 }
 

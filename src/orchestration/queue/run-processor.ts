@@ -5,6 +5,8 @@ import { buildSystems } from '../../domain/deploy/build-systems.js';
 import { SshDeployHost } from '../../domain/deploy/ssh-deploy-host.js';
 import { loadInventory } from '../../domain/inventory/load-inventory.js';
 import type { Inventory, Machine } from '../../domain/inventory/schema.js';
+import { LocalPowerControl } from '../../domain/power/local-power-control.js';
+import type { PowerControl } from '../../domain/power/power-control.js';
 import { machinesNotNeedingReboot } from '../../domain/reboot/not-needing-reboot.js';
 import { SshRebootHost } from '../../domain/reboot/ssh-reboot-host.js';
 import { LabError } from '../../errors.js';
@@ -36,6 +38,8 @@ export interface ProcessorDeps {
   readonly credentials: SshCredentials;
   /** How long to wait between health attempts (default 500 ms). */
   readonly healthIntervalMs?: number;
+  /** Power control (default LocalPowerControl: from this host). */
+  readonly power?: PowerControl;
   readonly log?: Logger;
 }
 
@@ -54,7 +58,12 @@ export class RunProcessor {
   /** The runs being carried out here, by their job's lock token. */
   private readonly active = new Map<string, RunFence>();
 
-  constructor(private readonly deps: ProcessorDeps) {}
+  /** Power control from this host, for lab's automatic recovery (and power runs). */
+  private readonly power: PowerControl;
+
+  constructor(private readonly deps: ProcessorDeps) {
+    this.power = deps.power ?? new LocalPowerControl();
+  }
 
   /** What the runs this processor starts (follow-ups, the nightly pipeline) take. */
   private get submitting(): PipelineDeps & FollowUpDeps {
@@ -230,6 +239,7 @@ export class RunProcessor {
       return rebootEngine(state as RebootRunState, {
         ...ports,
         host,
+        power: this.power,
         activeMs: config.activeWait * 1000,
         parkPollMs: config.parkPoll * 1000,
       });
