@@ -2,6 +2,7 @@ import { type ButtonInteraction, MessageFlags } from 'discord.js';
 import { RunControlError } from '../errors.js';
 import type { Decision } from '../orchestration/run-flow.js';
 import { actorOf, type BotContext, memberOf } from './bot-context.js';
+import { startPowerRun } from './commands/power.js';
 import { decodeButton } from './custom-ids.js';
 import { inDiscordWords, skippedNote } from './discord-words.js';
 import { allowed, refusal } from './permissions.js';
@@ -71,6 +72,9 @@ export async function buttonClick(interaction: ButtonInteraction, context: BotCo
         await interaction.editReply(decisionReply(button.decision, button.runId, halt.machine));
         return;
       }
+      case 'power-cycle':
+        await startPowerRun(button.machine, 'cycle', { interaction, member, context }, button.haltedRun);
+        return;
       case 'start': {
         const inventory = await runs.inventory(context.config.flake);
         const { skipBroken } = button;

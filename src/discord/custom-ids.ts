@@ -18,6 +18,8 @@ export type ButtonAction =
       readonly decision: Decision;
       readonly haltAt: number;
     }
+  /** Power-cycle the machine (a power run); from a halted run's alert, under that run's lock. */
+  | { readonly action: 'power-cycle'; readonly machine: string; readonly haltedRun: string | null }
   | {
       readonly action: 'start';
       readonly plan: string;
@@ -36,6 +38,8 @@ export function encodeButton(button: ButtonAction): string {
         return ['cancel', button.runId];
       case 'decide':
         return ['decide', button.runId, button.decision, String(button.haltAt)];
+      case 'power-cycle':
+        return ['power-cycle', button.machine, ...(button.haltedRun ? [button.haltedRun] : [])];
       case 'start':
         return [button.skipBroken ? 'start-skip-broken' : 'start', button.plan, button.target];
     }
@@ -62,6 +66,12 @@ export function decodeButton(customId: string): ButtonAction | null {
       if (!runId || !haltAt || !/^\d+$/.test(haltAt)) return null;
       if (decision !== 'retry' && decision !== 'skip' && decision !== 'abort') return null;
       return { action, runId, decision, haltAt: Number(haltAt) };
+    }
+    case 'power-cycle': {
+      const [machine, haltedRun] = rest;
+      return machine && rest.length <= 2 && haltedRun !== ''
+        ? { action, machine, haltedRun: haltedRun ?? null }
+        : null;
     }
     case 'start':
     case 'start-skip-broken': {

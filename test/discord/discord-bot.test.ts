@@ -138,6 +138,7 @@ describe('the Discord bot against the fake Discord API', () => {
       'health',
       'reboot',
       'deploy',
+      'power',
       'status',
       'cancel',
     ]);

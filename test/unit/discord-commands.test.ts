@@ -25,6 +25,7 @@ describe('the /lab command registry', () => {
       health: 'view',
       reboot: 'operate',
       deploy: 'operate',
+      power: 'operate',
       status: 'view',
       cancel: 'operate',
     });

@@ -4,12 +4,13 @@ import type { Command } from './command.js';
 import { deploy } from './deploy.js';
 import { health } from './health.js';
 import { machines } from './machines.js';
+import { power } from './power.js';
 import { reboot } from './reboot.js';
 import { sequence } from './sequence.js';
 import { status } from './status.js';
 
 /** The `/lab` subcommands by name, in the order Discord lists them. */
-export const commands = { machines, sequence, health, reboot, deploy, status, cancel } as const;
+export const commands = { machines, sequence, health, reboot, deploy, power, status, cancel } as const;
 
 export type Subcommand = keyof typeof commands;
 

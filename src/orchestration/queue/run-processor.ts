@@ -14,6 +14,7 @@ import type { NixSettings } from '../../transport/process/nix.js';
 import type { SshCredentials } from '../../transport/ssh/ssh-connection.js';
 import { deployEngine } from '../procedures/deploy.js';
 import { healthEngine } from '../procedures/health.js';
+import { powerEngine } from '../procedures/power.js';
 import { rebootEngine } from '../procedures/reboot.js';
 import type { RunEngine, RunOutcome } from '../run-engine.js';
 import { RunCancelled, RunParked } from '../run-flow.js';
@@ -233,6 +234,9 @@ export class RunProcessor {
       parkAboveMs: PARK_ABOVE_MS,
     };
     const { state, request } = data;
+    // A power action that failed is not retried: the run ends failed instead of halting.
+    if (state.kind === 'power')
+      return powerEngine(state, { ...ports, haltForMs: undefined, power: this.power });
     if (state.kind === 'health')
       return healthEngine(state, { ...ports, checkHealth: (m) => host.checkHealth(m) });
     if (state.kind === 'reboot')
