@@ -32,7 +32,9 @@ export async function autocomplete(interaction: AutocompleteInteraction, context
     values =
       focused.name === 'group'
         ? groups
-        : ['all', ...groups.map((group) => `@${group}`), ...machines.map((machine) => machine.name)];
+        : focused.name === 'machine'
+          ? machines.map((machine) => machine.name)
+          : ['all', ...groups.map((group) => `@${group}`), ...machines.map((machine) => machine.name)];
   }
   const matching = values.filter((value) => value.toLowerCase().includes(typed)).slice(0, MAX_CHOICES);
   await interaction.respond(matching.map((value) => ({ name: value, value })));

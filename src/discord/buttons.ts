@@ -4,6 +4,7 @@ import { RunControlError } from '../errors.js';
 import { MonitorClient } from '../orchestration/monitor/monitor-client.js';
 import type { Decision } from '../orchestration/run-flow.js';
 import { actorOf, type BotContext, memberOf } from './bot-context.js';
+import { startPowerRun } from './commands/power.js';
 import { decodeButton } from './custom-ids.js';
 import { inDiscordWords, skippedNote } from './discord-words.js';
 import { checkFromAlert, rebootFromAlert, silenceFromAlert } from './monitor-actions.js';
@@ -99,6 +100,9 @@ export async function buttonClick(interaction: ButtonInteraction, context: BotCo
       }
       case 'check':
         await interaction.editReply(await checkFromAlert(context, button.machine));
+        return;
+      case 'power-cycle':
+        await startPowerRun(button.machine, 'cycle', { interaction, member, context }, button.haltedRun);
         return;
       case 'start': {
         const inventory = await runs.inventory(context.config.flake);

@@ -23,6 +23,8 @@ export type ButtonAction =
   | { readonly action: 'silence'; readonly machine: string; readonly duration: string }
   /** `/lab silences`: remove one. */
   | { readonly action: 'unsilence'; readonly silence: string }
+  /** Power-cycle the machine (a power run); from a halted run's alert, under that run's lock. */
+  | { readonly action: 'power-cycle'; readonly machine: string; readonly haltedRun: string | null }
   | {
       readonly action: 'start';
       readonly plan: string;
@@ -41,6 +43,8 @@ export function encodeButton(button: ButtonAction): string {
         return ['cancel', button.runId];
       case 'decide':
         return ['decide', button.runId, button.decision, String(button.haltAt)];
+      case 'power-cycle':
+        return ['power-cycle', button.machine, ...(button.haltedRun ? [button.haltedRun] : [])];
       case 'start':
         return [button.skipBroken ? 'start-skip-broken' : 'start', button.plan, button.target];
       case 'monitor-reboot':
@@ -74,6 +78,12 @@ export function decodeButton(customId: string): ButtonAction | null {
       if (!runId || !haltAt || !/^\d+$/.test(haltAt)) return null;
       if (decision !== 'retry' && decision !== 'skip' && decision !== 'abort') return null;
       return { action, runId, decision, haltAt: Number(haltAt) };
+    }
+    case 'power-cycle': {
+      const [machine, haltedRun] = rest;
+      return machine && rest.length <= 2 && haltedRun !== ''
+        ? { action, machine, haltedRun: haltedRun ?? null }
+        : null;
     }
     case 'start':
     case 'start-skip-broken': {

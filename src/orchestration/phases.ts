@@ -179,10 +179,38 @@ export const healthPhases: PhaseTable = {
   failureText: 'reason',
 };
 
+/** Whether the power action was (or may have been) begun. */
+const powerBegun = (progress: MachineProgress): boolean => (progress.powerStartedAt ?? null) !== null;
+
+/**
+ * A power run's one machine: pending → confirmation (off and cycle, as a reboot's) → power (the
+ * action, begun once) → succeeded. Nothing is retried: a power action is not repeated.
+ */
+export const powerPhases: PhaseTable = {
+  kind: 'power',
+  phases: {
+    pending: { ...PENDING, label: 'confirmation' },
+    confirmation: { ...ACTIVE, label: 'confirmation', icon: '⏳', text: 'waits for approval' },
+    power: { ...ACTIVE, label: 'power', icon: '🔌', text: 'power action' },
+    succeeded: { ...SUCCEEDED, label: 'power', text: 'power action done' },
+    failed: { ...FAILED, label: 'power' },
+    skipped: { ...SKIPPED, label: 'power' },
+  },
+  changed: powerBegun,
+  outcome: (progress) => {
+    if (progress.phase === 'succeeded') return 'powered';
+    if (progress.phase === 'failed') return 'failed';
+    if (progress.phase === 'skipped') return 'skipped';
+    return powerBegun(progress) ? 'unknown' : 'not touched';
+  },
+  failureText: 'failure',
+};
+
 const tables: Readonly<Record<RunKind, PhaseTable>> = {
   reboot: rebootPhases,
   deploy: deployPhases,
   health: healthPhases,
+  power: powerPhases,
 };
 
 /** The phase table of a kind of run. */

@@ -10,7 +10,7 @@ export type PlanMachine = Pick<Machine, 'name' | 'criticalityLevel' | 'rebootOrd
  * lists of names) and the machines by name, as in a run state.
  */
 export interface PlanIdentity {
-  readonly kind: 'reboot' | 'deploy' | 'health';
+  readonly kind: 'reboot' | 'deploy' | 'health' | 'power';
   readonly steps: readonly unknown[];
   readonly machines: Readonly<Record<string, PlanMachine>>;
 }

@@ -135,7 +135,7 @@ export interface Procedure {
   changing?(name: string): boolean;
   /** What machine.succeeded says was done, and the times it adds after the duration (reboots). */
   succeeded(progress: MachineProgress): {
-    what: 'rebooted' | 'deployed';
+    what: 'rebooted' | 'deployed' | 'powered';
     times?: Record<string, number | null>;
   };
   /** The machine just failed (phase `from`), before it is reported: e.g. plan its rollback. */

@@ -74,6 +74,7 @@ const KIND: Record<Extract<RunEvent, { type: 'run.started' }>['kind'], string> =
   reboot: 'a reboot',
   deploy: 'a deploy',
   health: 'a health check',
+  power: 'a power action',
 };
 
 /**
@@ -231,6 +232,7 @@ function succeededText(event: Extract<RunEvent, { type: 'machine.succeeded' }>, 
     ? format.aside(`approved after ${format.duration(event.approvalWaitMs)}`)
     : '';
   if (times) return `rebooted: ${times}${waited}`;
+  if (event.what === 'powered') return `power action done in ${format.duration(event.durationMs)}${waited}`;
   return `${event.what} and healthy in ${format.duration(event.durationMs)}${waited}`;
 }
 
@@ -300,6 +302,7 @@ export function theBuild(failure: FailureLike): string {
 const OUTCOME_ORDER: readonly MachineOutcome[] = [
   'rebooted',
   'deployed',
+  'powered',
   'rolled back',
   'healthy',
   'unhealthy',

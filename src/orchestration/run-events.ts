@@ -15,7 +15,10 @@ export type RebootPhase =
 /** Where a deploy failed. */
 export type DeployPhase = 'build' | 'copy' | 'activation' | 'health' | 'commit';
 
-export type Phase = RebootPhase | DeployPhase;
+/** Where a power run failed (its approval is `confirmation`). */
+export type PowerPhase = 'confirmation' | 'power';
+
+export type Phase = RebootPhase | DeployPhase | PowerPhase;
 
 /** How a run ended. `aborted`: a halted run that an operator aborted, or that nobody decided on. */
 export type FinishedStatus = 'succeeded' | 'failed' | 'cancelled' | 'aborted';
@@ -23,6 +26,7 @@ export type FinishedStatus = 'succeeded' | 'failed' | 'cancelled' | 'aborted';
 /**
  * What became of a machine when its run ended, as the run read it from the machine:
  * - `rebooted`, `deployed`: done, back and healthy (a deploy: activated and committed);
+ * - `powered`: a power run's action was carried out (its machine.power event says what it did);
  * - `rolled back`: its deploy failed and it was put back on the system it ran before, healthy;
  * - `failed`: its step failed (the `machine.failed` event and `failure` say where and why);
  * - `not built`: its system did not build (so nothing was done on it);
@@ -34,6 +38,7 @@ export type FinishedStatus = 'succeeded' | 'failed' | 'cancelled' | 'aborted';
 export type MachineOutcome =
   | 'rebooted'
   | 'deployed'
+  | 'powered'
   | 'rolled back'
   | 'failed'
   | 'not built'
@@ -69,7 +74,7 @@ export type RunEvent = EventBase &
   (
     | {
         readonly type: 'run.started';
-        readonly kind: 'reboot' | 'deploy' | 'health';
+        readonly kind: 'reboot' | 'deploy' | 'health' | 'power';
         readonly steps: readonly (readonly string[])[];
       }
     | { readonly type: 'deploy.building'; readonly machines: readonly string[] }
@@ -142,7 +147,7 @@ export type RunEvent = EventBase &
     | {
         readonly type: 'machine.succeeded';
         readonly machine: string;
-        readonly what: 'rebooted' | 'deployed';
+        readonly what: 'rebooted' | 'deployed' | 'powered';
         /** From the start of its procedure (rebootDelay and approvals included) to the end. */
         readonly durationMs: number;
         /** Reboots: how long it was down (null when that was not seen). */

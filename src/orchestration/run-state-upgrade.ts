@@ -21,7 +21,8 @@ import {
  * - deploy: `steps: {strategy, machines}[]`, progress with `approvals: null | Approval[]` (null:
  *   not approved yet) and no `finishedAt`; settings only `healthTimeout` and `confirmLevels`;
  * - health: `steps: string[][]`, `results: machine → MachineHealth`, no progress or settings.
- * Every version 1 halt gets the decisions it allowed (no skip when the build failed).
+ * Every version 1 halt gets the decisions it allowed (no skip when the build failed). Fields
+ * version 1 did not have take newProgress' defaults (a reboot's `powerRecovery`: null, none yet).
  * A state is upgraded in place of nothing: the result is a new object.
  */
 export function readRunState(input: unknown): RunState {

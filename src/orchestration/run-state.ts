@@ -5,6 +5,7 @@ import type { CheckResult, MachineHealth } from '../domain/health/check-result.j
 import type { DeployStrategy, Machine } from '../domain/inventory/schema.js';
 import type { DeployStep } from '../domain/planner/deploy-steps.js';
 import type { Plan } from '../domain/planner/plan.js';
+import type { PowerAction } from '../domain/power/power-steps.js';
 import type { Phase } from './run-events.js';
 import type { Approval, Halt } from './run-flow.js';
 
@@ -15,7 +16,7 @@ import type { Approval, Halt } from './run-flow.js';
  * by the previous version (version 1) are upgraded by readRunState (run-state-upgrade.ts).
  */
 
-export type RunKind = 'reboot' | 'deploy' | 'health';
+export type RunKind = 'reboot' | 'deploy' | 'health' | 'power';
 
 /**
  * `halted`: a step failed and the run waits for an operator to retry, skip or abort.
@@ -93,6 +94,11 @@ export interface MachineProgress {
   downMs?: number | null;
   /** When its health checks were green after it came back (epoch ms). */
   healthyAt?: number | null;
+  /**
+   * lab's one automatic power action when it did not come back (procedures/reboot-recovery.ts):
+   * saved before lab acts, so a resumed run never acts twice; null until then.
+   */
+  powerRecovery?: PowerRecovery | null;
 
   // Deploys.
   /**
@@ -120,6 +126,27 @@ export interface MachineProgress {
   // Health runs.
   /** The machine's health checks, once checked. */
   result?: MachineHealth | null;
+
+  // Power runs.
+  /**
+   * When the power action began (epoch ms): saved before lab acts, so that a run resumed after a
+   * crash never acts a second time.
+   */
+  powerStartedAt?: number | null;
+}
+
+/** A reboot's automatic power recovery (see MachineProgress.powerRecovery). */
+export interface PowerRecovery {
+  /** When lab began it (epoch ms): saved before the last probe and the power action. */
+  readonly startedAt: number;
+  /** Why: the machine did not come back within its reboot timeout (the timeout's message). */
+  readonly reason: string;
+  /** When it ended (epoch ms); null while under way, or when the run was interrupted meanwhile. */
+  endedAt: number | null;
+  /** The power action worked: the machine gets a new deadline from `endedAt` to come back. */
+  powered: boolean;
+  /** What lab did, in words (recoveryText); null until it ended. */
+  text: string | null;
 }
 
 /** One switch-to-configuration run on a machine, known by its id. */
@@ -175,6 +202,8 @@ export interface RunState {
   systems?: Record<string, string> | null;
   /** Deploys: deployed machines whose new system changes kernel, initrd or modules. */
   needsReboot?: string[];
+  /** Power runs: the action (on, off, cycle, status) and who asked for it. */
+  power?: { readonly action: PowerAction; readonly by: string };
 }
 
 /** A run state of one kind (what the create functions return). */
@@ -185,6 +214,7 @@ export type DeployRunState = RunStateOf<'deploy'> & {
   needsReboot: string[];
 };
 export type HealthRunState = RunStateOf<'health'>;
+export type PowerRunState = RunStateOf<'power'> & { power: { action: PowerAction; by: string } };
 
 /** The machines of each step, in run order (what run.started and `lab status --json` show). */
 export const stepMachines = (state: Pick<RunState, 'steps'>): string[][] =>
@@ -210,6 +240,7 @@ export function newProgress(kind: RunKind = 'reboot'): MachineProgress {
     lastChecks: null,
   };
   if (kind === 'health') return { ...common, result: null };
+  if (kind === 'power') return { ...common, powerStartedAt: null };
   if (kind === 'deploy')
     return {
       ...common,
@@ -229,6 +260,7 @@ export function newProgress(kind: RunKind = 'reboot'): MachineProgress {
     downAt: null,
     downMs: null,
     healthyAt: null,
+    powerRecovery: null,
   };
 }
 
@@ -290,6 +322,19 @@ export function createHealthRun(
   options: { flake: string; id?: string; now?: number },
 ): HealthRunState {
   return createRun('health', [{ machines }], options, { ...defaultRebootSettings, confirmLevels: [] });
+}
+
+/**
+ * A power run: one power action on one machine, under its lock, with the approvals a reboot of
+ * it needs for off and cycle (`confirmLevels`).
+ */
+export function createPowerRun(
+  machine: Machine,
+  power: { action: PowerAction; by: string },
+  options: { flake: string; settings?: Partial<RunSettings>; id?: string; now?: number },
+): PowerRunState {
+  const state = createRun('power', [{ machines: [machine] }], options, defaultRebootSettings);
+  return { ...state, power: { ...power } };
 }
 
 /** Marks machines as skipped before the run starts (e.g. they need no reboot). */

@@ -139,6 +139,7 @@ describe('the Discord bot against the fake Discord API', () => {
       'diff',
       'reboot',
       'deploy',
+      'power',
       'status',
       'cancel',
       'silence',

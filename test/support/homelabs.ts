@@ -63,6 +63,8 @@ export interface TestMachine {
   readonly faults?: readonly Fault[];
   /** Whether systemd is PID 1 on it (default true); see SimMachineSpec. */
   readonly systemd?: boolean;
+  /** Its `lab.machine.power` through its simulated power switch; see SimMachineSpec. */
+  readonly power?: SimMachineSpec['power'];
 }
 
 /** A test homelab: its machines by name (in this order). */
@@ -86,6 +88,7 @@ export function simMachine(name: string, machine: TestMachine): SimMachineSpec {
     ...(services.length > 0 ? { services } : {}),
     ...(machine.faults ? { faults: [...machine.faults] } : {}),
     ...(machine.systemd === undefined ? {} : { systemd: machine.systemd }),
+    ...(machine.power ? { power: machine.power } : {}),
   };
 }
 

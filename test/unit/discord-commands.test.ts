@@ -27,6 +27,7 @@ describe('the /lab command registry', () => {
       diff: 'operate',
       reboot: 'operate',
       deploy: 'operate',
+      power: 'operate',
       status: 'view',
       cancel: 'operate',
       silence: 'operate',

@@ -4,7 +4,10 @@ import { describe, expect, it } from 'vitest';
 import { decodeButton, encodeButton } from '../../src/discord/custom-ids.js';
 import { discordConfig } from '../../src/discord/discord-config.js';
 import { allowed } from '../../src/discord/permissions.js';
+import { offersPowerCycle, powerCycleButton } from '../../src/discord/render/alert-message.js';
+import { powerSchema } from '../../src/domain/inventory/power-schema.js';
 import { temporaryDir } from '../support/flake-fixtures.js';
+import { machine } from '../support/machines.js';
 
 const base = {
   DISCORD_GUILD_IDS: '111111111111111111',
@@ -83,6 +86,8 @@ describe('button ids', () => {
       { action: 'check', machine: 'db' },
       { action: 'silence', machine: 'db', duration: '1h' },
       { action: 'unsilence', silence: '0a1b2c3d' },
+      { action: 'power-cycle', machine: 'db', haltedRun: '3f2a9c1d7e' },
+      { action: 'power-cycle', machine: 'db', haltedRun: null },
     ] as const;
     for (const button of buttons) {
       const id = encodeButton(button);
@@ -97,8 +102,37 @@ describe('button ids', () => {
     expect(encodeButton(buttons[8])).toBe('lab:silence:db:1h');
     expect(encodeButton(buttons[4])).toBe('lab:start:0123456789ab:@storage');
     expect(encodeButton(buttons[5])).toBe('lab:start-skip-broken:0123456789ab:all');
+    expect(encodeButton(buttons[6])).toBe('lab:power-cycle:db:3f2a9c1d7e');
+    expect(encodeButton(buttons[7])).toBe('lab:power-cycle:db');
+    expect(decodeButton('lab:power-cycle:db:run:extra')).toBeNull();
+    expect(decodeButton('lab:power-cycle:db:')).toBeNull();
     expect(() =>
       encodeButton({ action: 'start', plan: 'p', target: 'x'.repeat(100), skipBroken: false }),
     ).toThrow(/too long/);
+  });
+});
+
+describe('the Power cycle button of an alert', () => {
+  const withPower = (power: Record<string, unknown>) => machine('db', { power: powerSchema.parse(power) });
+
+  it('is offered for an unreachable machine that can be power-cycled, and nothing else', () => {
+    expect(offersPowerCycle(withPower({ command: { cycle: ['plug', 'cycle'] } }), true)).toBe(true);
+    expect(offersPowerCycle(withPower({ command: { off: ['plug', 'off'], on: ['plug', 'on'] } }), true)).toBe(
+      true,
+    );
+    expect(offersPowerCycle(withPower({ command: { cycle: ['plug', 'cycle'] } }), false)).toBe(false);
+    // Wake-on-LAN powers on only: no power cycle.
+    expect(offersPowerCycle(withPower({ wakeOnLan: { mac: '52:54:00:12:34:56' } }), true)).toBe(false);
+    expect(offersPowerCycle(machine('db'), true)).toBe(false);
+    expect(offersPowerCycle(undefined, true)).toBe(false);
+  });
+
+  it('submits a power cycle of the machine, under the halted run’s lock when it comes from its alert', () => {
+    const db = withPower({ command: { cycle: ['plug', 'cycle'] } });
+    expect(powerCycleButton(db, '3f2a9c1d7e')).toMatchObject({
+      label: 'Power cycle db',
+      custom_id: 'lab:power-cycle:db:3f2a9c1d7e',
+    });
+    expect(powerCycleButton(db)).toMatchObject({ custom_id: 'lab:power-cycle:db' });
   });
 });

@@ -109,6 +109,26 @@ describe('run requests', () => {
     expect(() => parseRunRequest({ ...base, parallel: 0 })).toThrow(/parallel/);
   });
 
+  it('a power run: one machine by name and its action; no power action on other kinds', () => {
+    const power = { ...base, kind: 'power', targets: ['db'], action: 'cycle' } as const;
+    expect(parseRunRequest(power)).toMatchObject({ kind: 'power', targets: ['db'], action: 'cycle' });
+    expect(() => parseRunRequest({ ...power, action: undefined })).toThrow(
+      'invalid run request: action: a power run needs one of on, off, cycle, status',
+    );
+    expect(() => parseRunRequest({ ...power, action: 'explode' })).toThrow(/invalid run request: action/);
+    expect(() => parseRunRequest({ ...power, targets: ['db', 'web'] })).toThrow(
+      'invalid run request: targets: a power run is for exactly one machine, by name',
+    );
+    expect(() => parseRunRequest({ ...power, targets: ['@storage'] })).toThrow(/exactly one machine/);
+    expect(() => parseRunRequest({ ...base, action: 'off' })).toThrow(
+      'invalid run request: action: a reboot run has no power action',
+    );
+    // Another action is another request: not a duplicate of the first.
+    expect(requestFingerprint(parseRunRequest(power))).not.toBe(
+      requestFingerprint(parseRunRequest({ ...power, action: 'off' })),
+    );
+  });
+
   it('fingerprints what is asked, not who asks or in which order the targets come', () => {
     const a = requestFingerprint(parseRunRequest(base));
     const b = requestFingerprint(

@@ -42,6 +42,12 @@ describe('readRunState upgrades version 1 states', () => {
     expect(state.progress.db?.approval.approved).toBe(false);
   });
 
+  it('a reboot coming back has had no automatic power recovery yet (powerRecovery null: it may get one)', () => {
+    const state = readRunState(fixture('rebootComingBack'));
+    expect(state.progress.nas?.powerRecovery).toBeNull();
+    expect(state.progress.db?.powerRecovery).toBeNull();
+  });
+
   it('a halted deploy: approvals[] is approved, the steps keep their strategy, the halt gets its decisions', () => {
     const state = readRunState(fixture('deployHalted'));
     expect(state).toMatchObject({ version: 2, kind: 'deploy', status: 'halted', needsReboot: [] });

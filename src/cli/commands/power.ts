@@ -7,7 +7,7 @@ import { ConfigurationError, UsageError } from '../../errors.js';
 import { operatorPowerAction } from '../../orchestration/power-action.js';
 import { stampEvent } from '../../orchestration/run-events.js';
 import { defaultRebootSettings } from '../../orchestration/run-state.js';
-import { cliActor } from '../queue-support.js';
+import { cliActor, submitAndFollow } from '../queue-support.js';
 import { eventPrinter, requireConfirmable, terminalPrompt } from '../run-support.js';
 import { type FlakeOptions, flakeSettings } from '../settings.js';
 import { type Context, withFlakeOptions } from './shared.js';
@@ -16,6 +16,7 @@ interface PowerOptions extends FlakeOptions {
   yes?: boolean;
   json?: boolean;
   as?: string;
+  queue?: boolean;
 }
 
 export function powerCommand(program: Command, context: Context): void {
@@ -27,6 +28,10 @@ export function powerCommand(program: Command, context: Context): void {
     .argument('<action>', powerActions.join('|'))
     .option('-y, --yes', 'do not ask before powering off or cycling a high or critical machine')
     .option('--json', 'print the machine.power event as a JSON line (stable format)')
+    .option(
+      '-q, --queue',
+      "enqueue a power run for `lab worker`s (the machine's lock, approvals for off and cycle) and follow it",
+    )
     .option('--as <name>', 'who you are, for the record (default: $LAB_USER or user@host)')
     .action((name: string, action: string, options: PowerOptions) => power(name, action, options, context));
 }
@@ -35,7 +40,25 @@ async function power(name: string, action: string, options: PowerOptions, contex
   if (!(powerActions as readonly string[]).includes(action)) {
     throw new UsageError(`unknown power action '${action}': use ${powerActions.join(', ')}`);
   }
-  const inventory = await loadInventory(flakeSettings(options, context.env));
+  const settings = flakeSettings(options, context.env);
+  if (options.queue) {
+    if (options.yes)
+      throw new UsageError('--yes cannot skip the approvals of a queued run (see LAB_APPROVALS_*)');
+    await submitAndFollow(
+      context,
+      {
+        kind: 'power',
+        flake: settings.flake,
+        targets: [name],
+        action: action as PowerAction,
+        requestedBy: cliActor(context.env, options.as),
+        source: 'cli',
+      },
+      options.json === true,
+    );
+    return;
+  }
+  const inventory = await loadInventory(settings);
   const machine = machineNamed(inventory, name);
   const prompt = terminalPrompt(context.io);
   const confirmLevels = options.yes ? [] : defaultRebootSettings.confirmLevels;

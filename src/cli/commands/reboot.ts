@@ -1,6 +1,7 @@
 import type { Command } from 'commander';
 import { loadInventory } from '../../domain/inventory/load-inventory.js';
 import { type Plan, planSequence } from '../../domain/planner/plan.js';
+import { LocalPowerControl } from '../../domain/power/local-power-control.js';
 import { machinesNotNeedingReboot } from '../../domain/reboot/not-needing-reboot.js';
 import { SshRebootHost } from '../../domain/reboot/ssh-reboot-host.js';
 import { UsageError } from '../../errors.js';
@@ -175,7 +176,7 @@ export async function runRebootPlan(
           ? { type: 'approved', approvals: [] }
           : { type: 'denied', reason: `the reboot of ${machine.name} was not confirmed` },
     };
-    const engine = rebootEngine(run, { host, approval });
+    const engine = rebootEngine(run, { host, approval, power: new LocalPowerControl() });
     engine.on(eventPrinter(output, options.json, machines));
     await engine.run(signal);
     return engine.state.status;

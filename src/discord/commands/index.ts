@@ -5,6 +5,7 @@ import { deploy } from './deploy.js';
 import { diff } from './diff.js';
 import { health } from './health.js';
 import { machines } from './machines.js';
+import { power } from './power.js';
 import { reboot } from './reboot.js';
 import { sequence } from './sequence.js';
 import { silence } from './silence.js';
@@ -20,6 +21,7 @@ export const commands = {
   diff,
   reboot,
   deploy,
+  power,
   status,
   cancel,
   silence,

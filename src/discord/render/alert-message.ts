@@ -1,4 +1,6 @@
 import { type APIButtonComponent, ButtonStyle, ComponentType } from 'discord.js';
+import type { Machine } from '../../domain/inventory/schema.js';
+import { canPower } from '../../domain/power/power-steps.js';
 import type { RunJobData } from '../../orchestration/queue/run-request.js';
 import { theBuild } from '../../orchestration/run-event-text.js';
 import type { RunEvent } from '../../orchestration/run-events.js';
@@ -15,6 +17,36 @@ export function decisionLabel(decision: Decision, machine: string | null): strin
   if (decision === 'retry') return clip(`Retry ${machine ?? 'the build'}`, 80);
   if (decision === 'skip') return clip(`Skip ${machine}`, 80);
   return 'Abort run';
+}
+
+/**
+ * Whether an alert about this machine offers "Power cycle": it is unreachable (a run's machine
+ * that did not come back, the monitor's machine that does not answer) and its lab.machine.power
+ * can power-cycle it (command.cycle, or off and on). For the run halts here and the monitor's alerts.
+ */
+export function offersPowerCycle(machine: Machine | undefined, unreachable: boolean): machine is Machine {
+  return unreachable && machine !== undefined && canPower(machine, 'cycle');
+}
+
+/**
+ * The "Power cycle" button of an alert about `machine`: it submits a power run (with the
+ * machine's approvals); from a halted run's alert (`haltedRun`) under that run's lock.
+ */
+export function powerCycleButton(
+  machine: Machine,
+  haltedRun: string | null = null,
+): APIButtonComponent | null {
+  try {
+    const custom_id = encodeButton({ action: 'power-cycle', machine: machine.name, haltedRun });
+    return {
+      type: ComponentType.Button,
+      style: ButtonStyle.Danger,
+      label: clip(`Power cycle ${machine.name}`, 80),
+      custom_id,
+    };
+  } catch {
+    return null; // a name too long for a button id: no button
+  }
 }
 
 /**
@@ -67,6 +99,12 @@ export function alertMessage(
     label: decisionLabel(decision, halt.machine),
     custom_id: encodeButton({ action: 'decide', runId, decision, haltAt: halt.at }),
   }));
+  // A machine that did not come back, with power control: it can be power-cycled from here.
+  const machine = halt.machine === null ? undefined : data.state.machines[halt.machine];
+  const power = offersPowerCycle(machine, halt.phase === 'coming back')
+    ? powerCycleButton(machine, runId)
+    : null;
+  if (power) buttons.push(power);
   return {
     content: clip(
       `${mention}**${who}** failed at **${halt.phase}** in ${data.state.kind} run \`${runId}\``,

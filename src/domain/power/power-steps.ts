@@ -63,6 +63,16 @@ export function powerSteps(machine: Machine, action: PowerAction): PowerStep[] {
   }
 }
 
+/** Whether the machine's lab.machine.power can carry out the action (no error: nothing is done). */
+export function canPower(machine: Machine, action: PowerAction): boolean {
+  try {
+    powerSteps(machine, action);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
 /**
  * What lab's automatic recovery does to a machine that does not answer: a power cycle where one
  * is possible, else a power on (Wake-on-LAN wakes a machine that is off); null when the machine's

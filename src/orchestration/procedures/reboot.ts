@@ -1,5 +1,6 @@
 import { describeUnhealthy } from '../../domain/health/check-result.js';
 import type { Machine } from '../../domain/inventory/schema.js';
+import type { PowerControl } from '../../domain/power/power-control.js';
 import { RebootTimeoutError } from '../../domain/reboot/errors.js';
 import type { RebootHost } from '../../domain/reboot/reboot-host.js';
 import { pause } from '../../util/pause.js';
@@ -15,9 +16,12 @@ import {
 } from '../run-engine.js';
 import { throwIfStopped } from '../run-flow.js';
 import { type MachineProgress, type RebootRunState, rebootTimesOf } from '../run-state.js';
+import { comingBackDeadline, recoverAfterTimeout } from './reboot-recovery.js';
 
 export interface RebootProcedureOptions {
   readonly host: RebootHost;
+  /** Power control for lab's automatic recovery (reboot-recovery.ts); without it none is tried. */
+  readonly power?: PowerControl;
   /** How long to wait between health attempts (default 500 ms). */
   readonly healthIntervalMs?: number;
   /**
@@ -94,7 +98,7 @@ export function rebootProcedure(options: RebootProcedureOptions): Procedure {
     'coming-back': async (machine, progress, run) => {
       const after = run.stops.afterChange;
       const previous = progress.bootIdBefore as string;
-      const deadline = (progress.rebootSentAt ?? Date.now()) + run.state.settings.rebootTimeout * 1000;
+      const deadline = comingBackDeadline(progress, run.state.settings.rebootTimeout);
       const { activeMs, parkPollMs = 5_000 } = options;
       // Every wake polls for a moment at least (LAB_ACTIVE_WAIT=0 would never look at the machine).
       const activeFor = activeMs === undefined ? undefined : Math.max(activeMs, MIN_ACTIVE_MS);
@@ -119,7 +123,13 @@ export function rebootProcedure(options: RebootProcedureOptions): Procedure {
             why: `${machine.name} to come back`,
             park: true,
           };
-        throw new PhaseFailure('coming back', (error as Error).message);
+        if (!(error instanceof RebootTimeoutError))
+          throw new PhaseFailure('coming back', (error as Error).message);
+        // The real deadline: lab's one automatic power action, if the machine has one.
+        const recovery = await recoverAfterTimeout(machine, progress, run, error, options);
+        if (recovery.type === 'again') return { type: 'next', phase: 'coming-back' };
+        if (recovery.type === 'failed') throw new PhaseFailure('coming back', recovery.reason);
+        back = { bootId: recovery.bootId, downMs: 0 };
       }
       throwIfStopped(after);
       progress.bootIdAfter = back.bootId;

@@ -5,6 +5,8 @@ import { buildSystems } from '../../domain/deploy/build-systems.js';
 import { SshDeployHost } from '../../domain/deploy/ssh-deploy-host.js';
 import { loadInventory } from '../../domain/inventory/load-inventory.js';
 import type { Inventory, Machine } from '../../domain/inventory/schema.js';
+import { LocalPowerControl } from '../../domain/power/local-power-control.js';
+import type { PowerControl } from '../../domain/power/power-control.js';
 import { machinesNotNeedingReboot } from '../../domain/reboot/not-needing-reboot.js';
 import { SshRebootHost } from '../../domain/reboot/ssh-reboot-host.js';
 import { LabError } from '../../errors.js';
@@ -12,6 +14,7 @@ import type { NixSettings } from '../../transport/process/nix.js';
 import type { SshCredentials } from '../../transport/ssh/ssh-connection.js';
 import { deployEngine } from '../procedures/deploy.js';
 import { healthEngine } from '../procedures/health.js';
+import { powerEngine } from '../procedures/power.js';
 import { rebootEngine } from '../procedures/reboot.js';
 import type { RunEngine, RunOutcome } from '../run-engine.js';
 import { RunCancelled, RunParked } from '../run-flow.js';
@@ -36,6 +39,8 @@ export interface ProcessorDeps {
   readonly credentials: SshCredentials;
   /** How long to wait between health attempts (default 500 ms). */
   readonly healthIntervalMs?: number;
+  /** Power control (default LocalPowerControl: from this host). */
+  readonly power?: PowerControl;
   readonly log?: Logger;
 }
 
@@ -54,7 +59,12 @@ export class RunProcessor {
   /** The runs being carried out here, by their job's lock token. */
   private readonly active = new Map<string, RunFence>();
 
-  constructor(private readonly deps: ProcessorDeps) {}
+  /** Power control from this host, for lab's automatic recovery (and power runs). */
+  private readonly power: PowerControl;
+
+  constructor(private readonly deps: ProcessorDeps) {
+    this.power = deps.power ?? new LocalPowerControl();
+  }
 
   /** What the runs this processor starts (follow-ups, the nightly pipeline) take. */
   private get submitting(): PipelineDeps & FollowUpDeps {
@@ -224,12 +234,16 @@ export class RunProcessor {
       parkAboveMs: PARK_ABOVE_MS,
     };
     const { state, request } = data;
+    // A power action that failed is not retried: the run ends failed instead of halting.
+    if (state.kind === 'power')
+      return powerEngine(state, { ...ports, haltForMs: undefined, power: this.power });
     if (state.kind === 'health')
       return healthEngine(state, { ...ports, checkHealth: (m) => host.checkHealth(m) });
     if (state.kind === 'reboot')
       return rebootEngine(state as RebootRunState, {
         ...ports,
         host,
+        power: this.power,
         activeMs: config.activeWait * 1000,
         parkPollMs: config.parkPoll * 1000,
       });

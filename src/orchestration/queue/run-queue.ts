@@ -1,13 +1,20 @@
 import { randomBytes } from 'node:crypto';
 import { type Job, Queue, QueueEvents } from 'bullmq';
 import type { Redis } from 'ioredis';
-import type { Inventory } from '../../domain/inventory/schema.js';
+import type { Inventory, Machine } from '../../domain/inventory/schema.js';
 import { deploySteps } from '../../domain/planner/deploy-steps.js';
 import { planSequence, type SkippedHost } from '../../domain/planner/plan.js';
-import { MachineBusyError, RunNotFoundError, WorkerJobError } from '../../errors.js';
+import type { PowerAction } from '../../domain/power/power-steps.js';
+import { MachineBusyError, RunControlError, RunNotFoundError, WorkerJobError } from '../../errors.js';
 import { pause } from '../../util/pause.js';
 import { withStrategy } from '../deploy-strategies.js';
-import { createDeployRun, createHealthRun, createRebootRun, isRunDone } from '../run-state.js';
+import {
+  createDeployRun,
+  createHealthRun,
+  createPowerRun,
+  createRebootRun,
+  isRunDone,
+} from '../run-state.js';
 import { readRunState } from '../run-state-upgrade.js';
 import { EventLog } from './event-log.js';
 import { LabKeys } from './keys.js';
@@ -162,8 +169,8 @@ export class RunQueue {
       const { state, skipped } = this.planRun(runId, request, inventory);
       const machines = Object.keys(state.machines);
       if (request.kind !== 'health') {
-        await this.lockMachines(runId, machines);
-        locked = machines;
+        const borrowed = request.haltedRun ? await this.haltedOn(request.haltedRun, machines) : null;
+        if (!(await this.lockMachines(runId, machines, borrowed))) locked = machines;
       }
       const data: RunJobData = {
         request,
@@ -263,6 +270,16 @@ export class RunQueue {
       return { state, skipped };
     }
     const confirmLevels = levelsNeedingApproval(this.config.approvals);
+    if (request.kind === 'power') {
+      // The one machine by name (planSequence refused an unknown or unreadable one).
+      const machine = plan.steps[0]?.machines[0] as Machine;
+      const state = createPowerRun(
+        machine,
+        { action: request.action as PowerAction, by: request.requestedBy.name },
+        { flake: request.flake, id: runId, settings: { confirmLevels } },
+      );
+      return { state, skipped };
+    }
     if (request.kind === 'reboot') {
       const state = createRebootRun(plan, {
         flake: request.flake,
@@ -317,11 +334,35 @@ export class RunQueue {
     throw new WorkerJobError('the same request is being submitted right now and is not ready yet; try again');
   }
 
-  /** Locks every machine for the run; a lock held by a run that is over is taken over. */
-  private async lockMachines(runId: string, machines: readonly string[]): Promise<void> {
+  /**
+   * The run (its id) halted on the one machine of a power run asked for from its alert, whose lock
+   * that power run acts under; refused when that run is no longer halted there.
+   */
+  private async haltedOn(runId: string, machines: readonly string[]): Promise<string> {
+    const job = await this.job(runId);
+    const halt = job?.data.state.status === 'halted' ? job.data.state.halt : null;
+    const machine = machines[0] as string;
+    if (!job || !halt || halt.machine !== machine || !(await isActive(job)))
+      throw new RunControlError(
+        `run ${runId} is no longer halted on ${machine}: its alert is out of date (use /lab power)`,
+      );
+    return runId;
+  }
+
+  /**
+   * Locks every machine for the run; a lock held by a run that is over is taken over. Returns
+   * true when the machines are held by `borrowFrom` (a halted run whose alert asked for this
+   * run): they stay that run's, and this run acts under its lock.
+   */
+  private async lockMachines(
+    runId: string,
+    machines: readonly string[],
+    borrowFrom: string | null = null,
+  ): Promise<boolean> {
     for (let attempt = 0; attempt < 5; attempt += 1) {
       const conflict = await this.submitting.acquire(runId, machines);
-      if (!conflict) return;
+      if (!conflict) return false;
+      if (borrowFrom !== null && conflict.heldBy === borrowFrom && machines.length === 1) return true;
       const holder = await this.holderJob(this.keys.lock(conflict.machine), conflict.heldBy);
       if (holder === 'submitting')
         throw new WorkerJobError(

@@ -2,6 +2,7 @@ import { createHash } from 'node:crypto';
 import { z } from 'zod';
 import { deployStrategies } from '../../domain/inventory/schema.js';
 import type { SkippedHost } from '../../domain/planner/plan.js';
+import { type PowerAction, powerActions } from '../../domain/power/power-steps.js';
 import { UsageError } from '../../errors.js';
 import { planIdOf } from '../plan-id.js';
 import type { RunState } from '../run-state.js';
@@ -24,37 +25,71 @@ const seconds = z
  * A request for a run, as it arrives from the CLI, Discord or the scheduler. Validated here, at
  * the edge of the queue; nothing in it ever reaches a shell.
  */
-export const runRequestSchema = z.strictObject({
-  kind: z.enum(['reboot', 'deploy', 'health']),
-  flake: z.string().min(1).max(1000),
-  /** Machine names and @groups; empty means every machine. */
-  targets: z.array(z.string().min(1).max(100)).max(500).default([]),
-  parallel: z.number().int().min(1).max(64).default(1),
-  /**
-   * Go on without the hosts that could not be read which a plan of all or of a group would
-   * include (the run lists them as skipped); without it such a run is refused.
-   */
-  skipBroken: z.boolean().default(false),
-  /** reboot: only machines whose booted kernel, initrd or modules differ from the current system. */
-  onlyNeeded: z.boolean().default(false),
-  /** deploy: one strategy for every machine instead of each machine's own. */
-  strategy: z.enum(deployStrategies).optional(),
-  /** deploy: then reboot, in a run of its own, the machines that need it. */
-  rebootIfNeeded: z.boolean().default(false),
-  buildOnTarget: z.boolean().default(false),
-  substituteOnTarget: z.boolean().default(false),
-  rebootTimeout: seconds.optional(),
-  healthTimeout: seconds.optional(),
-  stabilityWindow: seconds.optional(),
-  rebootCommand: z.array(z.string().min(1).max(200)).min(1).max(20).optional(),
-  requestedBy: actorSchema,
-  source: z.enum(['cli', 'discord', 'schedule']),
-  /** The Discord channel that shows the run (where it was asked for), else the configured one. */
-  discordChannel: z
-    .string()
-    .regex(/^\d{5,25}$/)
-    .optional(),
-});
+export const runRequestSchema = z
+  .strictObject({
+    kind: z.enum(['reboot', 'deploy', 'health', 'power']),
+    flake: z.string().min(1).max(1000),
+    /** Machine names and @groups; empty means every machine. */
+    targets: z.array(z.string().min(1).max(100)).max(500).default([]),
+    parallel: z.number().int().min(1).max(64).default(1),
+    /**
+     * Go on without the hosts that could not be read which a plan of all or of a group would
+     * include (the run lists them as skipped); without it such a run is refused.
+     */
+    skipBroken: z.boolean().default(false),
+    /** reboot: only machines whose booted kernel, initrd or modules differ from the current system. */
+    onlyNeeded: z.boolean().default(false),
+    /** deploy: one strategy for every machine instead of each machine's own. */
+    strategy: z.enum(deployStrategies).optional(),
+    /** deploy: then reboot, in a run of its own, the machines that need it. */
+    rebootIfNeeded: z.boolean().default(false),
+    buildOnTarget: z.boolean().default(false),
+    substituteOnTarget: z.boolean().default(false),
+    rebootTimeout: seconds.optional(),
+    healthTimeout: seconds.optional(),
+    stabilityWindow: seconds.optional(),
+    rebootCommand: z.array(z.string().min(1).max(200)).min(1).max(20).optional(),
+    /** power: the action on the one machine of `targets` (no @group: one machine, by name). */
+    action: z.enum(['on', 'off', 'cycle', 'status'] as const satisfies readonly PowerAction[]).optional(),
+    /**
+     * power: asked from the alert of this run, halted on the machine (it did not come back): the
+     * power run acts under that run's lock of the machine, as long as that run is halted there.
+     */
+    haltedRun: z
+      .string()
+      .regex(/^[A-Za-z0-9_-]{1,64}$/)
+      .optional(),
+    requestedBy: actorSchema,
+    source: z.enum(['cli', 'discord', 'schedule']),
+    /** The Discord channel that shows the run (where it was asked for), else the configured one. */
+    discordChannel: z
+      .string()
+      .regex(/^\d{5,25}$/)
+      .optional(),
+  })
+  .superRefine((request, ctx) => {
+    if (request.kind !== 'power') {
+      if (request.action !== undefined || request.haltedRun !== undefined)
+        ctx.addIssue({
+          code: 'custom',
+          path: ['action'],
+          message: `a ${request.kind} run has no power action`,
+        });
+      return;
+    }
+    if (request.action === undefined)
+      ctx.addIssue({
+        code: 'custom',
+        path: ['action'],
+        message: `a power run needs one of ${powerActions.join(', ')}`,
+      });
+    if (request.targets.length !== 1 || request.targets[0]?.startsWith('@'))
+      ctx.addIssue({
+        code: 'custom',
+        path: ['targets'],
+        message: 'a power run is for exactly one machine, by name',
+      });
+  });
 export type RunRequest = z.infer<typeof runRequestSchema>;
 export type RunRequestInput = z.input<typeof runRequestSchema>;
 
