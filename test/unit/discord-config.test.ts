@@ -102,8 +102,8 @@ describe('button ids', () => {
     expect(encodeButton(buttons[8])).toBe('lab:silence:db:1h');
     expect(encodeButton(buttons[4])).toBe('lab:start:0123456789ab:@storage');
     expect(encodeButton(buttons[5])).toBe('lab:start-skip-broken:0123456789ab:all');
-    expect(encodeButton(buttons[6])).toBe('lab:power-cycle:db:3f2a9c1d7e');
-    expect(encodeButton(buttons[7])).toBe('lab:power-cycle:db');
+    expect(encodeButton(buttons[10])).toBe('lab:power-cycle:db:3f2a9c1d7e');
+    expect(encodeButton(buttons[11])).toBe('lab:power-cycle:db');
     expect(decodeButton('lab:power-cycle:db:run:extra')).toBeNull();
     expect(decodeButton('lab:power-cycle:db:')).toBeNull();
     expect(() =>
