@@ -33,7 +33,7 @@ export function offersPowerCycle(machine: Machine | undefined, unreachable: bool
  * machine's approvals); from a halted run's alert (`haltedRun`) under that run's lock.
  */
 export function powerCycleButton(
-  machine: Machine,
+  machine: Pick<Machine, 'name'>,
   haltedRun: string | null = null,
 ): APIButtonComponent | null {
   try {

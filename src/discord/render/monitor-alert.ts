@@ -1,6 +1,7 @@
 import { type APIButtonComponent, ButtonStyle, ComponentType } from 'discord.js';
 import type { WatchEvent } from '../../domain/monitor/machine-watch.js';
 import { encodeButton } from '../custom-ids.js';
+import { powerCycleButton } from './alert-message.js';
 import { COLOR, clip, duration, when } from './colors.js';
 import type { DiscordMessage } from './plan-message.js';
 
@@ -8,7 +9,11 @@ type Failing = Extract<WatchEvent, { type: 'monitor.alert' | 'monitor.reopened' 
 type Recovered = Extract<WatchEvent, { type: 'monitor.recovered' }>;
 
 /** The alert's buttons: reboot the machine (a run, approvals as its criticality needs), silence it, check it now. */
-function alertButtons(machine: string): APIButtonComponent[] {
+function alertButtons(event: Failing): APIButtonComponent[] {
+  const { machine } = event;
+  // An unreachable machine with power control: power-cycle it (a power run, with its approvals).
+  const power =
+    event.status === 'unreachable' && event.powerCycle ? powerCycleButton({ name: machine }) : null;
   return [
     {
       type: ComponentType.Button,
@@ -28,6 +33,7 @@ function alertButtons(machine: string): APIButtonComponent[] {
       label: 'Check now',
       custom_id: encodeButton({ action: 'check', machine }),
     },
+    ...(power ? [power] : []),
   ];
 }
 
@@ -66,7 +72,7 @@ export function monitorAlertMessage(event: Failing, oncallRoleId: string | undef
         footer: { text: `monitor · incident ${event.incident}` },
       },
     ],
-    components: [{ type: ComponentType.ActionRow, components: alertButtons(event.machine) }],
+    components: [{ type: ComponentType.ActionRow, components: alertButtons(event) }],
     allowed_mentions: { parse: [], ...(oncallRoleId ? { roles: [oncallRoleId] } : {}) },
   };
 }

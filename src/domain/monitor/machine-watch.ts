@@ -84,6 +84,8 @@ export type WatchEvent =
       readonly reason: string;
       /** The failing checks (empty when unreachable). */
       readonly checks: readonly CheckResult[];
+      /** The machine has power control that can power-cycle it (set by the monitor, which knows the machine). */
+      readonly powerCycle?: boolean;
     }
   | {
       /** Failing again soon after recovering: the incident's alert is reopened, nobody paged. */
@@ -96,6 +98,7 @@ export type WatchEvent =
       readonly flaps: number;
       readonly reason: string;
       readonly checks: readonly CheckResult[];
+      readonly powerCycle?: boolean;
     }
   | {
       readonly type: 'monitor.recovered';

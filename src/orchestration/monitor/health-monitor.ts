@@ -14,6 +14,7 @@ import {
 } from '../../domain/monitor/machine-watch.js';
 import { checkDeadlineMs, monitorSettingsOf } from '../../domain/monitor/monitor-settings.js';
 import { silenceFor } from '../../domain/monitor/silence.js';
+import { canPower } from '../../domain/power/power-steps.js';
 import { defaultSshTimeouts } from '../../transport/ssh/ssh-connection.js';
 import type { SshPool } from '../../transport/ssh/ssh-pool.js';
 import { Leases } from '../queue/lease.js';
@@ -201,9 +202,17 @@ export class HealthMonitor {
         return { machine: name, result: 'in a run', health, run: holdingNow, status: before.status };
       }
       const silence = silenceFor(await this.store.silences(), machine, Date.now());
-      const { watch, events } = observe(before, observation(health, at), settings.thresholds, {
+      const observed = observe(before, observation(health, at), settings.thresholds, {
         silence: silence?.id ?? null,
       });
+      const { watch } = observed;
+      // An alert says whether the machine can be power-cycled (its Discord alert then offers it).
+      const powerCycle = canPower(machine, 'cycle');
+      const events = observed.events.map((event) =>
+        event.type === 'monitor.alert' || event.type === 'monitor.reopened'
+          ? { ...event, powerCycle }
+          : event,
+      );
       await this.store.record(watch, events);
       this.report(events);
       return { machine: name, result: 'checked', health, run: null, status: watch.status };
