@@ -237,6 +237,7 @@ export class RunProcessor {
     return deployEngine(state, {
       ...ports,
       host: deployHost,
+      copyAhead: config.copyConcurrency,
       build: (names, signal) => {
         const targets = names.map((name) => state.machines[name] as Machine);
         return request.buildOnTarget
