@@ -42,5 +42,7 @@ export interface DeployHost {
   switchTo(machine: Machine, system: string, action: SwitchAction, id?: string): Promise<void>;
   checkHealth(machine: Machine): Promise<MachineHealth>;
   facts(machine: Machine): Promise<HostFacts>;
+  /** Opens connections to the next step's machines in the background (see RebootHost.warm). */
+  warm?(machines: readonly Machine[]): void;
   close(): Promise<void>;
 }

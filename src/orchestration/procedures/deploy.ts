@@ -19,7 +19,14 @@ import {
 } from '../run-engine.js';
 import type { DeployPhase, RunFailure } from '../run-events.js';
 import { RunCancelled, RunParked, stopFor, throwIfStopped } from '../run-flow.js';
-import type { Activation, DeployRunState, MachineProgress, RollbackStep, RunState } from '../run-state.js';
+import {
+  type Activation,
+  type DeployRunState,
+  type MachineProgress,
+  nextStepMachines,
+  type RollbackStep,
+  type RunState,
+} from '../run-state.js';
 
 export interface DeployProcedureOptions {
   readonly host: DeployHost;
@@ -188,6 +195,7 @@ export function deployProcedure(options: DeployProcedureOptions): Procedure {
       system(run.state, machine.name);
       throwIfStopped(run.stops.beforeChange);
       copyLaterSteps(run);
+      host.warm?.(nextStepMachines(run.state));
       progress.previous ??= await failAs('copy', host.systems(machine));
       return next('copying');
     },
