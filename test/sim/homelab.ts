@@ -236,8 +236,7 @@ async function prepareMachine(
   await newHostKey(dir);
   await writeFile(join(dir, 'sshd_config'), sshdConfig(dir, address, port));
   const activate = ACTIVATE.replaceAll('@state@', dir)
-    .replaceAll('@services@', servicesScript)
-    .replaceAll('@node@', process.execPath);
+    .replaceAll('@services@', servicesScript);
   for (const [name, text] of Object.entries({
     systemctl: SYSTEMCTL.replaceAll('@state@', dir),
     reboot: REBOOT,
@@ -400,9 +399,9 @@ case "$action" in
     ln -sfn "$system" /run/current-system
     sleep "$(cat '@state@/activation-delay' 2>/dev/null || echo 0)"
     echo "restarting services..." >&2
-    pkill -f '^[^ ]*node @services@' || true
-    while pgrep -f '^[^ ]*node @services@' >/dev/null; do sleep 0.05; done
-    env -u SSH_CONNECTION setsid '@node@' '@services@' '@state@/services.json' "$system/services.json" </dev/null >/dev/null 2>&1 &
+    pkill -f '^[^ ]*perl @services@' || true
+    while pgrep -f '^[^ ]*perl @services@' >/dev/null; do sleep 0.05; done
+    env -u SSH_CONNECTION setsid perl '@services@' '@state@/services.json' "$system/services.json" </dev/null >/dev/null 2>&1 &
     ;;
 esac
 record done
