@@ -235,8 +235,7 @@ async function prepareMachine(
   );
   await newHostKey(dir);
   await writeFile(join(dir, 'sshd_config'), sshdConfig(dir, address, port));
-  const activate = ACTIVATE.replaceAll('@state@', dir)
-    .replaceAll('@services@', servicesScript);
+  const activate = ACTIVATE.replaceAll('@state@', dir).replaceAll('@services@', servicesScript);
   for (const [name, text] of Object.entries({
     systemctl: SYSTEMCTL.replaceAll('@state@', dir),
     reboot: REBOOT,
