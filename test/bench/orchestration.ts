@@ -6,6 +6,7 @@
  */
 import { readFileSync } from 'node:fs';
 import { cpus, totalmem } from 'node:os';
+import { join } from 'node:path';
 import { execa } from 'execa';
 import { queueConfig } from '../../src/orchestration/queue/queue-config.js';
 import { RunQueue } from '../../src/orchestration/queue/run-queue.js';
@@ -40,9 +41,17 @@ await execa('npm', ['run', '--silent', 'build'], { stdio: 'inherit' });
     { bootTimeMs: BOOT_MS },
   );
   try {
+    // --warm-cache: the evaluation cached as it is after any earlier command on the same flake
+    // (what an operator has), instead of a fresh `nix eval` in the measured command.
+    const warm = process.argv.includes('--warm-cache');
+    const cacheEnv = warm
+      ? { NIX_CONFIG: 'substituters =', LAB_CACHE_DIR: join(lab.root, 'lab-cache') }
+      : nixEnv;
+    if (warm)
+      await execa('node', [cli, 'sequence', '--flake', lab.flake], { env: { ...lab.env, ...cacheEnv } });
     const started = Date.now();
     const result = await execa('node', [cli, 'reboot', '--all', '--json', '--flake', lab.flake], {
-      env: { ...lab.env, ...nixEnv },
+      env: { ...lab.env, ...cacheEnv },
       reject: false,
     });
     const total = Date.now() - started;
@@ -71,7 +80,7 @@ await execa('npm', ['run', '--silent', 'build'], { stdio: 'inherit' });
     detection.sort((a, b) => a - b);
     console.log(
       `reboot run of ${MACHINES} machines (boot ${BOOT_MS} ms, delays 0): run ${(runMs / 1000).toFixed(2)} s ` +
-        `(command ${(total / 1000).toFixed(2)} s with evaluation), ideal ${(ideal / 1000).toFixed(2)} s, ` +
+        `(command ${(total / 1000).toFixed(2)} s with ${warm ? 'the evaluation cached' : 'evaluation'}), ideal ${(ideal / 1000).toFixed(2)} s, ` +
         `overhead per machine ${((runMs - ideal) / MACHINES).toFixed(0)} ms in the run (target ≤ 300), ` +
         `${((total - ideal) / MACHINES).toFixed(0)} ms for the whole process (target ≤ 500); ` +
         `detection median ${detection[Math.floor(detection.length / 2)]} ms, max ${detection.at(-1)} ms (target ≤ 100)`,

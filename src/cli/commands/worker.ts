@@ -1,12 +1,8 @@
 import type { Command } from 'commander';
 import { discordConfig, discordWanted } from '../../discord/discord-config.js';
-import { LabBot } from '../../discord/lab-bot.js';
-import { discordRest } from '../../discord/register-commands.js';
-import { RunNotifier } from '../../discord/run-notifier.js';
 import { queueConfig } from '../../orchestration/queue/queue-config.js';
-import { redactUrl } from '../../orchestration/queue/redis.js';
 import { RunControl } from '../../orchestration/queue/run-control.js';
-import { LabWorker } from '../../orchestration/queue/run-worker.js';
+import type { LabWorker } from '../../orchestration/queue/run-worker.js';
 import { loadSshCredentials } from '../../transport/ssh/ssh-credentials.js';
 import { type Logger, logSettings } from '../logger.js';
 import { runEventLine } from '../render/run-events.js';
@@ -64,6 +60,18 @@ async function runWorker(
   // Discord is configured and checked before anything starts: a bad variable stops here.
   // `lab worker` only posts run messages: it needs no LAB_FLAKE; `lab serve`'s bot does.
   const discord = discordWanted(env) ? discordConfig(env, { bot: printEvents }) : null;
+  // BullMQ, ioredis and discord.js load here, not with every `lab` command.
+  const [{ LabWorker }, { redactUrl }, discordModules] = await Promise.all([
+    import('../../orchestration/queue/run-worker.js'),
+    import('../../orchestration/queue/redis.js'),
+    discord
+      ? Promise.all([
+          import('../../discord/lab-bot.js'),
+          import('../../discord/register-commands.js'),
+          import('../../discord/run-notifier.js'),
+        ])
+      : null,
+  ]);
   const worker = await LabWorker.start(config, {
     nix,
     credentials,
@@ -80,10 +88,16 @@ async function runWorker(
         : ''),
   );
   // Workers post run messages over REST; `lab serve` also runs the bot (gateway).
-  const notifier = discord ? new RunNotifier(worker.runs, discord, discordRest(discord), log) : null;
+  const [botModule, registration, notifierModule] = discordModules ?? [];
+  const notifier =
+    discord && notifierModule && registration
+      ? new notifierModule.RunNotifier(worker.runs, discord, registration.discordRest(discord), log)
+      : null;
   notifier?.start();
   const bot =
-    discord && printEvents ? new LabBot(discord, worker.runs, new RunControl(worker.runs), log) : null;
+    discord && printEvents && botModule
+      ? new botModule.LabBot(discord, worker.runs, new RunControl(worker.runs), log)
+      : null;
   try {
     await bot?.start();
   } catch (error) {
