@@ -143,6 +143,7 @@ let
     REDIS_URL = cfg.redis.url;
     LAB_QUEUE = cfg.queue;
     LAB_WORKER_CONCURRENCY = toString cfg.concurrency;
+    LAB_COPY_CONCURRENCY = toString cfg.copyConcurrency;
     LAB_APPROVALS_LOW = toString cfg.approvals.low;
     LAB_APPROVALS_MEDIUM = toString cfg.approvals.medium;
     LAB_APPROVALS_HIGH = toString cfg.approvals.high;
@@ -264,6 +265,19 @@ in
       default = 4;
       description = "Runs the worker carries out at once (`LAB_WORKER_CONCURRENCY`).";
       example = 2;
+    };
+
+    copyConcurrency = mkOption {
+      type = types.ints.between 0 64;
+      default = 4;
+      description = ''
+        Closures a deploy copies at once to the machines of later steps while earlier steps
+        activate and are health-gated (`LAB_COPY_CONCURRENCY`); `0` copies each closure only when
+        its machine's turn comes. Activation order and gating do not change, and a closure copied
+        to a machine whose turn never comes (a failed gate stops the run) only adds store paths
+        there: nothing it runs or boots changes.
+      '';
+      example = 1;
     };
 
     logLevel = mkOption {

@@ -1,6 +1,6 @@
 import { hostname, userInfo } from 'node:os';
 import { queueConfig } from '../orchestration/queue/queue-config.js';
-import { RunQueue } from '../orchestration/queue/run-queue.js';
+import type { RunQueue } from '../orchestration/queue/run-queue.js';
 import type { Actor, RunJobData, RunRequestInput } from '../orchestration/queue/run-request.js';
 import type { RunEvent } from '../orchestration/run-events.js';
 import type { Context } from './commands/shared.js';
@@ -11,6 +11,8 @@ import { absoluteFlakeRef } from './settings.js';
 
 /** Runs `task` with a connection to the configured queue (REDIS_URL, LAB_QUEUE), closed after. */
 export async function withRunQueue<T>(context: Context, task: (runs: RunQueue) => Promise<T>): Promise<T> {
+  // Loaded when a queue is used: BullMQ and ioredis are not worth their start-up to a run here.
+  const { RunQueue } = await import('../orchestration/queue/run-queue.js');
   const runs = await RunQueue.connect(queueConfig(context.env), 'lab-cli');
   try {
     return await task(runs);

@@ -146,6 +146,8 @@ export interface Procedure {
   after?(run: RunContext): Promise<void>;
   /** A retry of a halt that had no machine (a failed build). */
   retryRun?(state: RunState): void;
+  /** `run` is about to return (finished, halted or parked): end what the procedure still has going. */
+  ended?(): void;
   /** The failure of a run whose steps all went through (health: an unhealthy machine), or null. */
   resultFailure?(state: RunState): RunFailure | null;
 }
@@ -255,6 +257,7 @@ export class RunEngine {
       throw error;
     } finally {
       stops.dispose();
+      this.procedure.ended?.();
     }
   }
 

@@ -163,7 +163,7 @@ export function eventText(event: RunEvent, format: TextFormat = PLAIN_FORMAT): E
     case 'deploy.built':
       return build(`succeeded: ${plural(Object.keys(event.systems).length, 'system')}`, 'good');
     case 'machine.copying':
-      return machine(event.machine, `copying ${storeName(event.system)}`, 'info');
+      return machine(event.machine, copyingText(event), 'info');
     case 'machine.activating':
       return machine(
         event.machine,
@@ -226,6 +226,17 @@ const FINISHED_TONE: Record<Extract<RunEvent, { type: 'run.finished' }>['status'
  * A machine done: for a reboot, how long it was down and how long from the reboot command until
  * it was healthy, the wait for approval apart (the rebootDelay is in neither); else the whole time.
  */
+/** At the machine's turn: copying now, or copied (or still copying) since before its turn. */
+function copyingText(event: Extract<RunEvent, { type: 'machine.copying' }>): string {
+  const system = storeName(event.system);
+  if (!event.ahead || !event.copyStartedAt) return `copying ${system}`;
+  const began = Date.parse(event.copyStartedAt);
+  if (!event.copiedAt)
+    return `copying ${system} (begun ${spokenDuration(Date.parse(event.at) - began)} before its turn)`;
+  const copied = Date.parse(event.copiedAt);
+  return `copied ${system} ahead of its turn (in ${spokenDuration(copied - began)}, ${spokenDuration(Date.parse(event.at) - copied)} before)`;
+}
+
 function succeededText(event: Extract<RunEvent, { type: 'machine.succeeded' }>, format: TextFormat): string {
   const times = event.what === 'rebooted' ? rebootTimesText(event, format.duration) : '';
   const waited = known(event.approvalWaitMs)

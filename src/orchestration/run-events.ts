@@ -79,7 +79,18 @@ export type RunEvent = EventBase &
       }
     | { readonly type: 'deploy.building'; readonly machines: readonly string[] }
     | { readonly type: 'deploy.built'; readonly systems: Readonly<Record<string, string>> }
-    | { readonly type: 'machine.copying'; readonly machine: string; readonly system: string }
+    | {
+        /** The machine's turn to have its closure copied (reported at its turn, not when a copy ahead begins). */
+        readonly type: 'machine.copying';
+        readonly machine: string;
+        readonly system: string;
+        /** The copy began before the machine's turn, while earlier steps ran (LAB_COPY_CONCURRENCY). */
+        readonly ahead?: boolean;
+        /** ISO time the copy began: earlier than `at` when it was made ahead. */
+        readonly copyStartedAt?: string;
+        /** ISO time a copy made ahead was done, before the machine's turn; null if it is still under way (or began now). */
+        readonly copiedAt?: string | null;
+      }
     | {
         readonly type: 'machine.activating';
         readonly machine: string;

@@ -224,6 +224,10 @@ export const stepMachines = (state: Pick<RunState, 'steps'>): string[][] =>
 export const runMachines = (state: Pick<RunState, 'steps'>): string[] =>
   state.steps.flatMap((step) => step.machines);
 
+/** The machines of the step after the current one (none after the last), to get ready while this one runs. */
+export const nextStepMachines = (state: Pick<RunState, 'steps' | 'step' | 'machines'>): Machine[] =>
+  (state.steps[state.step + 1]?.machines ?? []).flatMap((name) => state.machines[name] ?? []);
+
 export function newApproval(): MachineApproval {
   return { approved: false, approvals: [], askedAt: null, approvedAt: null };
 }

@@ -6,6 +6,7 @@ export const KNOWN_VARIABLES: ReadonlySet<string> = new Set([
   'REDIS_URL',
   'LAB_QUEUE',
   'LAB_WORKER_CONCURRENCY',
+  'LAB_COPY_CONCURRENCY',
   'LAB_LOCK_DURATION_MS',
   'LAB_ACTIVE_WAIT',
   'LAB_PARK_POLL',

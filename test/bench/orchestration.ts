@@ -6,15 +6,19 @@
  */
 import { readFileSync } from 'node:fs';
 import { cpus, totalmem } from 'node:os';
+import { join } from 'node:path';
 import { execa } from 'execa';
 import { queueConfig } from '../../src/orchestration/queue/queue-config.js';
 import { RunQueue } from '../../src/orchestration/queue/run-queue.js';
 import type { RunEvent } from '../../src/orchestration/run-events.js';
+import type { Homelab } from '../sim/homelab.js';
 import { http, startTestHomelab, tcp } from '../support/homelabs.js';
 import { startRedisServer } from '../support/redis-server.js';
 
 const quick = process.argv.includes('--quick');
-const MACHINES = quick ? 4 : 10;
+/** The reboot run's machines: the issue's scenario is 5 (`--machines N` for another count). */
+const machinesArg = process.argv.indexOf('--machines');
+const MACHINES = machinesArg > 0 ? Number(process.argv[machinesArg + 1]) : quick ? 4 : 5;
 const HEALTH_MACHINES = quick ? 6 : 20;
 const BOOT_MS = 1_000;
 const cli = new URL('../../dist/cli/main.js', import.meta.url).pathname;
@@ -37,9 +41,17 @@ await execa('npm', ['run', '--silent', 'build'], { stdio: 'inherit' });
     { bootTimeMs: BOOT_MS },
   );
   try {
+    // --warm-cache: the evaluation cached as it is after any earlier command on the same flake
+    // (what an operator has), instead of a fresh `nix eval` in the measured command.
+    const warm = process.argv.includes('--warm-cache');
+    const cacheEnv = warm
+      ? { NIX_CONFIG: 'substituters =', LAB_CACHE_DIR: join(lab.root, 'lab-cache') }
+      : nixEnv;
+    if (warm)
+      await execa('node', [cli, 'sequence', '--flake', lab.flake], { env: { ...lab.env, ...cacheEnv } });
     const started = Date.now();
     const result = await execa('node', [cli, 'reboot', '--all', '--json', '--flake', lab.flake], {
-      env: { ...lab.env, ...nixEnv },
+      env: { ...lab.env, ...cacheEnv },
       reject: false,
     });
     const total = Date.now() - started;
@@ -68,17 +80,66 @@ await execa('npm', ['run', '--silent', 'build'], { stdio: 'inherit' });
     detection.sort((a, b) => a - b);
     console.log(
       `reboot run of ${MACHINES} machines (boot ${BOOT_MS} ms, delays 0): run ${(runMs / 1000).toFixed(2)} s ` +
-        `(command ${(total / 1000).toFixed(2)} s with evaluation), ideal ${(ideal / 1000).toFixed(2)} s, ` +
-        `overhead ${((runMs - ideal) / MACHINES).toFixed(0)} ms per machine (target ≤ 500); ` +
-        `detection median ${detection[Math.floor(detection.length / 2)]} ms, max ${detection.at(-1)} ms (target ≤ 1000)`,
+        `(command ${(total / 1000).toFixed(2)} s with ${warm ? 'the evaluation cached' : 'evaluation'}), ideal ${(ideal / 1000).toFixed(2)} s, ` +
+        `overhead per machine ${((runMs - ideal) / MACHINES).toFixed(0)} ms in the run (target ≤ 300), ` +
+        `${((total - ideal) / MACHINES).toFixed(0)} ms for the whole process (target ≤ 500); ` +
+        `detection median ${detection[Math.floor(detection.length / 2)]} ms, max ${detection.at(-1)} ms (target ≤ 100)`,
     );
+    console.log(`where each machine's time goes (median over machines): ${breakdown(events, lab)}`);
   } finally {
     await lab.stop();
   }
 }
 
+/**
+ * The phases of each machine's reboot, from lab's events and the machine's own records: turn
+ * (its step started) → reboot command received → down → sshd accepting again → lab's machine.up
+ * → health green → the next step started.
+ */
+function breakdown(events: RunEvent[], lab: Homelab): string {
+  const parts: Record<string, number[]> = {
+    'turn→command': [],
+    'command→down': [],
+    'down→up (boot)': [],
+    'up→detected': [],
+    'detected→healthy': [],
+    'healthy→next turn': [],
+  };
+  const at = (event: RunEvent | undefined) => Date.parse(event?.at ?? '');
+  const steps = events.filter((event) => event.type === 'step.started');
+  for (const [index, step] of steps.entries()) {
+    if (step.type !== 'step.started') continue;
+    const name = step.machines[0] as string;
+    const of = (type: RunEvent['type']) =>
+      events.find((event) => event.type === type && 'machine' in event && event.machine === name);
+    const up = of('machine.up');
+    if (up?.type !== 'machine.up') continue;
+    const boots = lab.bootLog(name);
+    const previous = boots.find((boot) => boot.bootId === up.previousBootId);
+    const current = boots.find((boot) => boot.bootId === up.bootId);
+    const request = lab.rebootRequests(name).find((r) => r.bootId === up.previousBootId);
+    const healthy = events.find(
+      (event) => event.type === 'machine.health' && event.machine === name && event.ok,
+    );
+    const next = steps[index + 1] ?? events.find((event) => event.type === 'run.finished');
+    if (!previous?.downAt || !current || !request) continue;
+    parts['turn→command']?.push(request.at - at(step));
+    parts['command→down']?.push(previous.downAt - request.at);
+    parts['down→up (boot)']?.push(current.upAt - previous.downAt);
+    parts['up→detected']?.push(at(up) - current.upAt);
+    parts['detected→healthy']?.push(at(healthy) - at(up));
+    parts['healthy→next turn']?.push(at(next) - at(healthy));
+  }
+  return Object.entries(parts)
+    .map(([part, values]) => {
+      const sorted = [...values].sort((a, b) => a - b);
+      return `${part} ${sorted[Math.floor(sorted.length / 2)] ?? '?'} ms`;
+    })
+    .join(', ');
+}
+
 // 2. `lab health` of 20 machines, and 3. `lab serve` memory idle and during a run.
-{
+if (!process.argv.includes('--reboot-only')) {
   const lab = await startTestHomelab(
     Object.fromEntries(
       Array.from({ length: HEALTH_MACHINES }, (_, index) => [

@@ -578,6 +578,19 @@ describe.skipIf(libPath === undefined)(
       ]);
     });
 
+    it('sets LAB_COPY_CONCURRENCY from copyConcurrency (default 4; 0 copies only at each turn)', async () => {
+      const defaults = await evaluateOk(orchestrator(minimal));
+      expect(defaults.unit?.environment).toMatchObject({ LAB_COPY_CONCURRENCY: '4' });
+      const none = await evaluateOk(orchestrator({ ...minimal, copyConcurrency: 0 }));
+      expect(none.failedAssertions).toEqual([]);
+      expect(none.unit?.environment).toMatchObject({ LAB_COPY_CONCURRENCY: '0' });
+      const tooMany = await evaluate(orchestrator({ ...minimal, copyConcurrency: 65 }), {
+        labPath: '/nix/store/x-lab',
+      });
+      expect(tooMany.exitCode).not.toBe(0);
+      expect(tooMany.stderr).toContain('services.lab-orchestrator.copyConcurrency');
+    });
+
     it('rejects values of the wrong type, naming the option', async () => {
       for (const [settings, option, value] of [
         [{ logLevel: 'verbose' }, 'services.lab-orchestrator.logLevel', '"verbose"'],
@@ -607,6 +620,7 @@ describe.skipIf(libPath === undefined)(
           'approvals.timeout',
           'cli.enable',
           'concurrency',
+          'copyConcurrency',
           'discord.alertChannelId',
           'discord.applicationId',
           'discord.approverRoleIds',

@@ -183,6 +183,7 @@ describe('.env.example', () => {
         'LAB_APPROVALS_LOW',
         'LAB_APPROVALS_MEDIUM',
         'LAB_APPROVAL_TIMEOUT',
+        'LAB_COPY_CONCURRENCY',
         'LAB_HALT_TIMEOUT',
         'LAB_HEALTH_TIMEOUT',
         'LAB_LOCK_DURATION_MS',

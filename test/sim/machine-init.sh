@@ -80,7 +80,7 @@ if [ -e "$state/systemd" ]; then
   trap start_units USR1
 fi
 
-setsid node "$services" "$state/services.json" "$system/services.json" &
+setsid perl "$services" "$state/services.json" "$system/services.json" &
 /usr/sbin/sshd -D -e -f "$state/sshd_config" 2>>"$state/sshd.log" &
 
 # `systemctl reboot` asks PID 1 (SIGUSR2) for a shutdown: after the machine's shutdown delay

@@ -146,7 +146,7 @@ const delayFiles: Record<keyof SimDelays, string> = {
 };
 
 const initScript = join(import.meta.dirname, 'machine-init.sh');
-export const servicesScript = join(import.meta.dirname, 'services.mjs');
+export const servicesScript = join(import.meta.dirname, 'services.pl');
 
 /**
  * One simulated machine: its namespaces' PID 1 is machine-init.sh, run under `unshare`. When

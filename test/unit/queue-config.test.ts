@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { ConfigurationError } from '../../src/errors.js';
+import { copyConcurrency } from '../../src/orchestration/copy-ahead.js';
 import { levelsNeedingApproval, queueConfig } from '../../src/orchestration/queue/queue-config.js';
 import { unixSocketPath } from '../../src/orchestration/queue/redis.js';
 import { parseRunRequest, requestFingerprint } from '../../src/orchestration/queue/run-request.js';
@@ -90,6 +91,21 @@ describe('queue configuration from the environment', () => {
     expect(() => queueConfig({ LAB_SCHEDULE: 'nightly' })).toThrow(/LAB_SCHEDULE: a cron expression/);
     expect(() => queueConfig({ LAB_SCHEDULE: '0 3 * * *' })).toThrow(ConfigurationError);
     expect(() => queueConfig({ LAB_SCHEDULE: '0 3 * * *' })).toThrow(/LAB_SCHEDULE needs LAB_FLAKE/);
+  });
+
+  it('reads LAB_COPY_CONCURRENCY: default 4, 0 to 64, else named with the rule', () => {
+    expect(queueConfig({}).copyConcurrency).toBe(4);
+    expect(queueConfig({ LAB_COPY_CONCURRENCY: '0' }).copyConcurrency).toBe(0);
+    expect(queueConfig({ LAB_COPY_CONCURRENCY: '64' }).copyConcurrency).toBe(64);
+    for (const value of ['65', '-1', '2.5', 'four'])
+      expect(() => queueConfig({ LAB_COPY_CONCURRENCY: value }), value).toThrow(
+        'invalid environment: LAB_COPY_CONCURRENCY: must be a whole number from 0 to 64',
+      );
+    expect(copyConcurrency({})).toBe(4);
+    expect(copyConcurrency({ LAB_COPY_CONCURRENCY: '1' })).toBe(1);
+    expect(() => copyConcurrency({ LAB_COPY_CONCURRENCY: '65' })).toThrow(
+      "invalid environment: LAB_COPY_CONCURRENCY: must be a whole number from 0 to 64 (got '65')",
+    );
   });
 });
 

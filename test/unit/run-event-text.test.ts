@@ -228,6 +228,28 @@ const cases = {
   'deploy.built': [[{ type: 'deploy.built', systems: { db: next } }, build('succeeded: 1 system', 'good')]],
   'machine.copying': [
     [{ type: 'machine.copying', machine: 'db', system: next }, db('copying nixos-system-db-5', 'info')],
+    [
+      {
+        type: 'machine.copying',
+        machine: 'db',
+        system: next,
+        ahead: true,
+        copyStartedAt: '2026-11-27T03:59:50.000Z',
+        copiedAt: '2026-11-27T03:59:54.500Z',
+      },
+      db('copied nixos-system-db-5 ahead of its turn (in 4.5 s, 5.5 s before)', 'info'),
+    ],
+    [
+      {
+        type: 'machine.copying',
+        machine: 'db',
+        system: next,
+        ahead: true,
+        copyStartedAt: '2026-11-27T03:59:58.000Z',
+        copiedAt: null,
+      },
+      db('copying nixos-system-db-5 (begun 2.0 s before its turn)', 'info'),
+    ],
   ],
   'machine.activating': [
     [

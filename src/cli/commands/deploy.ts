@@ -8,6 +8,7 @@ import { deployStrategies, type Machine } from '../../domain/inventory/schema.js
 import { deploySteps } from '../../domain/planner/deploy-steps.js';
 import { planSequence } from '../../domain/planner/plan.js';
 import { UsageError } from '../../errors.js';
+import { copyConcurrency } from '../../orchestration/copy-ahead.js';
 import { withStrategy } from '../../orchestration/deploy-strategies.js';
 import { deployEngine } from '../../orchestration/procedures/deploy.js';
 import { createDeployRun, defaultRebootSettings } from '../../orchestration/run-state.js';
@@ -140,6 +141,7 @@ async function deploy(targets: string[], options: DeployOptions, context: Contex
     );
     return;
   }
+  const copyAhead = copyConcurrency(env);
   const inventory = await loadInventory(settings);
   const strategy = options.strategy;
   const plan = planSequence(inventory, {
@@ -199,6 +201,7 @@ async function deploy(targets: string[], options: DeployOptions, context: Contex
     });
     const engine = deployEngine(run, {
       host,
+      copyAhead,
       build: (names, buildSignal) =>
         options.buildOnTarget
           ? buildOnTargets(

@@ -1,10 +1,7 @@
 import type { Command } from 'commander';
 import { type DiscordConfig, discordConfig } from '../../discord/discord-config.js';
-import { LabBot } from '../../discord/lab-bot.js';
-import { registerCommands } from '../../discord/register-commands.js';
 import { queueConfig } from '../../orchestration/queue/queue-config.js';
 import { RunControl } from '../../orchestration/queue/run-control.js';
-import { RunQueue } from '../../orchestration/queue/run-queue.js';
 import type { Logger } from '../logger.js';
 import { serviceLogger, untilStopSignal } from '../run-support.js';
 import type { Context } from './shared.js';
@@ -15,10 +12,12 @@ import type { Context } from './shared.js';
  * registered before still work.
  */
 export function registerOnStart(config: DiscordConfig, log: Logger): void {
-  registerCommands(config).then(
-    (guilds) => log.info({ guilds }, `registered /lab in ${guilds.length} guild(s)`),
-    (error: Error) => log.warn({ err: error }, `could not register /lab: ${error.message}`),
-  );
+  import('../../discord/register-commands.js')
+    .then(({ registerCommands }) => registerCommands(config))
+    .then(
+      (guilds) => log.info({ guilds }, `registered /lab in ${guilds.length} guild(s)`),
+      (error: Error) => log.warn({ err: error }, `could not register /lab: ${error.message}`),
+    );
 }
 
 /** `lab discord register` and `lab bot`. */
@@ -29,6 +28,7 @@ export function discordCommands(program: Command, context: Context): void {
     .description('register /lab in the guilds of DISCORD_GUILD_IDS')
     .action(async () => {
       // Registering needs no flake: LAB_FLAKE is required by the bot only.
+      const { registerCommands } = await import('../../discord/register-commands.js');
       const guilds = await registerCommands(discordConfig(context.env, { bot: false }));
       context.output.lines([
         `Registered /lab in ${guilds.length} guild${guilds.length === 1 ? '' : 's'}: ${guilds.join(', ')}`,
@@ -41,6 +41,11 @@ export function discordCommands(program: Command, context: Context): void {
     .action(async () => {
       const log = serviceLogger('lab bot', context);
       const config = discordConfig(context.env);
+      // discord.js, BullMQ and ioredis load with the commands that use them, not with every `lab`.
+      const [{ LabBot }, { RunQueue }] = await Promise.all([
+        import('../../discord/lab-bot.js'),
+        import('../../orchestration/queue/run-queue.js'),
+      ]);
       const runs = await RunQueue.connect(queueConfig(context.env), 'lab-bot');
       const bot = new LabBot(config, runs, new RunControl(runs), log);
       try {

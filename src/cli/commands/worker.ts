@@ -1,19 +1,11 @@
 import type { Command } from 'commander';
 import { discordConfig, discordWanted } from '../../discord/discord-config.js';
-import { LabBot } from '../../discord/lab-bot.js';
-import { MonitorNotifier } from '../../discord/monitor-notifier.js';
-import { discordRest } from '../../discord/register-commands.js';
-import { RunNotifier } from '../../discord/run-notifier.js';
-import { LabMetrics } from '../../metrics/lab-metrics.js';
 import { metricsListen } from '../../metrics/metrics-config.js';
-import { MetricsServer } from '../../metrics/metrics-server.js';
 import { sshChangePreviewer } from '../../orchestration/change-previewer.js';
-import { HealthMonitor } from '../../orchestration/monitor/health-monitor.js';
 import { monitorConfig } from '../../orchestration/monitor/monitor-config.js';
 import { queueConfig } from '../../orchestration/queue/queue-config.js';
-import { redactUrl } from '../../orchestration/queue/redis.js';
 import { RunControl } from '../../orchestration/queue/run-control.js';
-import { LabWorker } from '../../orchestration/queue/run-worker.js';
+import type { LabWorker } from '../../orchestration/queue/run-worker.js';
 import { loadSshCredentials } from '../../transport/ssh/ssh-credentials.js';
 import { SshPool } from '../../transport/ssh/ssh-pool.js';
 import { type Logger, logSettings } from '../logger.js';
@@ -74,6 +66,26 @@ async function runWorker(
   // Discord is configured and checked before anything starts: a bad variable stops here.
   // `lab worker` only posts run messages: it needs no LAB_FLAKE; `lab serve`'s bot does.
   const discord = discordWanted(env) ? discordConfig(env, { bot: printEvents }) : null;
+  // BullMQ, ioredis and discord.js load here, not with every `lab` command.
+  const [{ LabWorker }, { redactUrl }, { HealthMonitor }, metricsModules, discordModules] = await Promise.all(
+    [
+      import('../../orchestration/queue/run-worker.js'),
+      import('../../orchestration/queue/redis.js'),
+      import('../../orchestration/monitor/health-monitor.js'),
+      metricsAt
+        ? Promise.all([import('../../metrics/lab-metrics.js'), import('../../metrics/metrics-server.js')])
+        : null,
+      discord
+        ? Promise.all([
+            import('../../discord/lab-bot.js'),
+            import('../../discord/register-commands.js'),
+            import('../../discord/run-notifier.js'),
+            import('../../discord/monitor-notifier.js'),
+          ])
+        : null,
+    ],
+  );
+  const [metricsModule, metricsServerModule] = metricsModules ?? [];
   const worker = await LabWorker.start(config, {
     nix,
     credentials,
@@ -106,12 +118,17 @@ async function runWorker(
       ? `monitor: ${monitoring.flake}'s machines every ${monitoring.interval} s unless they set their own, reported after ${monitoring.failureThreshold} failing checks, recovered after ${monitoring.successThreshold}`
       : `monitor: off (${monitoring.interval === 0 ? 'LAB_MONITOR_INTERVAL=0' : 'no LAB_FLAKE to watch'})`,
   );
-  const metrics = metricsAt
-    ? new LabMetrics(worker.runs, monitoring, log, monitor ? () => monitorPool.opened : undefined)
+  const metrics = metricsModule
+    ? new metricsModule.LabMetrics(
+        worker.runs,
+        monitoring,
+        log,
+        monitor ? () => monitorPool.opened : undefined,
+      )
     : null;
   const metricsServer =
-    metrics && metricsAt
-      ? await MetricsServer.start(metrics, metricsAt, log).catch(async (error: Error) => {
+    metrics && metricsAt && metricsServerModule
+      ? await metricsServerModule.MetricsServer.start(metrics, metricsAt, log).catch(async (error: Error) => {
           await monitor?.stop();
           await worker.stop();
           throw error;
@@ -120,14 +137,21 @@ async function runWorker(
   metrics?.start();
   if (metricsServer) log.info(`metrics: Prometheus endpoint at ${metricsServer.url}`);
   // Workers post run messages over REST; `lab serve` also runs the bot (gateway).
-  const rest = discord ? discordRest(discord) : null;
-  const notifier = discord && rest ? new RunNotifier(worker.runs, discord, rest, log) : null;
+  const [botModule, registration, notifierModule, monitorNotifierModule] = discordModules ?? [];
+  const rest = discord && registration ? registration.discordRest(discord) : null;
+  const notifier =
+    discord && notifierModule && rest
+      ? new notifierModule.RunNotifier(worker.runs, discord, rest, log)
+      : null;
   notifier?.start();
-  const monitorNotifier = discord && rest ? new MonitorNotifier(worker.runs, discord, rest, log) : null;
+  const monitorNotifier =
+    discord && rest && monitorNotifierModule
+      ? new monitorNotifierModule.MonitorNotifier(worker.runs, discord, rest, log)
+      : null;
   monitorNotifier?.start();
   const bot =
-    discord && printEvents
-      ? new LabBot(discord, worker.runs, new RunControl(worker.runs), log, {
+    discord && printEvents && botModule
+      ? new botModule.LabBot(discord, worker.runs, new RunControl(worker.runs), log, {
           preview: sshChangePreviewer(nix, credentials),
         })
       : null;

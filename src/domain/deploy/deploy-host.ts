@@ -23,8 +23,8 @@ export type SwitchAction = 'switch' | 'boot' | 'test';
 /** What a deploy needs from a machine; the SSH implementation is ./ssh-deploy-host.ts. */
 export interface DeployHost {
   systems(machine: Machine): Promise<MachineSystems>;
-  /** Copies the system's closure into the machine's store. */
-  copy(machine: Machine, system: string): Promise<void>;
+  /** Copies the system's closure into the machine's store (the signal ends the copy early). */
+  copy(machine: Machine, system: string, signal?: AbortSignal): Promise<void>;
   /** Adds the system as the profile's new generation; resolves with that generation's number. */
   setProfile(machine: Machine, system: string): Promise<number | null>;
   /**
@@ -42,5 +42,7 @@ export interface DeployHost {
   switchTo(machine: Machine, system: string, action: SwitchAction, id?: string): Promise<void>;
   checkHealth(machine: Machine): Promise<MachineHealth>;
   facts(machine: Machine): Promise<HostFacts>;
+  /** Opens connections to the next step's machines in the background (see RebootHost.warm). */
+  warm?(machines: readonly Machine[]): void;
   close(): Promise<void>;
 }

@@ -49,10 +49,11 @@ export class SshDeployHost extends SshRebootHost implements DeployHost, PreviewH
     return { keyPath, knownHostsPath, encryptedKey: Boolean(passphrase) && !agent };
   }
 
-  async copy(machine: Machine, system: string): Promise<void> {
+  async copy(machine: Machine, system: string, signal?: AbortSignal): Promise<void> {
     if (this.options.buildOnTarget) return; // built there: the closure is already in its store
     await copyClosure(this.nix, sshTarget(machine), this.copySsh(), system, {
       substituteOnTarget: this.options.substituteOnTarget,
+      signal,
     });
   }
 

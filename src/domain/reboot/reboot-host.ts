@@ -34,6 +34,12 @@ export interface RebootHost {
   probe?(machine: Machine): Promise<MachineAnswer>;
   /** Runs the machine's health checks once. */
   checkHealth(machine: Machine): Promise<MachineHealth>;
+  /**
+   * Opens connections to these machines in the background and keeps them for their turn (the
+   * next step's machines, while this step runs), so that their turn begins without a handshake.
+   * Never fails: a machine that cannot be reached now is found so at its turn.
+   */
+  warm?(machines: readonly Machine[]): void;
   /** Releases connections. */
   close(): Promise<void>;
 }

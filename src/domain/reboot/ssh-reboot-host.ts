@@ -15,8 +15,11 @@ import { BOOT_ID_COMMAND, probeSsh, type SshProbe } from './ssh-probe.js';
 /** "stopping" once a shutdown (a reboot) is under way; exits non-zero unless "running". */
 const SYSTEM_STATE_COMMAND = 'systemctl is-system-running';
 
-/** While a machine is down, its SSH port is tried this often: a refused TCP connect costs nothing. */
-const PORT_POLL_MS = 50;
+/**
+ * While a machine is down, its SSH port is tried this often: a refused TCP connect costs nothing
+ * (one syscall), and the sooner one after sshd listens again, the sooner the machine is back.
+ */
+const PORT_POLL_MS = 25;
 /**
  * One TCP connect attempt of the reboot poll. Unanswered, it is tried again: only silence that
  * lasts the full SSH connect timeout (10 s) finds the machine down (off the network), so a machine
@@ -159,6 +162,10 @@ export class SshRebootHost implements RebootHost {
 
   checkHealth(machine: Machine): Promise<MachineHealth> {
     return checkMachine(this.pool, machine);
+  }
+
+  warm(machines: readonly Machine[]): void {
+    for (const machine of machines) this.pool.connection(sshTarget(machine)).catch(() => {});
   }
 
   close(): Promise<void> {

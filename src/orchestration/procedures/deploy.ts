@@ -4,6 +4,7 @@ import { BuildError } from '../../domain/deploy/errors.js';
 import { rollbackCheck, rollbackDisagreements } from '../../domain/deploy/rollback-check.js';
 import { describeUnhealthy, type MachineHealth } from '../../domain/health/check-result.js';
 import type { Machine } from '../../domain/inventory/schema.js';
+import { CopyAhead } from '../copy-ahead.js';
 import { strategyInfo } from '../deploy-strategies.js';
 import { deployPhases } from '../phases.js';
 import {
@@ -18,7 +19,14 @@ import {
 } from '../run-engine.js';
 import type { DeployPhase, RunFailure } from '../run-events.js';
 import { RunCancelled, RunParked, stopFor, throwIfStopped } from '../run-flow.js';
-import type { Activation, DeployRunState, MachineProgress, RollbackStep, RunState } from '../run-state.js';
+import {
+  type Activation,
+  type DeployRunState,
+  type MachineProgress,
+  nextStepMachines,
+  type RollbackStep,
+  type RunState,
+} from '../run-state.js';
 
 export interface DeployProcedureOptions {
   readonly host: DeployHost;
@@ -28,6 +36,12 @@ export interface DeployProcedureOptions {
    */
   readonly build: (machines: readonly string[], signal?: AbortSignal) => Promise<Map<string, string>>;
   readonly healthIntervalMs?: number;
+  /**
+   * How many closures are copied at once to the machines of later steps while earlier steps
+   * activate and are gated (LAB_COPY_CONCURRENCY). Unset or 0: each closure is copied only when
+   * its machine's turn comes.
+   */
+  readonly copyAhead?: number;
 }
 
 /**
@@ -42,11 +56,33 @@ export function deployProcedure(options: DeployProcedureOptions): Procedure {
   const { host } = options;
   /** Machines whose activation this process has begun (before the state records it). */
   const changing = new Set<string>();
-
   const system = (state: RunState, name: string): string => {
     const built = state.systems?.[name];
     if (!built) throw new PhaseFailure('build', `no system was built for ${name}`);
     return built;
+  };
+
+  /** The closure copies of the run under way (one set per `run`: a resumed run copies anew). */
+  let copies: CopyAhead | null = null;
+  const copiesOf = (run: RunContext): CopyAhead => {
+    copies ??= new CopyAhead(options.copyAhead ?? 0, (name, signal) =>
+      host.copy(run.state.machines[name] as Machine, system(run.state, name), signal),
+    );
+    return copies;
+  };
+
+  /**
+   * The machines of the steps after the current one that have not begun, in run order: their
+   * closures are copied ahead (up to `copyAhead` at once) while this step activates and is gated.
+   */
+  const copyLaterSteps = (run: RunContext): void => {
+    const { state } = run;
+    if (!options.copyAhead || !state.systems || run.stops.beforeChange.aborted) return;
+    const later = state.steps
+      .slice(state.step + 1)
+      .flatMap((step) => step.machines)
+      .filter((name) => run.progress(name).phase === 'pending' && state.systems?.[name] !== undefined);
+    copiesOf(run).ahead(later);
   };
 
   const next = (phase: string): PhaseResult => ({ type: 'next', phase });
@@ -158,14 +194,28 @@ export function deployProcedure(options: DeployProcedureOptions): Procedure {
     pending: async (machine, progress, run) => {
       system(run.state, machine.name);
       throwIfStopped(run.stops.beforeChange);
+      copyLaterSteps(run);
+      host.warm?.(nextStepMachines(run.state));
       progress.previous ??= await failAs('copy', host.systems(machine));
       return next('copying');
     },
     copying: async (machine, _progress, run) => {
       const built = system(run.state, machine.name);
       throwIfStopped(run.stops.beforeChange);
-      run.report({ type: 'machine.copying', machine: machine.name, system: built });
-      await failAs('copy', host.copy(machine, built));
+      const { record, ahead } = copiesOf(run).take(machine.name);
+      run.report({
+        type: 'machine.copying',
+        machine: machine.name,
+        system: built,
+        ahead,
+        copyStartedAt: new Date(record.startedAt).toISOString(),
+        copiedAt: record.finishedAt === null ? null : new Date(record.finishedAt).toISOString(),
+      });
+      await record.done.catch((error: Error) => {
+        // A cancel or park ends the copy: the machine is not touched, not failed.
+        throwIfStopped(run.stops.beforeChange);
+        throw new PhaseFailure('copy', error.message);
+      });
       return next('activating');
     },
     activating: async (machine, _progress, run) => {
@@ -327,9 +377,18 @@ export function deployProcedure(options: DeployProcedureOptions): Procedure {
     runTogether,
     changing: (name) => changing.has(name),
     succeeded: () => ({ what: 'deployed' }),
+    ended: () => {
+      copies?.stop();
+      copies = null;
+    },
     before: async (run) => {
       const { state, stops } = run;
-      if (state.systems != null) return null;
+      // A cancel or park ends the copies made ahead: nothing more is copied.
+      stops.beforeChange.addEventListener('abort', () => copies?.stop(), { once: true });
+      if (state.systems != null) {
+        copyLaterSteps(run);
+        return null;
+      }
       throwIfStopped(stops.beforeChange);
       const names = state.steps.flatMap((step) => step.machines);
       run.report({ type: 'deploy.building', machines: names });
@@ -341,6 +400,7 @@ export function deployProcedure(options: DeployProcedureOptions): Procedure {
       }
       run.report({ type: 'deploy.built', systems: state.systems });
       await run.save();
+      copyLaterSteps(run);
       return null;
     },
     failing: (progress, from) => {

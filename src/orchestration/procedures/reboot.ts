@@ -15,7 +15,7 @@ import {
   RunEngine,
 } from '../run-engine.js';
 import { throwIfStopped } from '../run-flow.js';
-import { type MachineProgress, type RebootRunState, rebootTimesOf } from '../run-state.js';
+import { type MachineProgress, nextStepMachines, type RebootRunState, rebootTimesOf } from '../run-state.js';
 import { comingBackDeadline, recoverAfterTimeout } from './reboot-recovery.js';
 
 export interface RebootProcedureOptions {
@@ -48,7 +48,9 @@ export function rebootProcedure(options: RebootProcedureOptions): Procedure {
     string,
     (machine: Machine, progress: MachineProgress, run: RunContext) => Promise<PhaseResult>
   > = {
-    pending: async (machine, progress) => {
+    pending: async (machine, progress, run) => {
+      // The next step's connections open while this step runs: its turn starts without a handshake.
+      host.warm?.(nextStepMachines(run.state));
       progress.delayUntil = Date.now() + machine.rebootDelay * 1000;
       return { type: 'next', phase: 'delay' };
     },

@@ -3,6 +3,7 @@ import type { Machine } from '../../domain/inventory/schema.js';
 import type { MaintenanceWindow } from '../../domain/schedule/maintenance-window.js';
 import { ConfigurationError } from '../../errors.js';
 import { envProblem } from '../../util/env-problem.js';
+import { copyConcurrencySchema } from '../copy-ahead.js';
 import { globalMaintenanceWindow } from '../maintenance-window-setting.js';
 
 /** How many distinct approvers each criticality level needs, and the rules around them. */
@@ -34,6 +35,8 @@ export interface QueueConfig {
   /** Queue name; every Redis key of lab's lives under it, so several labs can share a Redis. */
   readonly queue: string;
   readonly concurrency: number;
+  /** Closures a deploy copies at once ahead of their machines' turn (LAB_COPY_CONCURRENCY; 0: none ahead). */
+  readonly copyConcurrency: number;
   /** BullMQ's job lock: a crashed worker's run is picked up by another after about this long. */
   readonly lockDurationMs: number;
   /** Seconds a worker polls for a rebooting machine before parking the run and polling less often. */
@@ -70,6 +73,7 @@ const envSchema = z.object({
     .regex(/^[A-Za-z0-9_.-]{1,64}$/, 'letters, digits, _ . - only')
     .default('lab'),
   LAB_WORKER_CONCURRENCY: z.coerce.number().int().min(1).max(64).default(4),
+  LAB_COPY_CONCURRENCY: copyConcurrencySchema,
   LAB_LOCK_DURATION_MS: z.coerce.number().int().min(500).default(30_000),
   LAB_ACTIVE_WAIT: seconds.default(120),
   LAB_PARK_POLL: z.coerce.number().int().min(1).default(5),
@@ -109,6 +113,7 @@ export function queueConfig(env: NodeJS.ProcessEnv = process.env): QueueConfig {
     redisUrl: vars.REDIS_URL,
     queue: vars.LAB_QUEUE,
     concurrency: vars.LAB_WORKER_CONCURRENCY,
+    copyConcurrency: vars.LAB_COPY_CONCURRENCY,
     lockDurationMs: vars.LAB_LOCK_DURATION_MS,
     activeWait: vars.LAB_ACTIVE_WAIT,
     parkPoll: vars.LAB_PARK_POLL,

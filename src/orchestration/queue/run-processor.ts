@@ -219,12 +219,19 @@ export class RunProcessor {
     const { runs, healthIntervalMs, control } = this.deps;
     // The engine goes on only once its state is saved (a step it cannot record is not taken),
     // and only while this worker holds the run (else the checkpoint rejects with a stop).
-    const checkpoint = (state: RunState) =>
-      writer.pushChecked(async () => {
+    // Saves asked for while one waits its turn share that one: it writes the state as it is when
+    // it starts, so it holds every change made before each of them (ten machines of a step that
+    // move on at once are one write, not ten writes of the whole run one after another).
+    let waiting: Promise<void> | null = null;
+    const checkpoint = (state: RunState) => {
+      waiting ??= writer.pushChecked(async () => {
+        waiting = null; // changes from now on need a write of their own
         data.state = state;
         await fence.checkpoint(data);
         await this.holdLocks(data);
       });
+      return waiting;
+    };
     const config = runs.config;
     const ports = {
       checkpoint,
@@ -251,6 +258,7 @@ export class RunProcessor {
     return deployEngine(state, {
       ...ports,
       host: deployHost,
+      copyAhead: config.copyConcurrency,
       build: (names, signal) => {
         const targets = names.map((name) => state.machines[name] as Machine);
         return request.buildOnTarget

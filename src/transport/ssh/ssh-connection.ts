@@ -132,6 +132,11 @@ export class SshConnection {
       privateKey: credentials.privateKey,
       passphrase: credentials.passphrase,
       agent: credentials.agent,
+      // Straight to the methods lab has (ssh2 would first try "none": one round trip more).
+      authHandler: [
+        ...(credentials.privateKey ? ['publickey' as const] : []),
+        ...(credentials.agent ? ['agent' as const] : []),
+      ],
       // Ask for a key type known_hosts can vouch for, as OpenSSH does.
       ...(types.length > 0 ? { algorithms: { serverHostKey: preferring(hostKeyAlgorithms(types)) } } : {}),
       hostVerifier: (blob: Buffer) => {
