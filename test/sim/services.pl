@@ -63,12 +63,12 @@ sub runs {
 # Services stopped on the running machine (SimMachine.stopService: `systemctl stop` of it), by
 # port, in the state directory's stopped-services; a boot starts them all again, as NixOS does.
 my $stopped_file = dirname($spec_file) . '/stopped-services';
-my $stopped_seen = '';
+my $stopped_seen;    # what the file was when last read (undef: not read yet)
 
 sub apply_stopped {
   my @stat = stat $stopped_file;
   my $seen = @stat ? "$stat[9]:$stat[7]:$stat[1]" : '';
-  return if $seen eq $stopped_seen;
+  return if defined $stopped_seen && $seen eq $stopped_seen;
   $stopped_seen = $seen;
   my %stopped;
   if (@stat) {
