@@ -81,6 +81,28 @@ describe('the run report', () => {
     ]);
   });
 
+  it('the wait for the maintenance window comes first; the rebootDelay runs from its end', () => {
+    const [timeline] = timelinesOfRun({
+      kind: 'reboot',
+      steps: [{ machines: ['db'] }],
+      progress: {
+        db: {
+          ...newProgress(),
+          phase: 'succeeded',
+          startedAt: s(0),
+          windowWaits: [{ from: s(0), to: s(600) }],
+          delayUntil: s(660),
+          rebootSentAt: s(661),
+          finishedAt: s(700),
+        },
+      },
+    });
+    expect(timeline?.waits).toEqual([
+      { kind: 'window', from: s(0), to: s(600) },
+      { kind: 'delay', from: s(600), to: s(660) },
+    ]);
+  });
+
   it('text: each machine with its waits and durations, the longest marked', () => {
     expect(timelineText(timelines, T0)).toEqual([
       'nas  +0:00  down 8.0 s · back +0:10 · healthy +0:12 · 12.0 s · rebooted',

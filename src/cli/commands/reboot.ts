@@ -4,6 +4,7 @@ import { type Plan, planSequence } from '../../domain/planner/plan.js';
 import { machinesNotNeedingReboot } from '../../domain/reboot/not-needing-reboot.js';
 import { SshRebootHost } from '../../domain/reboot/ssh-reboot-host.js';
 import { UsageError } from '../../errors.js';
+import { globalMaintenanceWindow } from '../../orchestration/maintenance-window-setting.js';
 import { rebootEngine } from '../../orchestration/procedures/reboot.js';
 import type { ApprovalPort } from '../../orchestration/run-flow.js';
 import {
@@ -12,6 +13,7 @@ import {
   type RebootSettings,
   skipMachines,
 } from '../../orchestration/run-state.js';
+import { runWindowSettings } from '../../orchestration/window-gate.js';
 import { loadSshCredentials } from '../../transport/ssh/ssh-credentials.js';
 import { cliActor, submitAndFollow } from '../queue-support.js';
 import { sequenceText } from '../render/sequence.js';
@@ -28,12 +30,15 @@ import {
   reportSkipped,
   type SkipBrokenOptions,
   type SshOptions,
+  type WindowOptions,
+  windowRequest,
   withFlakeOptions,
   withSkipBrokenOption,
   withSshOptions,
+  withWindowOptions,
 } from './shared.js';
 
-interface RebootOptions extends FlakeOptions, SshOptions, SkipBrokenOptions {
+interface RebootOptions extends FlakeOptions, SshOptions, SkipBrokenOptions, WindowOptions {
   all?: boolean;
   parallel: number;
   yes?: boolean;
@@ -48,7 +53,7 @@ interface RebootOptions extends FlakeOptions, SshOptions, SkipBrokenOptions {
 }
 
 export function rebootCommand(program: Command, context: Context): void {
-  withSkipBrokenOption(withSshOptions(withFlakeOptions(program.command('reboot'))))
+  withWindowOptions(withSkipBrokenOption(withSshOptions(withFlakeOptions(program.command('reboot')))))
     .description(
       'reboot machines in the planned order, each back with a new boot id and healthy before the next',
     )
@@ -91,6 +96,7 @@ async function reboot(targets: string[], options: RebootOptions, context: Contex
   }
   const settings = flakeSettings(options, context.env);
   const rebootCommandWords = options.rebootCommand?.trim().split(/\s+/).filter(Boolean);
+  const windows = windowRequest(options);
   if (options.queue) {
     if (options.yes)
       throw new UsageError('--yes cannot skip the approvals of a queued run (see LAB_APPROVALS_*)');
@@ -107,6 +113,7 @@ async function reboot(targets: string[], options: RebootOptions, context: Contex
         healthTimeout: options.healthTimeout,
         stabilityWindow: options.stability,
         ...(rebootCommandWords?.length ? { rebootCommand: rebootCommandWords } : {}),
+        ...windows,
         requestedBy: cliActor(context.env, options.as),
         source: 'cli',
       },
@@ -147,6 +154,7 @@ async function reboot(targets: string[], options: RebootOptions, context: Contex
         stabilityWindow: options.stability,
         ...(rebootCommandWords?.length ? { rebootCommand: rebootCommandWords } : {}),
         confirmLevels,
+        ...runWindowSettings(windows, globalMaintenanceWindow(context.env)),
       },
     });
     context.setExitCode(runExitCode(status));

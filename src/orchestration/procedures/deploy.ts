@@ -4,6 +4,7 @@ import { BuildError } from '../../domain/deploy/errors.js';
 import { rollbackCheck, rollbackDisagreements } from '../../domain/deploy/rollback-check.js';
 import { describeUnhealthy, type MachineHealth } from '../../domain/health/check-result.js';
 import type { Machine } from '../../domain/inventory/schema.js';
+import { pause } from '../../util/pause.js';
 import { strategyInfo } from '../deploy-strategies.js';
 import { deployPhases } from '../phases.js';
 import {
@@ -19,8 +20,9 @@ import {
 import type { DeployPhase, RunFailure } from '../run-events.js';
 import { RunCancelled, RunParked, stopFor, throwIfStopped } from '../run-flow.js';
 import type { Activation, DeployRunState, MachineProgress, RollbackStep, RunState } from '../run-state.js';
+import { type WindowGateOptions, windowGate } from '../window-gate.js';
 
-export interface DeployProcedureOptions {
+export interface DeployProcedureOptions extends WindowGateOptions {
   readonly host: DeployHost;
   /**
    * Builds every machine's system before any machine is touched: machine → store path. A
@@ -158,6 +160,8 @@ export function deployProcedure(options: DeployProcedureOptions): Procedure {
     pending: async (machine, progress, run) => {
       system(run.state, machine.name);
       throwIfStopped(run.stops.beforeChange);
+      const window = await windowGate(machine, progress, run, 'deploy', options);
+      if (window) return window;
       progress.previous ??= await failAs('copy', host.systems(machine));
       return next('copying');
     },
@@ -271,7 +275,11 @@ export function deployProcedure(options: DeployProcedureOptions): Procedure {
           throwIfStopped(deployPhases.changed(progress) ? run.stops.afterChange : run.stops.beforeChange);
           for (const step of ['pending', 'copying', 'activating'] as const) {
             if (progress.phase !== step) continue;
-            const result = (await phases[step]?.(machine, progress, run)) as PhaseResult;
+            const result = await untilNotWaiting(
+              () => phases[step]?.(machine, progress, run) as Promise<PhaseResult>,
+              run.stops.beforeChange,
+            );
+            if (result.type === 'fail') throw new PhaseFailure(result.label ?? 'copy', result.reason);
             if (result.type === 'next') {
               advance(progress, result.phase);
               progress.phase = result.phase;
@@ -458,4 +466,18 @@ export function deployEngine<S extends DeployRunState | RunState>(
   ports: DeployProcedureOptions & EnginePorts<S>,
 ): RunEngine {
   return new RunEngine(state, deployProcedure(ports), ports as EnginePorts);
+}
+
+/**
+ * A phase of a recreate group's machine run to a result other than a wait: a wait that must park
+ * (a worker) parks the group; one the engine would wait out (at a terminal) is waited out here.
+ */
+async function untilNotWaiting(phase: () => Promise<PhaseResult>, signal: AbortSignal): Promise<PhaseResult> {
+  for (;;) {
+    const result = await phase();
+    if (result.type !== 'wait') return result;
+    if (result.park) throw new RunParked(result.until, result.why);
+    await pause(result.until - Date.now(), signal);
+    throwIfStopped(signal);
+  }
 }

@@ -15,8 +15,9 @@ import {
 } from '../run-engine.js';
 import { throwIfStopped } from '../run-flow.js';
 import { type MachineProgress, type RebootRunState, rebootTimesOf } from '../run-state.js';
+import { type WindowGateOptions, windowGate } from '../window-gate.js';
 
-export interface RebootProcedureOptions {
+export interface RebootProcedureOptions extends WindowGateOptions {
   readonly host: RebootHost;
   /** How long to wait between health attempts (default 500 ms). */
   readonly healthIntervalMs?: number;
@@ -44,7 +45,9 @@ export function rebootProcedure(options: RebootProcedureOptions): Procedure {
     string,
     (machine: Machine, progress: MachineProgress, run: RunContext) => Promise<PhaseResult>
   > = {
-    pending: async (machine, progress) => {
+    pending: async (machine, progress, run) => {
+      const window = await windowGate(machine, progress, run, 'reboot', options);
+      if (window) return window;
       progress.delayUntil = Date.now() + machine.rebootDelay * 1000;
       return { type: 'next', phase: 'delay' };
     },
@@ -62,10 +65,13 @@ export function rebootProcedure(options: RebootProcedureOptions): Procedure {
       throwIfStopped(run.stops.beforeChange);
       return { type: 'next', phase: 'confirmation' };
     },
-    confirmation: async (machine, _progress, run) => {
+    confirmation: async (machine, progress, run) => {
       const answer = await run.approve(machine);
       if (answer === 'denied') throw run.stops.cancel;
       if (answer !== 'approved') return answer;
+      // An approval that came after its window closed waits for the next opening.
+      const window = await windowGate(machine, progress, run, 'reboot', options);
+      if (window) return window;
       throwIfStopped(run.stops.beforeChange);
       return { type: 'next', phase: 'rebooting' };
     },

@@ -36,6 +36,11 @@ export class QueuedApprovals implements ApprovalPort {
     if (news) await control.markAnnounced(runId, machine.name, approvals.length);
     return { type: 'waiting', until: expiresAt, required, approvals, news };
   }
+
+  async startNow(machine: string): Promise<{ by: string } | null> {
+    const request = (await this.control.read(this.data.state.id)).startNow[machine];
+    return request ? { by: request.by } : null;
+  }
 }
 
 /** Seconds as people say them: "45 s", "30 min", "2 h". */

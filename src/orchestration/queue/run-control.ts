@@ -52,6 +52,8 @@ export interface RunControlState {
   readonly denials: Readonly<Record<string, CancelRequest>>;
   /** machine → how many approvals its last machine.waiting announced. */
   readonly announced: Readonly<Record<string, number>>;
+  /** machine → who asked to start it now although its maintenance window is closed. */
+  readonly startNow: Readonly<Record<string, CancelRequest>>;
 }
 
 /**
@@ -67,7 +69,9 @@ export class RunControl {
     const waitingSince: Record<string, number> = {};
     const denials: Record<string, CancelRequest> = {};
     const announced: Record<string, number> = {};
+    const startNow: Record<string, CancelRequest> = {};
     for (const [field, value] of Object.entries(hash)) {
+      if (field.startsWith('start-now:')) startNow[field.slice(10)] = JSON.parse(value) as CancelRequest;
       if (field.startsWith('waiting:')) waitingSince[field.slice(8)] = Number(value);
       if (field.startsWith('denied:')) denials[field.slice(7)] = JSON.parse(value) as CancelRequest;
       if (field.startsWith('announced:')) announced[field.slice(10)] = Number(value);
@@ -79,6 +83,7 @@ export class RunControl {
       waitingSince,
       denials,
       announced,
+      startNow,
     };
   }
 
@@ -153,6 +158,36 @@ export class RunControl {
     if ((await this.approvals(runId, machine)).length >= required)
       throw alreadyApproved(runId, machine, required);
     await this.record(job, `denied:${machine}`, { by: by.name, at: new Date().toISOString() });
+  }
+
+  /**
+   * Starts `machine` now although its maintenance window is closed (Start now). Refused unless it
+   * waits for its window in this run and this plan; the self-approval rule applies to a machine
+   * whose criticality needs approvals, and it still needs those approvals before it is touched.
+   */
+  async startNow(runId: string, machine: string, by: Actor, plan?: string): Promise<void> {
+    const job = await this.activeJob(runId);
+    const { state, policy, planId, request } = job.data;
+    if (plan !== undefined && plan !== planId)
+      throw new RunControlError(`run ${runId} has another plan than the one shown (${plan}); look again`);
+    const target = state.machines[machine];
+    if (!target) throw new RunControlError(`${machine} is not part of run ${runId}`);
+    if ((state.progress[machine]?.windowWait ?? null) === null)
+      throw new RunControlError(
+        `${machine} is not waiting for its maintenance window in run ${runId} (yet, or any more)`,
+      );
+    if ((await this.read(runId)).startNow[machine])
+      throw new RunControlError(`${machine} is already being started now in run ${runId}`);
+    if (
+      policy.required[target.criticalityLevel] > 0 &&
+      !policy.selfApproval &&
+      by.id === request.requestedBy.id
+    )
+      throw new RunControlError(
+        `${by.name} started run ${runId} and may not start ${machine} outside its window: self-approval is turned off, another approver must`,
+        { operatorHint: ' (LAB_SELF_APPROVAL=1 allows it)' },
+      );
+    await this.record(job, `start-now:${machine}`, { by: by.name, at: new Date().toISOString() });
   }
 
   /** Retry, skip or abort a halted run. */

@@ -9,6 +9,7 @@ import { pause } from '../../util/pause.js';
 import { withStrategy } from '../deploy-strategies.js';
 import { createDeployRun, createHealthRun, createRebootRun, isRunDone } from '../run-state.js';
 import { readRunState } from '../run-state-upgrade.js';
+import { runWindowSettings } from '../window-gate.js';
 import { EventLog } from './event-log.js';
 import { LabKeys } from './keys.js';
 import { MachineLocks } from './machine-locks.js';
@@ -263,12 +264,14 @@ export class RunQueue {
       return { state, skipped };
     }
     const confirmLevels = levelsNeedingApproval(this.config.approvals);
+    const windows = runWindowSettings(request, this.config.maintenanceWindow);
     if (request.kind === 'reboot') {
       const state = createRebootRun(plan, {
         flake: request.flake,
         id: runId,
         settings: {
           confirmLevels,
+          ...windows,
           rebootTimeout: request.rebootTimeout ?? this.config.rebootTimeout,
           healthTimeout: request.healthTimeout ?? this.config.healthTimeout,
           ...(request.stabilityWindow !== undefined ? { stabilityWindow: request.stabilityWindow } : {}),
@@ -287,6 +290,7 @@ export class RunQueue {
       id: runId,
       settings: {
         confirmLevels,
+        ...windows,
         healthTimeout: request.healthTimeout ?? this.config.healthTimeout,
       },
     });
