@@ -1,3 +1,7 @@
+import { execFile } from 'node:child_process';
+import { existsSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
+import { promisify } from 'node:util';
 import { PNG } from 'pngjs';
 import { describe, expect, it } from 'vitest';
 import {
@@ -14,6 +18,8 @@ import {
   timelineSpan,
   timelineX,
 } from '../../src/orchestration/timeline-image.js';
+
+const run = promisify(execFile);
 
 const T0 = Date.parse('2026-01-03T02:00:00Z');
 const s = (seconds: number) => T0 + seconds * 1000;
@@ -139,5 +145,34 @@ describe('the run report', () => {
     const colours = new Set<string>();
     for (let y = 0; y < png.height; y += 2) for (let x = 0; x < png.width; x += 2) colours.add(pixel(x, y));
     expect(colours.size).toBeGreaterThan(6);
+  });
+
+  it('PNG on a machine without fonts: the machine names are drawn (lab ships its font)', async () => {
+    // A mount namespace whose font directories are empty, as on a minimal server or container.
+    const hide = ['/usr/share/fonts', '/usr/local/share/fonts']
+      .filter((dir) => existsSync(dir))
+      .map((dir) => `mount -t tmpfs none ${dir}`);
+    const probe = fileURLToPath(new URL('../support/timeline-png-probe.ts', import.meta.url));
+    const tsx = fileURLToPath(new URL('../../node_modules/.bin/tsx', import.meta.url));
+    const { stdout } = await run('unshare', [
+      '--user',
+      '--map-root-user',
+      '--mount',
+      'sh',
+      '-c',
+      `${hide.join(' && ')} && exec "$0" "$1"`,
+      tsx,
+      probe,
+    ]);
+    const png = PNG.sync.read(Buffer.from(stdout, 'base64'));
+    const { top, rowHeight, labelWidth } = TIMELINE_LAYOUT;
+    // Text-coloured pixels in the label column of nas's row: its name.
+    let dark = 0;
+    for (let y = top; y < top + rowHeight; y += 1)
+      for (let x = 0; x < labelWidth; x += 1) {
+        const i = (y * png.width + x) * 4;
+        if ((png.data[i] as number) < 128 && (png.data[i + 1] as number) < 128) dark += 1;
+      }
+    expect(dark).toBeGreaterThan(20);
   });
 });
