@@ -12,6 +12,7 @@ import type { DiscordConfig } from './discord-config.js';
 import { alertMessage, haltOutcome } from './render/alert-message.js';
 import type { DiscordMessage } from './render/plan-message.js';
 import { type ApprovalWait, runMessage } from './render/run-message.js';
+import { runReport, withReport } from './render/run-report.js';
 import { threadLine } from './render/thread-lines.js';
 
 /** Where a run's messages are, kept in Redis so any process (after any restart) finds them again. */
@@ -205,8 +206,16 @@ export class RunNotifier {
     const record = await this.runs.run(runId);
     const messages = await this.messages(record.data);
     if (!messages) return;
+    // A finished run's message gets its report: the timeline as text, and as a picture.
+    const report = await runReport(record.data, (error) =>
+      this.log?.warn({ err: error, runId }, `discord: run ${runId}'s timeline picture: ${error.message}`),
+    );
+    const { message, files } = withReport(await this.render(record.data), report);
     await this.rest.patch(Routes.channelMessage(messages.channelId, messages.messageId), {
-      body: await this.render(record.data),
+      body: message,
+      ...(files.length > 0
+        ? { files: files.map((file) => ({ name: file.name, data: file.attachment })) }
+        : {}),
     });
     const lines = entry?.lines.splice(0) ?? [];
     if (messages.threadId && lines.length > 0) {

@@ -20,7 +20,8 @@ export function timelineOfProgress(
   // The rebootDelay runs from the machine's start (after its window wait, if any) until delayUntil.
   const windowWaits = progress.windowWaits ?? [];
   const delayFrom = Math.max(startedAt ?? 0, ...windowWaits.map((wait) => wait.to));
-  if (startedAt !== null && delayUntil !== null && delayUntil > delayFrom)
+  // A rebootDelay is whole seconds: a delayUntil a few ms after the start is no delay (rebootDelay 0).
+  if (startedAt !== null && delayUntil !== null && delayUntil - delayFrom >= 500)
     waits.push({
       kind: 'delay',
       from: delayFrom,

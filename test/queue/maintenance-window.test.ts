@@ -16,6 +16,7 @@ import {
   startWorker,
   waitForEvent,
 } from '../support/queue.js';
+import { runLab } from '../support/run-cli.js';
 
 /**
  * Maintenance windows in queued runs, on the simulated homelab with a real worker and redis: a
@@ -118,6 +119,14 @@ describe('maintenance windows in queued runs', () => {
     expect(state.progress.nas?.windowWait).toBeNull();
     const [timeline] = timelinesOfRun(state);
     expect(timeline?.waits.map((wait) => wait.kind)).toContain('window');
+    // lab status <run> prints the run report: nas waited for its window, then went down and came back.
+    const status = await runLab(['status', submitted.runId], env);
+    expect(status.stderr).toBe('');
+    const lines = status.stdout.split('\n');
+    expect(lines).toContain('  timeline:');
+    expect(lines[lines.indexOf('  timeline:') + 1]).toMatch(
+      /^ {4}nas\s+\+0:00\s+waited window [\d.]+ s · down [\d.]+ s · back \+\d+:\d\d · healthy \+\d+:\d\d · [\d.]+ s · rebooted$/,
+    );
   });
 
   it('--force-window starts at once although the window is closed', async () => {
