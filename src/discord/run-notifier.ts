@@ -2,6 +2,7 @@ import { randomBytes } from 'node:crypto';
 import { type REST, Routes } from 'discord.js';
 import type { Redis } from 'ioredis';
 import type { Logger } from 'pino';
+import type { ApprovalPreview } from '../orchestration/approval-preview.js';
 import { Leases } from '../orchestration/queue/lease.js';
 import { RunControl } from '../orchestration/queue/run-control.js';
 import type { RunQueue } from '../orchestration/queue/run-queue.js';
@@ -10,6 +11,7 @@ import type { RunEvent } from '../orchestration/run-events.js';
 import { isRunDone } from '../orchestration/run-state.js';
 import type { DiscordConfig } from './discord-config.js';
 import { alertMessage, haltOutcome } from './render/alert-message.js';
+import { withApprovalPreviews } from './render/approval-previews.js';
 import type { DiscordMessage } from './render/plan-message.js';
 import { type ApprovalWait, runMessage } from './render/run-message.js';
 import { runReport, withReport } from './render/run-report.js';
@@ -210,7 +212,10 @@ export class RunNotifier {
     const report = await runReport(record.data, (error) =>
       this.log?.warn({ err: error, runId }, `discord: run ${runId}'s timeline picture: ${error.message}`),
     );
-    const { message, files } = withReport(await this.render(record.data), report);
+    const rendered = await this.render(record.data);
+    const { message, files } = report
+      ? withReport(rendered, report)
+      : withApprovalPreviews(rendered, await this.approvalPreviews(record.data));
     await this.rest.patch(Routes.channelMessage(messages.channelId, messages.messageId), {
       body: message,
       ...(files.length > 0
@@ -233,6 +238,19 @@ export class RunNotifier {
 
   private async render(data: RunJobData): Promise<DiscordMessage> {
     return runMessage(data, await this.approvalWaits(data));
+  }
+
+  /** The change previews of the deploy machines that wait for approvers now (see QueuedApprovals). */
+  private async approvalPreviews(data: RunJobData): Promise<Map<string, ApprovalPreview>> {
+    if (isDone(data) || data.state.kind !== 'deploy') return new Map();
+    const waits = await this.approvalWaits(data);
+    const { previews } = await this.control.read(data.state.id);
+    return new Map(
+      waits.flatMap((wait) => {
+        const preview = previews[wait.machine];
+        return preview ? [[wait.machine, preview] as const] : [];
+      }),
+    );
   }
 
   /** The machines of the run that wait for approvers now. */

@@ -85,7 +85,7 @@ function codeBlock(lines: readonly string[], max: number): string | null {
 }
 
 /** The characters of an embed that count toward Discord's 6000. */
-function embedLength(embed: APIEmbed): number {
+export function embedLength(embed: APIEmbed): number {
   return (
     (embed.title?.length ?? 0) +
     (embed.description?.length ?? 0) +

@@ -1,5 +1,6 @@
 import type { Job } from 'bullmq';
 import { RunControlError, RunNotFoundError } from '../../errors.js';
+import { type ApprovalPreview, runPreviewDigest } from '../approval-preview.js';
 import type { Approval, Decision } from '../run-flow.js';
 import { isRunDone } from '../run-state.js';
 import type { RunQueue } from './run-queue.js';
@@ -54,6 +55,10 @@ export interface RunControlState {
   readonly announced: Readonly<Record<string, number>>;
   /** machine → who asked to start it now although its maintenance window is closed. */
   readonly startNow: Readonly<Record<string, CancelRequest>>;
+  /** machine → the change preview its deploy approval request shows, and the digest it is bound to. */
+  readonly previews: Readonly<Record<string, ApprovalPreview>>;
+  /** machine → an Approve refused because the flake changed since its preview (the run is cancelled). */
+  readonly voided: Readonly<Record<string, CancelRequest & { readonly reason: string }>>;
 }
 
 /**
@@ -70,7 +75,12 @@ export class RunControl {
     const denials: Record<string, CancelRequest> = {};
     const announced: Record<string, number> = {};
     const startNow: Record<string, CancelRequest> = {};
+    const previews: Record<string, ApprovalPreview> = {};
+    const voided: Record<string, CancelRequest & { reason: string }> = {};
     for (const [field, value] of Object.entries(hash)) {
+      if (field.startsWith('preview:')) previews[field.slice(8)] = JSON.parse(value) as ApprovalPreview;
+      if (field.startsWith('void:'))
+        voided[field.slice(5)] = JSON.parse(value) as CancelRequest & { reason: string };
       if (field.startsWith('start-now:')) startNow[field.slice(10)] = JSON.parse(value) as CancelRequest;
       if (field.startsWith('waiting:')) waitingSince[field.slice(8)] = Number(value);
       if (field.startsWith('denied:')) denials[field.slice(7)] = JSON.parse(value) as CancelRequest;
@@ -84,6 +94,8 @@ export class RunControl {
       denials,
       announced,
       startNow,
+      previews,
+      voided,
     };
   }
 
@@ -123,6 +135,7 @@ export class RunControl {
     const job = await this.activeJob(runId);
     const required = await this.checkWaiting(job, machine, plan);
     const { policy, request } = job.data;
+    await this.checkPreview(job, machine, by);
     if (!policy.selfApproval && by.id === request.requestedBy.id)
       throw new RunControlError(
         `${by.name} started run ${runId} and may not approve it: self-approval is turned off, another approver must`,
@@ -148,6 +161,36 @@ export class RunControl {
     await this.wake(job);
     const approvals = await this.approvals(runId, machine);
     return { machine, required, approvals, complete: approvals.length >= required };
+  }
+
+  /** Records the machine's change preview for its approval request (the worker, when it first asks). */
+  async setPreview(runId: string, machine: string, preview: ApprovalPreview): Promise<void> {
+    await this.runs.redis.hset(this.runs.keys.control(runId), `preview:${machine}`, JSON.stringify(preview));
+  }
+
+  /**
+   * A deploy's Approve is bound to the change preview its request showed: the run's plan and store
+   * paths (the preview's digest). When the flake now evaluates to other systems, what was shown is
+   * not what the flake says any more: the approval is void, recorded (the run is cancelled, saying
+   * so) and refused with the reason.
+   */
+  private async checkPreview(job: Job<RunJobData>, machine: string, by: Actor): Promise<void> {
+    const runId = job.id as string;
+    const { state } = job.data;
+    if (state.kind !== 'deploy') return;
+    const shown = (await this.read(runId)).previews[machine];
+    if (!shown) return;
+    const names = Object.keys(state.systems ?? {});
+    const current = await this.runs.systems(state.flake, names);
+    if (runPreviewDigest(state, current) === shown.digest) return;
+    const differ = names.filter((name) => current.get(name) !== state.systems?.[name]);
+    const reason =
+      `the flake changed since the change preview of ${machine} (${shown.digest}): it evaluates to other systems ` +
+      `for ${differ.join(', ') || 'the run'} than run ${runId} built, so ${by.name}'s approval is void`;
+    await this.record(job, `void:${machine}`, { by: by.name, at: new Date().toISOString(), reason });
+    throw new RunControlError(
+      `${reason}; the run is cancelled: deploy again to see what it would change now`,
+    );
   }
 
   /** Denies the step of `machine`: the run is cancelled with nothing more touched. */
