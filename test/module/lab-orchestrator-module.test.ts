@@ -621,6 +621,7 @@ describe.skipIf(libPath === undefined)(
           'flake',
           'haltTimeout',
           'logLevel',
+          'maintenanceWindow',
           'package',
           'queue',
           'redis.createLocally',
