@@ -24,6 +24,7 @@ COPY package.json package-lock.json ./
 RUN npm ci --no-audit --no-fund
 COPY tsconfig.json tsconfig.build.json ./
 COPY src ./src
+COPY assets ./assets
 RUN npm run build && npm prune --omit=dev --no-audit --no-fund
 
 # ---- runtime ---------------------------------------------------------------------------------
@@ -60,6 +61,8 @@ WORKDIR /app
 COPY --from=build /src/package.json ./package.json
 COPY --from=build /src/node_modules ./node_modules
 COPY --from=build /src/dist ./dist
+# The run report picture's font (the slim image has no fonts): dist/orchestration reads ../../assets.
+COPY --from=build /src/assets ./assets
 RUN ln -s /app/dist/cli/main.js /usr/local/bin/lab && lab --version
 
 # LOG_FORMAT=json: one JSON object per log line, for `docker compose logs` and log collectors

@@ -38,6 +38,8 @@ buildNpmPackage {
         "tsconfig.build.json"
         "src"
         "nix"
+        # The run report picture's font (timeline-image.ts), installed beside dist/ ("files").
+        "assets"
       ];
   };
 

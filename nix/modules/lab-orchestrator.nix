@@ -182,6 +182,7 @@ let
   // optionalAttrs (cfg.metrics.listen != null) { LAB_METRICS_LISTEN = cfg.metrics.listen; }
   // optionalAttrs (cfg.schedule.cron != null) { LAB_SCHEDULE = cfg.schedule.cron; }
   // optionalAttrs (cfg.schedule.timeZone != null) { LAB_SCHEDULE_TZ = cfg.schedule.timeZone; }
+  // optionalAttrs (cfg.maintenanceWindow != null) { LAB_MAINTENANCE_WINDOW = cfg.maintenanceWindow; }
   // optionalAttrs cfg.discord.enable (
     {
       DISCORD_GUILD_IDS = csv cfg.discord.guildIds;
@@ -486,6 +487,20 @@ in
         '';
         example = "rediss://redis.lab.example:6380";
       };
+    };
+
+    maintenanceWindow = mkOption {
+      type = types.nullOr (types.strMatching "[^\n]+");
+      default = null;
+      description = ''
+        The global maintenance window (`LAB_MAINTENANCE_WINDOW`), `[days] HH:MM-HH:MM [time zone]`:
+        scheduled runs, and runs started with `--in-window` or `/lab reboot|deploy window:wait`,
+        start a machine's reboot or activation only inside its window (its own
+        `lab.machine.orchestration.maintenanceWindow` first), and only when it can finish before
+        the window closes; a machine outside waits for it. null: machines without a window of
+        their own may start at any time.
+      '';
+      example = "mon-fri 01:00-05:00 Europe/Berlin";
     };
 
     schedule = {

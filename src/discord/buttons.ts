@@ -66,6 +66,24 @@ export async function buttonClick(interaction: ButtonInteraction, context: BotCo
         await control.deny(button.runId, button.machine, actor, button.plan);
         await interaction.editReply(`Denied ${button.machine}: run ${button.runId} is cancelled.`);
         return;
+      case 'start-now': {
+        // It still needs its approvals; who may approve it may start it outside its window.
+        const record = await runs.run(button.runId);
+        const target = record.data.state.machines[button.machine];
+        if (
+          target &&
+          record.data.policy.required[target.criticalityLevel] > 0 &&
+          !allowed(context.config, member, 'approve')
+        ) {
+          await interaction.editReply(refusal('approve'));
+          return;
+        }
+        await control.startNow(button.runId, button.machine, actor, button.plan);
+        await interaction.editReply(
+          `Starting ${button.machine} now, outside its maintenance window: run ${button.runId} goes on with it.`,
+        );
+        return;
+      }
       case 'cancel':
         await control.cancel(button.runId, actor);
         await interaction.editReply(

@@ -11,6 +11,13 @@ export type ButtonAction =
       readonly machine: string;
       readonly plan: string;
     }
+  | {
+      /** Start a machine waiting for its maintenance window now (`lab:start-now:`). */
+      readonly action: 'start-now';
+      readonly runId: string;
+      readonly machine: string;
+      readonly plan: string;
+    }
   | { readonly action: 'cancel'; readonly runId: string }
   | {
       readonly action: 'decide';
@@ -38,6 +45,7 @@ export function encodeButton(button: ButtonAction): string {
     switch (button.action) {
       case 'approve':
       case 'deny':
+      case 'start-now':
         return [button.action, button.runId, button.machine, button.plan];
       case 'cancel':
         return ['cancel', button.runId];
@@ -67,7 +75,8 @@ export function decodeButton(customId: string): ButtonAction | null {
   if (prefix !== 'lab') return null;
   switch (action) {
     case 'approve':
-    case 'deny': {
+    case 'deny':
+    case 'start-now': {
       const [runId, machine, plan] = rest;
       return runId && machine && plan && rest.length === 3 ? { action, runId, machine, plan } : null;
     }

@@ -2,6 +2,7 @@ import { randomBytes } from 'node:crypto';
 import { type REST, Routes } from 'discord.js';
 import type { Redis } from 'ioredis';
 import type { Logger } from 'pino';
+import type { ApprovalPreview } from '../orchestration/approval-preview.js';
 import { Leases } from '../orchestration/queue/lease.js';
 import { RunControl } from '../orchestration/queue/run-control.js';
 import type { RunQueue } from '../orchestration/queue/run-queue.js';
@@ -10,8 +11,10 @@ import type { RunEvent } from '../orchestration/run-events.js';
 import { isRunDone } from '../orchestration/run-state.js';
 import type { DiscordConfig } from './discord-config.js';
 import { alertMessage, haltOutcome } from './render/alert-message.js';
+import { withApprovalPreviews } from './render/approval-previews.js';
 import type { DiscordMessage } from './render/plan-message.js';
 import { type ApprovalWait, runMessage } from './render/run-message.js';
+import { runReport, withReport } from './render/run-report.js';
 import { threadLine } from './render/thread-lines.js';
 
 /** Where a run's messages are, kept in Redis so any process (after any restart) finds them again. */
@@ -205,8 +208,19 @@ export class RunNotifier {
     const record = await this.runs.run(runId);
     const messages = await this.messages(record.data);
     if (!messages) return;
+    // A finished run's message gets its report: the timeline as text, and as a picture.
+    const report = await runReport(record.data, (error) =>
+      this.log?.warn({ err: error, runId }, `discord: run ${runId}'s timeline picture: ${error.message}`),
+    );
+    const rendered = await this.render(record.data);
+    const { message, files } = report
+      ? withReport(rendered, report)
+      : withApprovalPreviews(rendered, await this.approvalPreviews(record.data));
     await this.rest.patch(Routes.channelMessage(messages.channelId, messages.messageId), {
-      body: await this.render(record.data),
+      body: message,
+      ...(files.length > 0
+        ? { files: files.map((file) => ({ name: file.name, data: file.attachment })) }
+        : {}),
     });
     const lines = entry?.lines.splice(0) ?? [];
     if (messages.threadId && lines.length > 0) {
@@ -224,6 +238,19 @@ export class RunNotifier {
 
   private async render(data: RunJobData): Promise<DiscordMessage> {
     return runMessage(data, await this.approvalWaits(data));
+  }
+
+  /** The change previews of the deploy machines that wait for approvers now (see QueuedApprovals). */
+  private async approvalPreviews(data: RunJobData): Promise<Map<string, ApprovalPreview>> {
+    if (isDone(data) || data.state.kind !== 'deploy') return new Map();
+    const waits = await this.approvalWaits(data);
+    const { previews } = await this.control.read(data.state.id);
+    return new Map(
+      waits.flatMap((wait) => {
+        const preview = previews[wait.machine];
+        return preview ? [[wait.machine, preview] as const] : [];
+      }),
+    );
   }
 
   /** The machines of the run that wait for approvers now. */

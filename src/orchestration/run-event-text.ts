@@ -112,12 +112,20 @@ export function eventText(event: RunEvent, format: TextFormat = PLAIN_FORMAT): E
       if (event.reason === 'delay')
         return machine(event.machine, `waiting ${event.seconds} s (rebootDelay)`, 'info');
       if (event.reason === 'confirmation') return machine(event.machine, 'waiting for confirmation', 'info');
+      if (event.reason === 'window')
+        return machine(
+          event.machine,
+          `waits for its window, opens ${format.time(event.opensAt)}${format.aside(event.why)}`,
+          'info',
+        );
       return machine(
         event.machine,
         `waits for approval: ${event.approvals.length} of ${event.required}` +
           `${event.approvals.length > 0 ? ` (${names(event.approvals)})` : ''}, expires ${format.time(event.expiresAt)}`,
         'warn',
       );
+    case 'machine.window-forced':
+      return machine(event.machine, `starts outside its window: Start now by ${event.by}`, 'warn');
     case 'machine.confirmed':
       return machine(
         event.machine,

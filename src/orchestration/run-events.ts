@@ -18,7 +18,8 @@ export type DeployPhase = 'build' | 'copy' | 'activation' | 'health' | 'commit';
 /** Where a power run failed (its approval is `confirmation`). */
 export type PowerPhase = 'confirmation' | 'power';
 
-export type Phase = RebootPhase | DeployPhase | PowerPhase;
+/** `maintenance window`: no opening of the machine's window is long enough for it (window-gate.ts). */
+export type Phase = RebootPhase | DeployPhase | PowerPhase | 'maintenance window';
 
 /** How a run ended. `aborted`: a halted run that an operator aborted, or that nobody decided on. */
 export type FinishedStatus = 'succeeded' | 'failed' | 'cancelled' | 'aborted';
@@ -133,6 +134,23 @@ export type RunEvent = EventBase &
         readonly approvals: readonly Approval[];
         /** ISO time at which the request expires and the run is cancelled. */
         readonly expiresAt: string;
+      }
+    | {
+        readonly type: 'machine.waiting';
+        readonly machine: string;
+        /** Its reboot or activation may start only inside its maintenance window (window-gate.ts). */
+        readonly reason: 'window';
+        /** ISO times of the opening it waits for: when it opens and closes. */
+        readonly opensAt: string;
+        readonly closesAt: string;
+        /** Why it cannot start now: outside its window, or the window closes before it could finish. */
+        readonly why: string;
+      }
+    | {
+        /** Started outside its maintenance window: an operator's Start now. */
+        readonly type: 'machine.window-forced';
+        readonly machine: string;
+        readonly by: string;
       }
     | {
         readonly type: 'machine.confirmed';

@@ -139,6 +139,8 @@ export type ApprovalAnswer =
 export interface ApprovalPort {
   readonly interactive?: boolean;
   request(machine: Machine): Promise<ApprovalAnswer>;
+  /** Who asked to start the machine now although its maintenance window is closed (Start now); null: nobody. */
+  startNow?(machine: string): Promise<{ readonly by: string } | null>;
 }
 
 /** Decisions a halt allows: a failed build has no machine to skip. */

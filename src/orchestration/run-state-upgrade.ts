@@ -29,7 +29,7 @@ export function readRunState(input: unknown): RunState {
   const state = input as Record<string, unknown> | null;
   if (!state || typeof state !== 'object')
     throw new UnknownRunStateError('a run state that is not an object');
-  if (state.version === 2) return state as unknown as RunState;
+  if (state.version === 2) return withNewFields(state as unknown as RunState);
   if (state.version !== 1) throw new UnknownRunStateError(`a run state of version ${String(state.version)}`);
   const v1 = state as unknown as V1State;
   const kind = v1.kind;
@@ -71,7 +71,29 @@ export function readRunState(input: unknown): RunState {
     upgraded.systems = v1.systems ?? null;
     upgraded.needsReboot = v1.needsReboot ?? [];
   }
-  return upgraded;
+  return withNewFields(upgraded);
+}
+
+/**
+ * A version 2 state written before its later fields existed gets their defaults: the maintenance
+ * window fields of reboot and deploy progress (no wait, none waited, nobody forced a start).
+ * The same object when nothing is missing.
+ */
+function withNewFields(state: RunState): RunState {
+  if (state.kind === 'health') return state;
+  const missing = Object.values(state.progress).some(
+    (progress) => progress.windowWaits === undefined || progress.windowWait === undefined,
+  );
+  if (!missing) return state;
+  const progress: Record<string, MachineProgress> = {};
+  for (const [name, entry] of Object.entries(state.progress))
+    progress[name] = {
+      ...entry,
+      windowWait: entry.windowWait ?? null,
+      windowWaits: entry.windowWaits ?? [],
+      windowForcedBy: entry.windowForcedBy ?? null,
+    };
+  return { ...state, progress };
 }
 
 function upgradeHalt(halt: Omit<Halt, 'decisions'> & { decisions?: readonly Decision[] }): Halt {

@@ -6,6 +6,7 @@ import type { DeployStrategy, Machine } from '../domain/inventory/schema.js';
 import type { DeployStep } from '../domain/planner/deploy-steps.js';
 import type { Plan } from '../domain/planner/plan.js';
 import type { PowerAction } from '../domain/power/power-steps.js';
+import type { MaintenanceWindow } from '../domain/schedule/maintenance-window.js';
 import type { Phase } from './run-events.js';
 import type { Approval, Halt } from './run-flow.js';
 
@@ -40,6 +41,14 @@ export interface RunSettings {
   readonly rebootCommand: readonly string[];
   /** Criticality levels whose machines need an approval (or confirmation) before they are touched. */
   readonly confirmLevels: readonly Machine['criticalityLevel'][];
+  /**
+   * Maintenance windows (window-gate.ts): `inside`: a machine's reboot or activation starts only
+   * inside its window (scheduled runs, --in-window); `forced`: at once, windows or not
+   * (--force-window); absent: at any time.
+   */
+  readonly window?: 'inside' | 'forced';
+  /** The global window (LAB_MAINTENANCE_WINDOW) when the run was asked for; machines' own come first. */
+  readonly maintenanceWindow?: MaintenanceWindow | null;
 }
 
 /** The reboot settings a run gets unless told otherwise (deploys: confirmLevels none). */
@@ -82,6 +91,14 @@ export interface MachineProgress {
   skipReason: string | null;
   /** The last health checks seen, for alerts that name the failing check. */
   lastChecks: CheckResult[] | null;
+
+  // Maintenance windows (reboots and deploys; window-gate.ts).
+  /** The wait for its window under way: since when, and the opening it waits for (epoch ms). */
+  windowWait?: WindowWait | null;
+  /** The waits for its window that are over (the run report's 'window' waits). */
+  windowWaits?: { from: number; to: number }[];
+  /** Who started it outside its window (Start now); null: nobody. */
+  windowForcedBy?: string | null;
 
   // Reboots.
   /** When the rebootDelay ends (epoch ms); kept so a resumed run does not wait again. */
@@ -147,6 +164,13 @@ export interface PowerRecovery {
   powered: boolean;
   /** What lab did, in words (recoveryText); null until it ended. */
   text: string | null;
+}
+
+/** A machine waiting for its maintenance window. */
+export interface WindowWait {
+  readonly from: number;
+  readonly opensAt: number;
+  readonly closesAt: number;
 }
 
 /** One switch-to-configuration run on a machine, known by its id. */
@@ -244,10 +268,12 @@ export function newProgress(kind: RunKind = 'reboot'): MachineProgress {
     lastChecks: null,
   };
   if (kind === 'health') return { ...common, result: null };
-  if (kind === 'power') return { ...common, powerStartedAt: null };
+  const windows = { windowWait: null, windowWaits: [], windowForcedBy: null };
+  if (kind === 'power') return { ...common, ...windows, powerStartedAt: null };
   if (kind === 'deploy')
     return {
       ...common,
+      ...windows,
       previous: null,
       profileSet: false,
       createdGeneration: null,
@@ -257,6 +283,7 @@ export function newProgress(kind: RunKind = 'reboot'): MachineProgress {
     };
   return {
     ...common,
+    ...windows,
     delayUntil: null,
     bootIdBefore: null,
     rebootSentAt: null,

@@ -17,13 +17,17 @@ export function timelineOfProgress(
   const { startedAt, finishedAt, approval } = progress;
   const delayUntil = progress.delayUntil ?? null;
   const rebootSentAt = progress.rebootSentAt ?? null;
-  // The rebootDelay runs from the machine's start until delayUntil.
-  if (startedAt !== null && delayUntil !== null && delayUntil > startedAt)
+  // The rebootDelay runs from the machine's start (after its window wait, if any) until delayUntil.
+  const windowWaits = progress.windowWaits ?? [];
+  const delayFrom = Math.max(startedAt ?? 0, ...windowWaits.map((wait) => wait.to));
+  // A rebootDelay is whole seconds: a delayUntil a few ms after the start is no delay (rebootDelay 0).
+  if (startedAt !== null && delayUntil !== null && delayUntil - delayFrom >= 500)
     waits.push({
       kind: 'delay',
-      from: startedAt,
+      from: delayFrom,
       to: Math.min(delayUntil, rebootSentAt ?? finishedAt ?? delayUntil),
     });
+  for (const wait of windowWaits) waits.push({ kind: 'window', from: wait.from, to: wait.to });
   if (approval.askedAt !== null && approval.approvedAt !== null)
     waits.push({ kind: 'approval', from: approval.askedAt, to: approval.approvedAt });
   const downAt = progress.downAt ?? null;

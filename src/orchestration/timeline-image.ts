@@ -1,3 +1,5 @@
+import { existsSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
 import { LabError } from '../errors.js';
 import {
   formatDuration,
@@ -43,6 +45,18 @@ export const TIMELINE_LAYOUT = {
   right: 16,
 };
 
+/**
+ * The font the picture's words are drawn in, shipped with lab (assets/fonts, beside src/ and
+ * dist/), so that a machine without fonts still gets the names and times: DejaVu Sans.
+ */
+export const TIMELINE_FONT_FILE = fileURLToPath(
+  new URL('../../assets/fonts/DejaVuSans.ttf', import.meta.url),
+);
+const FONT_FAMILY = 'Lab DejaVu Sans';
+/** The CSS font family list: lab's own font, then whatever the system has. */
+const FAMILIES = `"${FONT_FAMILY}", sans-serif`;
+let fontRegistered = false;
+
 /** The PNG could not be drawn (the drawing library is missing on this platform, say): the text report still stands. */
 export class TimelineImageError extends LabError {}
 
@@ -86,6 +100,9 @@ export async function timelinePng(
       `the run report's picture needs @napi-rs/canvas, which could not be loaded here: ${(error as Error).message}`,
     );
   }
+  // Once per process; a missing file (a packaging mistake) leaves the system's fonts.
+  if (!fontRegistered && existsSync(TIMELINE_FONT_FILE))
+    fontRegistered = canvasModule.GlobalFonts.registerFromPath(TIMELINE_FONT_FILE, FONT_FAMILY) !== null;
   const { width, labelWidth, rowHeight, barHeight, top, bottom } = TIMELINE_LAYOUT;
   const height = top + bottom + rowHeight * Math.max(1, timelines.length);
   const canvas = canvasModule.createCanvas(width, height);
@@ -96,7 +113,7 @@ export async function timelinePng(
   g.fillStyle = TIMELINE_COLORS.background;
   g.fillRect(0, 0, width, height);
   // Grid lines at quarters of the span, with their offsets.
-  g.font = '11px sans-serif';
+  g.font = `11px ${FAMILIES}`;
   for (let quarter = 0; quarter <= 4; quarter += 1) {
     const at = start + ((end - start) * quarter) / 4;
     g.fillStyle = TIMELINE_COLORS.grid;
@@ -107,7 +124,7 @@ export async function timelinePng(
   timelines.forEach((timeline, row) => {
     const y = top + row * rowHeight + (rowHeight - barHeight) / 2;
     g.fillStyle = TIMELINE_COLORS.text;
-    g.font = '13px sans-serif';
+    g.font = `13px ${FAMILIES}`;
     g.fillText(timeline.machine, 8, y + barHeight - 3, labelWidth - 16);
     for (const segment of timelineSegments(timeline)) {
       g.fillStyle = TIMELINE_COLORS[segment.kind];
@@ -122,7 +139,7 @@ export async function timelinePng(
   // A legend along the bottom: what each colour means.
   let legendX = labelWidth;
   const legendY = height - bottom + 8;
-  g.font = '11px sans-serif';
+  g.font = `11px ${FAMILIES}`;
   for (const [kind, label] of LEGEND) {
     g.fillStyle = TIMELINE_COLORS[kind];
     g.fillRect(legendX, legendY, 10, 10);

@@ -33,6 +33,14 @@ describe('queue commands without their services', () => {
     expect(result.stderr).toContain('--yes cannot skip the approvals of a queued run');
   });
 
+  it('refuse --in-window with --force-window, for reboots and deploys, before touching anything', async () => {
+    for (const command of ['reboot', 'deploy']) {
+      const result = await runLab([command, '--all', '--in-window', '--force-window', '--flake', flake], {});
+      expect(result.exitCode, command).toBe(64);
+      expect(result.stderr).toBe('lab: --in-window and --force-window contradict each other: choose one\n');
+    }
+  });
+
   it('name an unknown run', async () => {
     const env = queueEnv();
     for (const command of [

@@ -1,6 +1,7 @@
 import { rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { PNG } from 'pngjs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type DiscordConfig, discordConfig } from '../../src/discord/discord-config.js';
 import { LabBot } from '../../src/discord/lab-bot.js';
@@ -9,6 +10,7 @@ import { RunNotifier } from '../../src/discord/run-notifier.js';
 import { RunControl } from '../../src/orchestration/queue/run-control.js';
 import type { RunQueue } from '../../src/orchestration/queue/run-queue.js';
 import type { LabWorker } from '../../src/orchestration/queue/run-worker.js';
+import { TIMELINE_LAYOUT } from '../../src/orchestration/timeline-image.js';
 import type { Homelab } from '../sim/homelab.js';
 import { standardMachines, startTestHomelab } from '../support/homelabs.js';
 import { memoryLogger } from '../support/memory-logger.js';
@@ -243,6 +245,16 @@ describe('the Discord bot against the fake Discord API', () => {
     );
     const succeededSeen = Date.now();
     expect(final.embeds[0]?.title).toBe(`Reboot run ${runId} · succeeded`);
+    // The run report: db's timeline as text in the embed, and as a picture attached to the message.
+    const timeline = final.embeds[0]?.fields?.find((field) => field.name === 'Timeline');
+    expect(timeline?.value).toMatch(/^```\ndb\s+\+0:00\s+waited approval [^\n]*· rebooted\n```$/);
+    expect((final.embeds[0] as { image?: { url: string } }).image?.url).toBe('attachment://timeline.png');
+    expect(final.attachments.map((file) => file.filename)).toEqual(['timeline.png']);
+    const picture = PNG.sync.read(final.attachments[0]?.data as Buffer);
+    expect([picture.width, picture.height]).toEqual([
+      TIMELINE_LAYOUT.width,
+      TIMELINE_LAYOUT.top + TIMELINE_LAYOUT.bottom + TIMELINE_LAYOUT.rowHeight,
+    ]);
     // How long db was down and until it was healthy, the wait for approvers apart: the reboot
     // started only after the second approval, and the approval wait lasted at least as long as
     // this test took to click.

@@ -367,6 +367,7 @@ describe.skipIf(libPath === undefined)(
           logLevel: 'debug',
           haltTimeout: 7200,
           schedule: { cron: '30 3 * * 1-5', timeZone: 'Europe/Berlin', flakeUpdate: true, skipBroken: true },
+          maintenanceWindow: 'sat,sun 01:00-05:00 Europe/Berlin',
           approvals: { low: 0, medium: 1, high: 2, critical: 3, selfApproval: true, timeout: 600 },
         }),
       );
@@ -382,6 +383,7 @@ describe.skipIf(libPath === undefined)(
         LAB_SCHEDULE_TZ: 'Europe/Berlin',
         LAB_SCHEDULE_FLAKE_UPDATE: '1',
         LAB_SCHEDULE_SKIP_BROKEN: '1',
+        LAB_MAINTENANCE_WINDOW: 'sat,sun 01:00-05:00 Europe/Berlin',
         LAB_APPROVALS_LOW: '0',
         LAB_APPROVALS_MEDIUM: '1',
         LAB_APPROVALS_HIGH: '2',
@@ -637,6 +639,7 @@ describe.skipIf(libPath === undefined)(
           'flake',
           'haltTimeout',
           'logLevel',
+          'maintenanceWindow',
           'metrics.listen',
           'metrics.openFirewall',
           'monitor.failureThreshold',

@@ -1,4 +1,5 @@
 import { describe, expect, it } from 'vitest';
+import { withApprovalPreviews } from '../../src/discord/render/approval-previews.js';
 import { approvalPreview, previewMessage } from '../../src/discord/render/change-preview.js';
 import {
   type MachinePreview,
@@ -389,5 +390,29 @@ describe('the Discord preview message stays within Discord’s limits', () => {
     expect(
       limitProblem({ embeds: [{ title: 'Approve deploy of db?', fields: approval.fields }] }),
     ).toBeNull();
+  });
+
+  it('the run message of deploy approvals: each waiting machine’s preview in fields, a long one whole as a file', () => {
+    const message = {
+      embeds: [{ title: 'Deploy run r1 · running', description: 'x'.repeat(3000), fields: [] }],
+      components: [],
+    };
+    const previews = new Map([
+      ['db', { digest: '0123456789abcdef', preview: big('db') }],
+      ['web', { digest: '0123456789abcdef', preview: null }],
+    ]);
+    const { message: out, files } = withApprovalPreviews(message, previews);
+    const fields = out.embeds[0]?.fields ?? [];
+    expect(fields.map((field) => field.name)).toEqual([
+      'What the deploy changes on db',
+      'Preview',
+      'What the deploy changes on web',
+    ]);
+    expect(fields[0]?.value.length).toBeLessThanOrEqual(1024);
+    expect(fields[1]?.value).toBe('`0123456789abcdef`');
+    expect(fields[2]?.value).toBe('no preview could be made');
+    expect(files.map((file) => file.name)).toEqual(['changes-0123456789abcdef.txt']);
+    expect(files[0]?.attachment.toString('utf8')).toContain('tool-59x 1.0 → 1.1');
+    expect(out.attachments).toEqual([{ id: 0, filename: 'changes-0123456789abcdef.txt' }]);
   });
 });

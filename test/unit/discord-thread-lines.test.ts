@@ -28,6 +28,20 @@ describe('the lines of a run thread', () => {
     expect(
       threadLine(
         event({
+          type: 'machine.waiting',
+          machine: 'db',
+          reason: 'window',
+          opensAt: '2026-11-27T05:00:00.000Z',
+          closesAt: '2026-11-27T06:00:00.000Z',
+          why: 'outside its window (daily 05:00-06:00 UTC)',
+        }),
+      ),
+    ).toBe(
+      `<t:${t}:T> ⏳ **db** waits for its window, opens <t:${t + 3600}:T> (<t:${t + 3600}:R>) · outside its window (daily 05:00-06:00 UTC)`,
+    );
+    expect(
+      threadLine(
+        event({
           type: 'run.halted',
           machine: 'web',
           phase: 'health',

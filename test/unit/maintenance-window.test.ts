@@ -131,6 +131,19 @@ describe('parseWindow (LAB_MAINTENANCE_WINDOW)', () => {
     expect(parseWindow('sat,sun,wed 01:00-02:00 America/New_York').days).toEqual(['wed', 'sat', 'sun']);
   });
 
+  it('reads times to the second (a short window, a test), opening and closing on that second', () => {
+    const window = parseWindow('01:00:30-01:00:45 Europe/Berlin');
+    expect(window).toMatchObject({ start: '01:00:30', end: '01:00:45' });
+    // 01:00:30 in Berlin in winter is 00:00:30 UTC.
+    expect(isInside(window, at('2026-01-05T00:00:29.999Z'))).toBe(false);
+    expect(currentOpening(window, at('2026-01-05T00:00:30Z'))).toEqual({
+      opensAt: at('2026-01-05T00:00:30Z'),
+      closesAt: at('2026-01-05T00:00:45Z'),
+    });
+    expect(isInside(window, at('2026-01-05T00:00:45Z'))).toBe(false);
+    expect(() => parseWindow('01:00:60-02:00')).toThrow("start '01:00:60' is not a time HH:MM");
+  });
+
   it('says what is wrong', () => {
     expect(() => parseWindow('at night')).toThrow(
       "'at night' is not [days] HH:MM-HH:MM [time zone], e.g. 'mon-fri 01:00-05:00 Europe/Berlin'",

@@ -96,6 +96,26 @@ const cases = {
       },
       db('waits for approval: 0 of 1, expires 2026-11-27T04:30:00.000Z', 'warn'),
     ],
+    [
+      {
+        type: 'machine.waiting',
+        machine: 'db',
+        reason: 'window',
+        opensAt: '2026-11-28T01:00:00.000Z',
+        closesAt: '2026-11-28T05:00:00.000Z',
+        why: 'outside its window (daily 01:00-05:00 UTC)',
+      },
+      db(
+        'waits for its window, opens 2026-11-28T01:00:00.000Z (outside its window (daily 01:00-05:00 UTC))',
+        'info',
+      ),
+    ],
+  ],
+  'machine.window-forced': [
+    [
+      { type: 'machine.window-forced', machine: 'db', by: 'alice' },
+      db('starts outside its window: Start now by alice', 'warn'),
+    ],
   ],
   'machine.confirmed': [
     [

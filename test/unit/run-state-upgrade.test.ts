@@ -99,6 +99,20 @@ describe('readRunState upgrades version 1 states', () => {
     }
   });
 
+  it('gives a version 2 state written before the maintenance window fields their defaults', () => {
+    const state = readRunState(fixture('rebootWaitingForApproval'));
+    const before = structuredClone(state) as unknown as { progress: Record<string, Record<string, unknown>> };
+    for (const progress of Object.values(before.progress)) {
+      delete progress.windowWait;
+      delete progress.windowWaits;
+      delete progress.windowForcedBy;
+    }
+    const read = readRunState(before);
+    for (const name of ['nas', 'db'])
+      expect(read.progress[name]).toMatchObject({ windowWait: null, windowWaits: [], windowForcedBy: null });
+    expect(read.progress.db?.phase).toBe('confirmation');
+  });
+
   it('reads a version 2 state as it is, and refuses what it cannot read', () => {
     const state = readRunState(fixture('deployHalted'));
     expect(readRunState(state)).toBe(state);

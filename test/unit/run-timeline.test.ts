@@ -1,3 +1,7 @@
+import { execFile } from 'node:child_process';
+import { existsSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
+import { promisify } from 'node:util';
 import { PNG } from 'pngjs';
 import { describe, expect, it } from 'vitest';
 import {
@@ -14,6 +18,8 @@ import {
   timelineSpan,
   timelineX,
 } from '../../src/orchestration/timeline-image.js';
+
+const run = promisify(execFile);
 
 const T0 = Date.parse('2026-01-03T02:00:00Z');
 const s = (seconds: number) => T0 + seconds * 1000;
@@ -81,6 +87,28 @@ describe('the run report', () => {
     ]);
   });
 
+  it('the wait for the maintenance window comes first; the rebootDelay runs from its end', () => {
+    const [timeline] = timelinesOfRun({
+      kind: 'reboot',
+      steps: [{ machines: ['db'] }],
+      progress: {
+        db: {
+          ...newProgress(),
+          phase: 'succeeded',
+          startedAt: s(0),
+          windowWaits: [{ from: s(0), to: s(600) }],
+          delayUntil: s(660),
+          rebootSentAt: s(661),
+          finishedAt: s(700),
+        },
+      },
+    });
+    expect(timeline?.waits).toEqual([
+      { kind: 'window', from: s(0), to: s(600) },
+      { kind: 'delay', from: s(600), to: s(660) },
+    ]);
+  });
+
   it('text: each machine with its waits and durations, the longest marked', () => {
     expect(timelineText(timelines, T0)).toEqual([
       'nas  +0:00  down 8.0 s · back +0:10 · healthy +0:12 · 12.0 s · rebooted',
@@ -117,5 +145,34 @@ describe('the run report', () => {
     const colours = new Set<string>();
     for (let y = 0; y < png.height; y += 2) for (let x = 0; x < png.width; x += 2) colours.add(pixel(x, y));
     expect(colours.size).toBeGreaterThan(6);
+  });
+
+  it('PNG on a machine without fonts: the machine names are drawn (lab ships its font)', async () => {
+    // A mount namespace whose font directories are empty, as on a minimal server or container.
+    const hide = ['/usr/share/fonts', '/usr/local/share/fonts']
+      .filter((dir) => existsSync(dir))
+      .map((dir) => `mount -t tmpfs none ${dir}`);
+    const probe = fileURLToPath(new URL('../support/timeline-png-probe.ts', import.meta.url));
+    const tsx = fileURLToPath(new URL('../../node_modules/.bin/tsx', import.meta.url));
+    const { stdout } = await run('unshare', [
+      '--user',
+      '--map-root-user',
+      '--mount',
+      'sh',
+      '-c',
+      `${hide.join(' && ')} && exec "$0" "$1"`,
+      tsx,
+      probe,
+    ]);
+    const png = PNG.sync.read(Buffer.from(stdout, 'base64'));
+    const { top, rowHeight, labelWidth } = TIMELINE_LAYOUT;
+    // Text-coloured pixels in the label column of nas's row: its name.
+    let dark = 0;
+    for (let y = top; y < top + rowHeight; y += 1)
+      for (let x = 0; x < labelWidth; x += 1) {
+        const i = (y * png.width + x) * 4;
+        if ((png.data[i] as number) < 128 && (png.data[i + 1] as number) < 128) dark += 1;
+      }
+    expect(dark).toBeGreaterThan(20);
   });
 });

@@ -10,8 +10,10 @@ import { planSequence } from '../../domain/planner/plan.js';
 import { UsageError } from '../../errors.js';
 import { copyConcurrency } from '../../orchestration/copy-ahead.js';
 import { withStrategy } from '../../orchestration/deploy-strategies.js';
+import { globalMaintenanceWindow } from '../../orchestration/maintenance-window-setting.js';
 import { deployEngine } from '../../orchestration/procedures/deploy.js';
 import { createDeployRun, defaultRebootSettings } from '../../orchestration/run-state.js';
+import { runWindowSettings } from '../../orchestration/window-gate.js';
 import { loadSshCredentials } from '../../transport/ssh/ssh-credentials.js';
 import { cliActor, submitAndFollow } from '../queue-support.js';
 import { deployPlanJson, deployPlanText } from '../render/deploy-plan.js';
@@ -29,12 +31,15 @@ import {
   reportSkipped,
   type SkipBrokenOptions,
   type SshOptions,
+  type WindowOptions,
+  windowRequest,
   withFlakeOptions,
   withSkipBrokenOption,
   withSshOptions,
+  withWindowOptions,
 } from './shared.js';
 
-interface DeployOptions extends FlakeOptions, SshOptions, SkipBrokenOptions {
+interface DeployOptions extends FlakeOptions, SshOptions, SkipBrokenOptions, WindowOptions {
   all?: boolean;
   dryRun?: boolean;
   evalOnly?: boolean;
@@ -68,7 +73,7 @@ export function deployCommand(program: Command, context: Context): void {
 
 /** The options `lab deploy` and `lab deploy-all` share. */
 function deployOptions(command: Command): Command {
-  return withSkipBrokenOption(withSshOptions(withFlakeOptions(command)))
+  return withWindowOptions(withSkipBrokenOption(withSshOptions(withFlakeOptions(command))))
     .option(
       '-n, --dry-run',
       "activate nothing: build, copy to the machines' stores, and show per machine the packages, closure size, units and reboot the deploy would change",
@@ -117,6 +122,7 @@ async function deploy(targets: string[], options: DeployOptions, context: Contex
   }
   if (options.evalOnly && !options.dryRun) throw new UsageError('--eval-only goes with --dry-run');
   const settings = flakeSettings(options, env);
+  const windows = windowRequest(options);
   if (options.queue) {
     if (options.yes)
       throw new UsageError('--yes cannot skip the approvals of a queued run (see LAB_APPROVALS_*)');
@@ -134,6 +140,7 @@ async function deploy(targets: string[], options: DeployOptions, context: Contex
         substituteOnTarget: options.substituteOnTarget === true,
         healthTimeout: options.healthTimeout,
         rebootTimeout: options.rebootTimeout,
+        ...windows,
         requestedBy: cliActor(env, options.as),
         source: 'cli',
       },
@@ -197,7 +204,10 @@ async function deploy(targets: string[], options: DeployOptions, context: Contex
     }
     const run = createDeployRun(steps, {
       flake: settings.flake,
-      settings: { healthTimeout: options.healthTimeout },
+      settings: {
+        healthTimeout: options.healthTimeout,
+        ...runWindowSettings(windows, globalMaintenanceWindow(env)),
+      },
     });
     const engine = deployEngine(run, {
       host,

@@ -5,6 +5,7 @@ import { LocalPowerControl } from '../../domain/power/local-power-control.js';
 import { machinesNotNeedingReboot } from '../../domain/reboot/not-needing-reboot.js';
 import { SshRebootHost } from '../../domain/reboot/ssh-reboot-host.js';
 import { UsageError } from '../../errors.js';
+import { globalMaintenanceWindow } from '../../orchestration/maintenance-window-setting.js';
 import { rebootEngine } from '../../orchestration/procedures/reboot.js';
 import type { ApprovalPort } from '../../orchestration/run-flow.js';
 import {
@@ -13,6 +14,7 @@ import {
   type RebootSettings,
   skipMachines,
 } from '../../orchestration/run-state.js';
+import { runWindowSettings } from '../../orchestration/window-gate.js';
 import { loadSshCredentials } from '../../transport/ssh/ssh-credentials.js';
 import { cliActor, submitAndFollow } from '../queue-support.js';
 import { sequenceText } from '../render/sequence.js';
@@ -29,12 +31,15 @@ import {
   reportSkipped,
   type SkipBrokenOptions,
   type SshOptions,
+  type WindowOptions,
+  windowRequest,
   withFlakeOptions,
   withSkipBrokenOption,
   withSshOptions,
+  withWindowOptions,
 } from './shared.js';
 
-interface RebootOptions extends FlakeOptions, SshOptions, SkipBrokenOptions {
+interface RebootOptions extends FlakeOptions, SshOptions, SkipBrokenOptions, WindowOptions {
   all?: boolean;
   parallel: number;
   yes?: boolean;
@@ -49,7 +54,7 @@ interface RebootOptions extends FlakeOptions, SshOptions, SkipBrokenOptions {
 }
 
 export function rebootCommand(program: Command, context: Context): void {
-  withSkipBrokenOption(withSshOptions(withFlakeOptions(program.command('reboot'))))
+  withWindowOptions(withSkipBrokenOption(withSshOptions(withFlakeOptions(program.command('reboot')))))
     .description(
       'reboot machines in the planned order, each back with a new boot id and healthy before the next',
     )
@@ -92,6 +97,7 @@ async function reboot(targets: string[], options: RebootOptions, context: Contex
   }
   const settings = flakeSettings(options, context.env);
   const rebootCommandWords = options.rebootCommand?.trim().split(/\s+/).filter(Boolean);
+  const windows = windowRequest(options);
   if (options.queue) {
     if (options.yes)
       throw new UsageError('--yes cannot skip the approvals of a queued run (see LAB_APPROVALS_*)');
@@ -108,6 +114,7 @@ async function reboot(targets: string[], options: RebootOptions, context: Contex
         healthTimeout: options.healthTimeout,
         stabilityWindow: options.stability,
         ...(rebootCommandWords?.length ? { rebootCommand: rebootCommandWords } : {}),
+        ...windows,
         requestedBy: cliActor(context.env, options.as),
         source: 'cli',
       },
@@ -148,6 +155,7 @@ async function reboot(targets: string[], options: RebootOptions, context: Contex
         stabilityWindow: options.stability,
         ...(rebootCommandWords?.length ? { rebootCommand: rebootCommandWords } : {}),
         confirmLevels,
+        ...runWindowSettings(windows, globalMaintenanceWindow(context.env)),
       },
     });
     context.setExitCode(runExitCode(status));

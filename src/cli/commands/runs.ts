@@ -105,6 +105,21 @@ export function runCommands(program: Command, context: Context): void {
       }),
     );
 
+  actorCommand(
+    program,
+    'start-now',
+    'start a machine that waits for its maintenance window now (it still needs its approvals)',
+  )
+    .argument('<run>', 'a run id')
+    .argument('<machine>', 'the machine that waits for its window')
+    .option('--plan <id>', 'the plan you reviewed')
+    .action((runId: string, machine: string, options: ActorOptions & { plan?: string }) =>
+      withRunQueue(context, async (runs) => {
+        await new RunControl(runs).startNow(runId, machine, cliActor(context.env, options.as), options.plan);
+        output.lines([`Starting ${machine} in run ${runId} now, outside its maintenance window.`]);
+      }),
+    );
+
   const decisions: [Decision, string][] = [
     ['retry', 'retry the failed step of a halted run'],
     ['skip', 'skip the failed machines of a halted run and go on'],

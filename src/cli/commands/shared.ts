@@ -1,5 +1,6 @@
 import type { Command } from 'commander';
 import type { SkippedHost } from '../../domain/planner/plan.js';
+import { UsageError } from '../../errors.js';
 import type { Io } from '../program.js';
 import type { Style } from '../render/style.js';
 
@@ -54,6 +55,31 @@ export function withSkipBrokenOption(command: Command): Command {
     '--skip-broken',
     'go on without the hosts whose lab.machine could not be read, listed as skipped (else a plan of all or of a group that would leave one out is refused)',
   );
+}
+
+export interface WindowOptions {
+  inWindow?: boolean;
+  forceWindow?: boolean;
+}
+
+/** --in-window / --force-window: reboots and deploys. */
+export function withWindowOptions(command: Command): Command {
+  return command
+    .option(
+      '--in-window',
+      "start each machine's reboot or activation only inside its maintenance window (its own, else LAB_MAINTENANCE_WINDOW), when it can finish before the window closes; a machine outside waits for it",
+    )
+    .option(
+      '--force-window',
+      'start every machine now, whatever its maintenance window (as scheduled runs do not)',
+    );
+}
+
+/** The window part of a run request from the options; both at once is a usage error. */
+export function windowRequest(options: WindowOptions): { inWindow: boolean; forceWindow: boolean } {
+  if (options.inWindow && options.forceWindow)
+    throw new UsageError('--in-window and --force-window contradict each other: choose one');
+  return { inWindow: options.inWindow === true, forceWindow: options.forceWindow === true };
 }
 
 /**

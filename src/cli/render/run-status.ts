@@ -1,8 +1,10 @@
+import { timelineText } from '../../orchestration/machine-timeline.js';
 import { phaseInfo, phaseTable } from '../../orchestration/phases.js';
 import type { RunRecord } from '../../orchestration/queue/run-queue.js';
 import type { RunState } from '../../orchestration/queue/run-request.js';
 import { failedWhere } from '../../orchestration/run-event-text.js';
-import { stepMachines } from '../../orchestration/run-state.js';
+import { isRunDone, stepMachines } from '../../orchestration/run-state.js';
+import { timelinesOfRun } from '../../orchestration/run-timeline.js';
 import { type Style, table } from './style.js';
 
 const ago = (ms: number): string => {
@@ -119,7 +121,14 @@ export function runText(record: RunRecord, style: Style): string[] {
       const approvals = progress?.approval.approvals ?? [];
       const failure =
         progress?.error && phaseTable(state.kind).failureText === 'failure' ? progress.error : null;
+      const windowWait = progress?.windowWait ?? null;
       const extra = [
+        windowWait && !isRunDone(state.status)
+          ? style.yellow(
+              `waits for its window, opens ${new Date(windowWait.opensAt).toISOString()} (lab start-now ${state.id} ${machine})`,
+            )
+          : '',
+        progress?.windowForcedBy ? `started outside its window by ${progress.windowForcedBy}` : '',
         approvals.length > 0 ? `approved by ${approvals.map((a) => `${a.by} at ${a.at}`).join(', ')}` : '',
         failure ? style.red(`failed at ${failure.phase}: ${failure.reason}`) : '',
         progress?.skipReason ? style.dim(progress.skipReason) : '',
@@ -135,5 +144,11 @@ export function runText(record: RunRecord, style: Style): string[] {
       `  decide by ${new Date(state.halt.expiresAt).toISOString()}: lab retry|skip|abort ${state.id}`,
     );
   }
+  // The run report: each machine's waits, down, back and healthy, from the run's start.
+  if (state.startedAt !== null)
+    lines.push(
+      '  timeline:',
+      ...timelineText(timelinesOfRun(state), state.startedAt).map((line) => `    ${line}`),
+    );
   return lines;
 }

@@ -1,7 +1,7 @@
 import { type APIApplicationCommandSubcommandOption, ApplicationCommandOptionType } from 'discord.js';
 import { deployStrategies } from '../../domain/inventory/schema.js';
 import { defineCommand } from './command.js';
-import { skipBrokenOption, targetOption } from './options.js';
+import { skipBrokenOption, targetOption, windowOption } from './options.js';
 import { startRun } from './start-run.js';
 
 export const definition = {
@@ -18,6 +18,7 @@ export const definition = {
       choices: deployStrategies.map((strategy) => ({ name: strategy, value: strategy })),
     },
     skipBrokenOption,
+    windowOption,
   ],
 } as const satisfies APIApplicationCommandSubcommandOption;
 

@@ -3,6 +3,7 @@ import { actorOf } from '../bot-context.js';
 import { skippedNote } from '../discord-words.js';
 import { targetsOf } from '../reboot-plan.js';
 import type { CommandCall } from './command.js';
+import { windowOf } from './options.js';
 
 /** Starts a reboot or deploy run for `/lab reboot` and `/lab deploy`, and says which run it is. */
 export async function startRun(
@@ -11,6 +12,7 @@ export async function startRun(
     readonly target: string;
     readonly skipBroken: boolean | null;
     readonly strategy?: DeployStrategy | null;
+    readonly window: 'wait' | 'now' | null;
   },
   { interaction, member, context }: CommandCall,
 ): Promise<void> {
@@ -20,6 +22,7 @@ export async function startRun(
     targets: targetsOf(args.target),
     ...(args.strategy ? { strategy: args.strategy } : {}),
     skipBroken: args.skipBroken ?? false,
+    ...windowOf(args.window),
     requestedBy: actorOf(member),
     source: 'discord',
     ...(interaction.channelId ? { discordChannel: interaction.channelId } : {}),

@@ -98,6 +98,13 @@ export function runMessage(data: RunJobData, waits: readonly ApprovalWait[]): Di
         },
       );
     }
+    for (const machine of windowWaiting(data).slice(0, 6))
+      buttons.push({
+        type: ComponentType.Button,
+        style: ButtonStyle.Primary,
+        label: clip(`Start ${machine} now`, 80),
+        custom_id: encodeButton({ action: 'start-now', runId: state.id, machine, plan: data.planId }),
+      });
     buttons.push({
       type: ComponentType.Button,
       style: ButtonStyle.Danger,
@@ -123,6 +130,9 @@ function machineLine(
   const approved = approvedText(progress);
   if (wait)
     return `🔐 **${machine}** waits for approval: ${wait.approvals.length}/${wait.required}${wait.approvals.length > 0 ? ` (${names(wait.approvals)})` : ''}, expires ${when(wait.expiresAt, 'R')}`;
+  const windowWait = progress.windowWait ?? null;
+  if (windowWait && !isRunDone(state.status))
+    return `🕰️ **${machine}** waits for its window, opens ${when(windowWait.opensAt, 'R')}`;
   if (progress.error?.phase === 'build' && progress.phase === 'pending')
     return `❌ **${machine}** did not build: ${clip(progress.error.reason, 300)}`;
   const done = isRunDone(state.status);
@@ -147,6 +157,12 @@ function machineLine(
       return `${info.icon} **${machine}** ${info.text}${approved}`;
   }
 }
+
+/** The machines waiting for their maintenance window (a Start now button each), in run order. */
+const windowWaiting = (data: RunJobData): string[] =>
+  stepMachines(data.state)
+    .flat()
+    .filter((machine) => (data.state.progress[machine]?.windowWait ?? null) !== null);
 
 /** A machine that a finished run left half-way: changed but not verified, or not touched. */
 function untilTheEnd(table: PhaseTable, progress: MachineProgress): string {

@@ -13,9 +13,9 @@ export type Weekday = (typeof weekdays)[number];
 export interface MaintenanceWindow {
   /** The days the window opens on (in its time zone); it may close on the next day. */
   readonly days: readonly Weekday[];
-  /** Local opening time, `HH:MM` (24 h). */
+  /** Local opening time, `HH:MM` (24 h; `HH:MM:SS` is read too). */
   readonly start: string;
-  /** Local closing time, `HH:MM`; not after `start`: the window closes on the next day. */
+  /** Local closing time, `HH:MM` (or `HH:MM:SS`); not after `start`: the window closes on the next day. */
   readonly end: string;
   /** IANA time zone, e.g. `Europe/Berlin`. */
   readonly timeZone: string;
@@ -27,7 +27,8 @@ export interface WindowOccurrence {
   readonly closesAt: number;
 }
 
-export const TIME_PATTERN = /^([01]\d|2[0-3]):([0-5]\d)$/;
+/** `HH:MM`, or `HH:MM:SS` for a window to the second (tests, short windows). */
+export const TIME_PATTERN = /^([01]\d|2[0-3]):([0-5]\d)(?::([0-5]\d))?$/;
 
 /** What is wrong with a window, field by field (empty when nothing is). */
 export function windowProblems(
@@ -51,17 +52,18 @@ export function windowProblems(
   return problems;
 }
 
-const minutes = (time: string): [number, number] => {
-  const [, hour, minute] = TIME_PATTERN.exec(time) ?? [];
-  return [Number(hour), Number(minute)];
+const timeOfDay = (time: string): [number, number, number] => {
+  const [, hour, minute, second] = TIME_PATTERN.exec(time) ?? [];
+  return [Number(hour), Number(minute), Number(second ?? 0)];
 };
 
 /** The window's openings around `now`: from the day before to eight days after (in its zone). */
 function occurrencesAround(window: MaintenanceWindow, now: number): WindowOccurrence[] {
   const zone = window.timeZone;
-  const [startHour, startMinute] = minutes(window.start);
-  const [endHour, endMinute] = minutes(window.end);
-  const acrossMidnight = endHour * 60 + endMinute <= startHour * 60 + startMinute;
+  const [startHour, startMinute, startSecond] = timeOfDay(window.start);
+  const [endHour, endMinute, endSecond] = timeOfDay(window.end);
+  const acrossMidnight =
+    endHour * 3600 + endMinute * 60 + endSecond <= startHour * 3600 + startMinute * 60 + startSecond;
   const today = DateTime.fromMillis(now, { zone }).startOf('day');
   const result: WindowOccurrence[] = [];
   for (let offset = -1; offset <= 8; offset += 1) {
@@ -70,7 +72,14 @@ function occurrencesAround(window: MaintenanceWindow, now: number): WindowOccurr
     // A local time in a DST gap (e.g. 02:30 on the night clocks go forward) is taken as the
     // same wall-clock time after the jump, as luxon (and cron) do.
     const opens = DateTime.fromObject(
-      { year: day.year, month: day.month, day: day.day, hour: startHour, minute: startMinute },
+      {
+        year: day.year,
+        month: day.month,
+        day: day.day,
+        hour: startHour,
+        minute: startMinute,
+        second: startSecond,
+      },
       { zone },
     );
     const closingDay = acrossMidnight ? day.plus({ days: 1 }) : day;
@@ -81,6 +90,7 @@ function occurrencesAround(window: MaintenanceWindow, now: number): WindowOccurr
         day: closingDay.day,
         hour: endHour,
         minute: endMinute,
+        second: endSecond,
       },
       { zone },
     );
@@ -186,7 +196,7 @@ function describeDays(days: readonly Weekday[]): string {
  */
 export function parseWindow(text: string): MaintenanceWindow {
   const parts = text.trim().split(/\s+/);
-  const timeAt = parts.findIndex((part) => /^\d{1,2}:\d{2}-\d{1,2}:\d{2}$/.test(part));
+  const timeAt = parts.findIndex((part) => /^\d{1,2}:\d{2}(:\d{2})?-\d{1,2}:\d{2}(:\d{2})?$/.test(part));
   if (timeAt < 0 || timeAt > 1 || parts.length > timeAt + 2)
     throw new Error(
       `'${text}' is not [days] HH:MM-HH:MM [time zone], e.g. 'mon-fri 01:00-05:00 Europe/Berlin'`,

@@ -4,6 +4,7 @@ import { BuildError } from '../../domain/deploy/errors.js';
 import { rollbackCheck, rollbackDisagreements } from '../../domain/deploy/rollback-check.js';
 import { describeUnhealthy, type MachineHealth } from '../../domain/health/check-result.js';
 import type { Machine } from '../../domain/inventory/schema.js';
+import { pause } from '../../util/pause.js';
 import { CopyAhead } from '../copy-ahead.js';
 import { strategyInfo } from '../deploy-strategies.js';
 import { deployPhases } from '../phases.js';
@@ -27,8 +28,9 @@ import {
   type RollbackStep,
   type RunState,
 } from '../run-state.js';
+import { type WindowGateOptions, windowGate } from '../window-gate.js';
 
-export interface DeployProcedureOptions {
+export interface DeployProcedureOptions extends WindowGateOptions {
   readonly host: DeployHost;
   /**
    * Builds every machine's system before any machine is touched: machine → store path. A
@@ -194,6 +196,8 @@ export function deployProcedure(options: DeployProcedureOptions): Procedure {
     pending: async (machine, progress, run) => {
       system(run.state, machine.name);
       throwIfStopped(run.stops.beforeChange);
+      const window = await windowGate(machine, progress, run, 'deploy', options);
+      if (window) return window;
       copyLaterSteps(run);
       host.warm?.(nextStepMachines(run.state));
       progress.previous ??= await failAs('copy', host.systems(machine));
@@ -321,7 +325,11 @@ export function deployProcedure(options: DeployProcedureOptions): Procedure {
           throwIfStopped(deployPhases.changed(progress) ? run.stops.afterChange : run.stops.beforeChange);
           for (const step of ['pending', 'copying', 'activating'] as const) {
             if (progress.phase !== step) continue;
-            const result = (await phases[step]?.(machine, progress, run)) as PhaseResult;
+            const result = await untilNotWaiting(
+              () => phases[step]?.(machine, progress, run) as Promise<PhaseResult>,
+              run.stops.beforeChange,
+            );
+            if (result.type === 'fail') throw new PhaseFailure(result.label ?? 'copy', result.reason);
             if (result.type === 'next') {
               advance(progress, result.phase);
               progress.phase = result.phase;
@@ -518,4 +526,18 @@ export function deployEngine<S extends DeployRunState | RunState>(
   ports: DeployProcedureOptions & EnginePorts<S>,
 ): RunEngine {
   return new RunEngine(state, deployProcedure(ports), ports as EnginePorts);
+}
+
+/**
+ * A phase of a recreate group's machine run to a result other than a wait: a wait that must park
+ * (a worker) parks the group; one the engine would wait out (at a terminal) is waited out here.
+ */
+async function untilNotWaiting(phase: () => Promise<PhaseResult>, signal: AbortSignal): Promise<PhaseResult> {
+  for (;;) {
+    const result = await phase();
+    if (result.type !== 'wait') return result;
+    if (result.park) throw new RunParked(result.until, result.why);
+    await pause(result.until - Date.now(), signal);
+    throwIfStopped(signal);
+  }
 }

@@ -16,9 +16,10 @@ import {
 } from '../run-engine.js';
 import { throwIfStopped } from '../run-flow.js';
 import { type MachineProgress, nextStepMachines, type RebootRunState, rebootTimesOf } from '../run-state.js';
+import { type WindowGateOptions, windowGate } from '../window-gate.js';
 import { comingBackDeadline, recoverAfterTimeout } from './reboot-recovery.js';
 
-export interface RebootProcedureOptions {
+export interface RebootProcedureOptions extends WindowGateOptions {
   readonly host: RebootHost;
   /** Power control for lab's automatic recovery (reboot-recovery.ts); without it none is tried. */
   readonly power?: PowerControl;
@@ -49,6 +50,8 @@ export function rebootProcedure(options: RebootProcedureOptions): Procedure {
     (machine: Machine, progress: MachineProgress, run: RunContext) => Promise<PhaseResult>
   > = {
     pending: async (machine, progress, run) => {
+      const window = await windowGate(machine, progress, run, 'reboot', options);
+      if (window) return window;
       // The next step's connections open while this step runs: its turn starts without a handshake.
       host.warm?.(nextStepMachines(run.state));
       progress.delayUntil = Date.now() + machine.rebootDelay * 1000;
@@ -68,10 +71,13 @@ export function rebootProcedure(options: RebootProcedureOptions): Procedure {
       throwIfStopped(run.stops.beforeChange);
       return { type: 'next', phase: 'confirmation' };
     },
-    confirmation: async (machine, _progress, run) => {
+    confirmation: async (machine, progress, run) => {
       const answer = await run.approve(machine);
       if (answer === 'denied') throw run.stops.cancel;
       if (answer !== 'approved') return answer;
+      // An approval that came after its window closed waits for the next opening.
+      const window = await windowGate(machine, progress, run, 'reboot', options);
+      if (window) return window;
       throwIfStopped(run.stops.beforeChange);
       return { type: 'next', phase: 'rebooting' };
     },

@@ -27,6 +27,9 @@ export async function rebootAfterDeploy(
         targets: needsReboot,
         ...(request.rebootTimeout !== undefined ? { rebootTimeout: request.rebootTimeout } : {}),
         ...(request.healthTimeout !== undefined ? { healthTimeout: request.healthTimeout } : {}),
+        // The reboot keeps to the windows as its deploy did (the nightly pipeline's).
+        ...(request.inWindow ? { inWindow: true } : {}),
+        ...(request.forceWindow ? { forceWindow: true } : {}),
         requestedBy: request.requestedBy,
         source: request.source,
       },

@@ -42,6 +42,8 @@ export async function nightlyPipeline(
         flake: options.flake,
         targets: [],
         rebootIfNeeded: true,
+        // Scheduled: every machine's activation and reboot only inside its maintenance window.
+        inWindow: true,
         skipBroken,
         requestedBy: { id: 'lab:schedule', name: 'the nightly schedule' },
         source: 'schedule',

@@ -1,5 +1,6 @@
 import type { Job } from 'bullmq';
 import { RunControlError, RunNotFoundError } from '../../errors.js';
+import { type ApprovalPreview, runPreviewDigest } from '../approval-preview.js';
 import type { Approval, Decision } from '../run-flow.js';
 import { isRunDone } from '../run-state.js';
 import type { RunQueue } from './run-queue.js';
@@ -52,6 +53,12 @@ export interface RunControlState {
   readonly denials: Readonly<Record<string, CancelRequest>>;
   /** machine → how many approvals its last machine.waiting announced. */
   readonly announced: Readonly<Record<string, number>>;
+  /** machine → who asked to start it now although its maintenance window is closed. */
+  readonly startNow: Readonly<Record<string, CancelRequest>>;
+  /** machine → the change preview its deploy approval request shows, and the digest it is bound to. */
+  readonly previews: Readonly<Record<string, ApprovalPreview>>;
+  /** machine → an Approve refused because the flake changed since its preview (the run is cancelled). */
+  readonly voided: Readonly<Record<string, CancelRequest & { readonly reason: string }>>;
 }
 
 /**
@@ -67,7 +74,14 @@ export class RunControl {
     const waitingSince: Record<string, number> = {};
     const denials: Record<string, CancelRequest> = {};
     const announced: Record<string, number> = {};
+    const startNow: Record<string, CancelRequest> = {};
+    const previews: Record<string, ApprovalPreview> = {};
+    const voided: Record<string, CancelRequest & { reason: string }> = {};
     for (const [field, value] of Object.entries(hash)) {
+      if (field.startsWith('preview:')) previews[field.slice(8)] = JSON.parse(value) as ApprovalPreview;
+      if (field.startsWith('void:'))
+        voided[field.slice(5)] = JSON.parse(value) as CancelRequest & { reason: string };
+      if (field.startsWith('start-now:')) startNow[field.slice(10)] = JSON.parse(value) as CancelRequest;
       if (field.startsWith('waiting:')) waitingSince[field.slice(8)] = Number(value);
       if (field.startsWith('denied:')) denials[field.slice(7)] = JSON.parse(value) as CancelRequest;
       if (field.startsWith('announced:')) announced[field.slice(10)] = Number(value);
@@ -79,6 +93,9 @@ export class RunControl {
       waitingSince,
       denials,
       announced,
+      startNow,
+      previews,
+      voided,
     };
   }
 
@@ -118,6 +135,7 @@ export class RunControl {
     const job = await this.activeJob(runId);
     const required = await this.checkWaiting(job, machine, plan);
     const { policy, request } = job.data;
+    await this.checkPreview(job, machine, by);
     if (!policy.selfApproval && by.id === request.requestedBy.id)
       throw new RunControlError(
         `${by.name} started run ${runId} and may not approve it: self-approval is turned off, another approver must`,
@@ -145,6 +163,36 @@ export class RunControl {
     return { machine, required, approvals, complete: approvals.length >= required };
   }
 
+  /** Records the machine's change preview for its approval request (the worker, when it first asks). */
+  async setPreview(runId: string, machine: string, preview: ApprovalPreview): Promise<void> {
+    await this.runs.redis.hset(this.runs.keys.control(runId), `preview:${machine}`, JSON.stringify(preview));
+  }
+
+  /**
+   * A deploy's Approve is bound to the change preview its request showed: the run's plan and store
+   * paths (the preview's digest). When the flake now evaluates to other systems, what was shown is
+   * not what the flake says any more: the approval is void, recorded (the run is cancelled, saying
+   * so) and refused with the reason.
+   */
+  private async checkPreview(job: Job<RunJobData>, machine: string, by: Actor): Promise<void> {
+    const runId = job.id as string;
+    const { state } = job.data;
+    if (state.kind !== 'deploy') return;
+    const shown = (await this.read(runId)).previews[machine];
+    if (!shown) return;
+    const names = Object.keys(state.systems ?? {});
+    const current = await this.runs.systems(state.flake, names);
+    if (runPreviewDigest(state, current) === shown.digest) return;
+    const differ = names.filter((name) => current.get(name) !== state.systems?.[name]);
+    const reason =
+      `the flake changed since the change preview of ${machine} (${shown.digest}): it evaluates to other systems ` +
+      `for ${differ.join(', ') || 'the run'} than run ${runId} built, so ${by.name}'s approval is void`;
+    await this.record(job, `void:${machine}`, { by: by.name, at: new Date().toISOString(), reason });
+    throw new RunControlError(
+      `${reason}; the run is cancelled: deploy again to see what it would change now`,
+    );
+  }
+
   /** Denies the step of `machine`: the run is cancelled with nothing more touched. */
   async deny(runId: string, machine: string, by: Actor, plan?: string): Promise<void> {
     const job = await this.activeJob(runId);
@@ -153,6 +201,36 @@ export class RunControl {
     if ((await this.approvals(runId, machine)).length >= required)
       throw alreadyApproved(runId, machine, required);
     await this.record(job, `denied:${machine}`, { by: by.name, at: new Date().toISOString() });
+  }
+
+  /**
+   * Starts `machine` now although its maintenance window is closed (Start now). Refused unless it
+   * waits for its window in this run and this plan; the self-approval rule applies to a machine
+   * whose criticality needs approvals, and it still needs those approvals before it is touched.
+   */
+  async startNow(runId: string, machine: string, by: Actor, plan?: string): Promise<void> {
+    const job = await this.activeJob(runId);
+    const { state, policy, planId, request } = job.data;
+    if (plan !== undefined && plan !== planId)
+      throw new RunControlError(`run ${runId} has another plan than the one shown (${plan}); look again`);
+    const target = state.machines[machine];
+    if (!target) throw new RunControlError(`${machine} is not part of run ${runId}`);
+    if ((state.progress[machine]?.windowWait ?? null) === null)
+      throw new RunControlError(
+        `${machine} is not waiting for its maintenance window in run ${runId} (yet, or any more)`,
+      );
+    if ((await this.read(runId)).startNow[machine])
+      throw new RunControlError(`${machine} is already being started now in run ${runId}`);
+    if (
+      policy.required[target.criticalityLevel] > 0 &&
+      !policy.selfApproval &&
+      by.id === request.requestedBy.id
+    )
+      throw new RunControlError(
+        `${by.name} started run ${runId} and may not start ${machine} outside its window: self-approval is turned off, another approver must`,
+        { operatorHint: ' (LAB_SELF_APPROVAL=1 allows it)' },
+      );
+    await this.record(job, `start-now:${machine}`, { by: by.name, at: new Date().toISOString() });
   }
 
   /** Retry, skip or abort a halted run. */

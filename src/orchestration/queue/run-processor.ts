@@ -1,7 +1,7 @@
 import { DelayedError, type Job } from 'bullmq';
 import type { Logger } from 'pino';
 import { buildOnTargets } from '../../domain/deploy/build-on-targets.js';
-import { buildSystems } from '../../domain/deploy/build-systems.js';
+import { buildSystems, systemPaths } from '../../domain/deploy/build-systems.js';
 import { SshDeployHost } from '../../domain/deploy/ssh-deploy-host.js';
 import { loadInventory } from '../../domain/inventory/load-inventory.js';
 import type { Inventory, Machine } from '../../domain/inventory/schema.js';
@@ -12,6 +12,7 @@ import { SshRebootHost } from '../../domain/reboot/ssh-reboot-host.js';
 import { LabError } from '../../errors.js';
 import type { NixSettings } from '../../transport/process/nix.js';
 import type { SshCredentials } from '../../transport/ssh/ssh-connection.js';
+import { makeApprovalPreview } from '../approval-preview.js';
 import { deployEngine } from '../procedures/deploy.js';
 import { healthEngine } from '../procedures/health.js';
 import { powerEngine } from '../procedures/power.js';
@@ -76,6 +77,7 @@ export class RunProcessor {
     if (job.name === 'inventory') return this.inventoryJob(job);
     if (job.name === 'run') return this.runJob(job as Job<RunJobData>, token);
     if (job.name === 'pipeline') return nightlyPipeline(this.submitting, job.data as PipelineOptions);
+    if (job.name === 'systems') return this.systemsJob(job.data as { flake: string; machines: string[] });
     throw new Error(`unknown job ${job.name}`);
   };
 
@@ -119,6 +121,12 @@ export class RunProcessor {
         await job.updateData({ ...job.data, operatorHint: error.operatorHint }).catch(() => {});
       throw error;
     }
+  }
+
+  /** The machines' system store paths as the flake evaluates now (one evaluation, no build). */
+  private async systemsJob(data: { flake: string; machines: string[] }): Promise<Record<string, string>> {
+    const paths = await systemPaths(this.deps.nix, data.flake, data.machines);
+    return Object.fromEntries([...paths].map(([machine, path]) => [machine, path.outPath]));
   }
 
   /** The flake's inventory, evaluated once per revision for every process that asks. */
@@ -236,7 +244,13 @@ export class RunProcessor {
     const ports = {
       checkpoint,
       healthIntervalMs,
-      approval: new QueuedApprovals(control, data),
+      approval: new QueuedApprovals(
+        control,
+        data,
+        data.state.kind === 'deploy'
+          ? (machine) => makeApprovalPreview(host as SshDeployHost, this.deps.nix, data.state, machine)
+          : undefined,
+      ),
       haltForMs: config.haltTimeout * 1000,
       parkAboveMs: PARK_ABOVE_MS,
     };

@@ -16,6 +16,7 @@ import {
   isRunDone,
 } from '../run-state.js';
 import { readRunState } from '../run-state-upgrade.js';
+import { runWindowSettings } from '../window-gate.js';
 import { EventLog } from './event-log.js';
 import { LabKeys } from './keys.js';
 import { MachineLocks } from './machine-locks.js';
@@ -31,7 +32,7 @@ import {
 } from './run-request.js';
 
 /** Job names on the queue. */
-export const JOB = { run: 'run', inventory: 'inventory', pipeline: 'pipeline' } as const;
+export const JOB = { run: 'run', inventory: 'inventory', pipeline: 'pipeline', systems: 'systems' } as const;
 
 /** Locks and request claims outlive the last checkpoint of their run by this much. */
 export const LOCK_TTL_MS = 6 * 3600_000;
@@ -117,26 +118,49 @@ export class RunQueue {
    * flake's revision, so an unchanged flake is not evaluated again.
    */
   async inventory(flake: string, options: { timeoutMs?: number } = {}): Promise<Inventory> {
-    await this.requireWorker();
-    const job = await this.queue.add(
+    return (await this.workerJob(
       JOB.inventory,
       { flake },
-      { removeOnComplete: { age: 3600, count: 50 }, removeOnFail: { age: 3600, count: 50 } },
-    );
+      `reading ${flake}`,
+      options.timeoutMs,
+    )) as Inventory;
+  }
+
+  /**
+   * The store paths of the machines' systems as the flake evaluates now (no build), by a worker:
+   * machine → path. What an approval's change preview is checked against.
+   */
+  async systems(flake: string, machines: readonly string[]): Promise<Map<string, string>> {
+    const paths = (await this.workerJob(
+      JOB.systems,
+      { flake, machines },
+      `evaluating the systems of ${flake}`,
+      600_000,
+    )) as Record<string, string>;
+    return new Map(Object.entries(paths));
+  }
+
+  /** A job for a worker (it has nix), waited for; a failure is a WorkerJobError saying what failed. */
+  private async workerJob(name: string, data: unknown, what: string, timeoutMs = 600_000): Promise<unknown> {
+    await this.requireWorker();
+    const job = await this.queue.add(name, data, {
+      removeOnComplete: { age: 3600, count: 50 },
+      removeOnFail: { age: 3600, count: 50 },
+    });
     if (!this.queueEvents) {
       this.queueEventsConnection = this.duplicateConnection('lab-events');
       this.queueEvents = new QueueEvents(this.config.queue, { connection: this.queueEventsConnection });
     }
     await this.queueEvents.waitUntilReady();
     try {
-      return (await job.waitUntilFinished(this.queueEvents, options.timeoutMs ?? 600_000)) as Inventory;
+      return await job.waitUntilFinished(this.queueEvents, timeoutMs);
     } catch (error) {
       // The worker keeps a failure's hint for operators apart (RunProcessor): it stays out of Discord.
       const message = (error as Error).message;
       const hint = (await this.queue.getJob(job.id as string).catch(() => undefined))?.data?.operatorHint;
       const split = typeof hint === 'string' && hint !== '' && message.endsWith(hint);
       throw new WorkerJobError(
-        `reading ${flake} in a worker failed: ${split ? message.slice(0, -hint.length) : message}`,
+        `${what} in a worker failed: ${split ? message.slice(0, -hint.length) : message}`,
         split ? { operatorHint: hint } : {},
       );
     }
@@ -280,12 +304,14 @@ export class RunQueue {
       );
       return { state, skipped };
     }
+    const windows = runWindowSettings(request, this.config.maintenanceWindow);
     if (request.kind === 'reboot') {
       const state = createRebootRun(plan, {
         flake: request.flake,
         id: runId,
         settings: {
           confirmLevels,
+          ...windows,
           rebootTimeout: request.rebootTimeout ?? this.config.rebootTimeout,
           healthTimeout: request.healthTimeout ?? this.config.healthTimeout,
           ...(request.stabilityWindow !== undefined ? { stabilityWindow: request.stabilityWindow } : {}),
@@ -304,6 +330,7 @@ export class RunQueue {
       id: runId,
       settings: {
         confirmLevels,
+        ...windows,
         healthTimeout: request.healthTimeout ?? this.config.healthTimeout,
       },
     });

@@ -45,6 +45,14 @@ export const runRequestSchema = z
     rebootIfNeeded: z.boolean().default(false),
     buildOnTarget: z.boolean().default(false),
     substituteOnTarget: z.boolean().default(false),
+    /**
+     * reboot, deploy: each machine's reboot or activation starts only inside its maintenance window
+     * (its own, else LAB_MAINTENANCE_WINDOW), when it can finish before the window closes; a machine
+     * whose turn comes outside waits for the opening. Scheduled runs always do.
+     */
+    inWindow: z.boolean().default(false),
+    /** reboot, deploy: start every machine at once, whatever its window (not with inWindow). */
+    forceWindow: z.boolean().default(false),
     rebootTimeout: seconds.optional(),
     healthTimeout: seconds.optional(),
     stabilityWindow: seconds.optional(),
@@ -99,6 +107,10 @@ export function parseRunRequest(input: unknown): RunRequest {
     const issue = parsed.error.issues[0];
     throw new UsageError(`invalid run request: ${issue?.path.join('.') || 'request'}: ${issue?.message}`);
   }
+  if (parsed.data.inWindow && parsed.data.forceWindow)
+    throw new UsageError(
+      'invalid run request: inWindow and forceWindow: choose one (--in-window or --force-window)',
+    );
   return parsed.data;
 }
 
@@ -122,9 +134,23 @@ export interface RunJobData {
  * when (two people asking for one reboot get one reboot).
  */
 export function requestFingerprint(request: RunRequest): string {
-  const { requestedBy: _who, source: _from, discordChannel: _where, skipBroken, ...what } = request;
-  // skipBroken counts only when set, so that requests without it keep the fingerprint they had.
-  const normal = { ...what, targets: [...what.targets].sort(), ...(skipBroken ? { skipBroken } : {}) };
+  const {
+    requestedBy: _who,
+    source: _from,
+    discordChannel: _where,
+    skipBroken,
+    inWindow,
+    forceWindow,
+    ...what
+  } = request;
+  // These count only when set, so that requests without them keep the fingerprint they had.
+  const normal = {
+    ...what,
+    targets: [...what.targets].sort(),
+    ...(skipBroken ? { skipBroken } : {}),
+    ...(inWindow ? { inWindow } : {}),
+    ...(forceWindow ? { forceWindow } : {}),
+  };
   return createHash('sha256').update(JSON.stringify(normal)).digest('hex').slice(0, 24);
 }
 
