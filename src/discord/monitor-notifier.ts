@@ -6,6 +6,7 @@ import type { WatchEvent } from '../domain/monitor/machine-watch.js';
 import { MonitorStore } from '../orchestration/monitor/monitor-store.js';
 import { Leases } from '../orchestration/queue/lease.js';
 import type { RunQueue } from '../orchestration/queue/run-queue.js';
+import { pause } from '../util/pause.js';
 import type { DiscordConfig } from './discord-config.js';
 import {
   monitorAlertMessage,
@@ -63,17 +64,14 @@ export class MonitorNotifier {
 
   private async lead(): Promise<void> {
     const { signal } = this.stopping;
-    while (!signal.aborted) {
-      try {
-        if (await this.leases.acquire(this.runs.keys.monitorNotifierLeader, this.id, LEADER_TTL_MS))
-          await this.showEvents(signal);
-        else await sleep(LEADER_TTL_MS / 3, signal);
-      } catch (error) {
-        if (!signal.aborted)
-          this.log?.warn({ err: error }, `discord monitor notifier: ${(error as Error).message}; retrying`);
-        await sleep(1_000, signal);
-      }
-    }
+    await this.leases.lead(
+      this.runs.keys.monitorNotifierLeader,
+      this.id,
+      LEADER_TTL_MS,
+      signal,
+      () => this.showEvents(signal),
+      (error) => this.log?.warn({ err: error }, `discord monitor notifier: ${error.message}; retrying`),
+    );
   }
 
   private async showEvents(signal: AbortSignal): Promise<void> {
@@ -119,7 +117,7 @@ export class MonitorNotifier {
           { err: error, machine: event.machine, event: event.type, attempt },
           `discord: showing ${event.type} of ${event.machine} failed (${(error as Error).message}); trying again in ${wait / 1000} s`,
         );
-        await sleep(wait, signal);
+        await pause(wait, signal);
         if (signal.aborted || !(await renew())) return false;
       }
     }
@@ -185,18 +183,4 @@ function nonceOf(event: WatchEvent): string {
     .update(`${event.type}\u0000${event.machine}\u0000${event.at}`)
     .digest('hex')
     .slice(0, 25);
-}
-
-function sleep(ms: number, signal: AbortSignal): Promise<void> {
-  return new Promise((resolve) => {
-    const timer = setTimeout(resolve, ms);
-    signal.addEventListener(
-      'abort',
-      () => {
-        clearTimeout(timer);
-        resolve();
-      },
-      { once: true },
-    );
-  });
 }

@@ -71,21 +71,15 @@ export class RunNotifier {
   /** Waits to be the leader, then shows events until stopped or the lead is lost. */
   private async lead(): Promise<void> {
     const { signal } = this.stopping;
-    while (!signal.aborted) {
-      try {
-        if (await this.takeLead()) await this.showEvents(signal);
-        else await sleep(LEADER_TTL_MS / 3, signal);
-      } catch (error) {
-        // Redis went away for a moment, say: try again, from the saved cursor.
-        if (!signal.aborted)
-          this.log?.warn({ err: error }, `discord notifier: ${(error as Error).message}; retrying`);
-        await sleep(1_000, signal);
-      }
-    }
-  }
-
-  private async takeLead(): Promise<boolean> {
-    return this.leases.acquire(this.runs.keys.discordLeader, this.id, LEADER_TTL_MS);
+    // Redis away for a moment, say: tried again, from the saved cursor.
+    await this.leases.lead(
+      this.runs.keys.discordLeader,
+      this.id,
+      LEADER_TTL_MS,
+      signal,
+      () => this.showEvents(signal),
+      (error) => this.log?.warn({ err: error }, `discord notifier: ${error.message}; retrying`),
+    );
   }
 
   private async showEvents(signal: AbortSignal): Promise<void> {
@@ -322,18 +316,4 @@ function chunks(lines: readonly string[], max: number): string[] {
   }
   if (current) out.push(current);
   return out;
-}
-
-function sleep(ms: number, signal: AbortSignal): Promise<void> {
-  return new Promise((resolve) => {
-    const timer = setTimeout(resolve, ms);
-    signal.addEventListener(
-      'abort',
-      () => {
-        clearTimeout(timer);
-        resolve();
-      },
-      { once: true },
-    );
-  });
 }

@@ -1,4 +1,5 @@
 import type { Redis } from 'ioredis';
+import { pause } from '../../util/pause.js';
 
 /**
  * Deletes (or re-expires by ARGV[2] ms, when given) the keys whose value is still ARGV[1], their
@@ -36,6 +37,30 @@ export class Leases {
   async renew(keys: readonly string[], owner: string, ttlMs: number): Promise<number> {
     if (keys.length === 0) return 0;
     return (await this.redis.eval(OWNED, keys.length, ...keys, owner, String(ttlMs))) as number;
+  }
+
+  /**
+   * Leads while not stopped: waits to hold `key`, then runs `work` (which returns when it stops or
+   * loses the lease), and again. A failure (Redis away for a moment) is passed to `onError` and
+   * tried again a second later.
+   */
+  async lead(
+    key: string,
+    owner: string,
+    ttlMs: number,
+    signal: AbortSignal,
+    work: () => Promise<void>,
+    onError: (error: Error) => void,
+  ): Promise<void> {
+    while (!signal.aborted) {
+      try {
+        if (await this.acquire(key, owner, ttlMs)) await work();
+        else await pause(ttlMs / 3, signal);
+      } catch (error) {
+        if (!signal.aborted) onError(error as Error);
+        await pause(1_000, signal);
+      }
+    }
   }
 
   /** Frees the keys that still belong to `owner`; returns how many it freed. */
