@@ -69,7 +69,7 @@ const machineNamed = (name: string): Machine => {
 async function rebootIntoHang(name: string): Promise<string> {
   const machine = machineNamed(name);
   const before = await host.bootId(machine);
-  await host.sendReboot(machine, ['systemctl', 'reboot']);
+  await host.sendReboot(machine, ['systemctl', 'reboot'], before);
   const error = await host
     .waitForNewBoot(machine, before, { deadline: Date.now() + 3_000 })
     .catch((e: unknown) => e);

@@ -55,7 +55,7 @@ describe('waiting for a reboot of a machine whose sshd answers slowly', () => {
     lab.machine('slow').setDelays({ shutdownMs });
     try {
       const before = await host.bootId(slow);
-      await host.sendReboot(slow, ['systemctl', 'reboot']);
+      await host.sendReboot(slow, ['systemctl', 'reboot'], before);
       const downAt: number[] = [];
       const back = await host.waitForNewBoot(slow, before, {
         deadline: Date.now() + 60_000,

@@ -1,7 +1,7 @@
 import type { MachineHealth } from '../../src/domain/health/check-result.js';
 import type { HostFacts } from '../../src/domain/hosts/host-facts.js';
 import type { Machine } from '../../src/domain/inventory/schema.js';
-import { RebootTimeoutError } from '../../src/domain/reboot/errors.js';
+import { BootIdChangedError, RebootTimeoutError } from '../../src/domain/reboot/errors.js';
 import type { RebootHost } from '../../src/domain/reboot/reboot-host.js';
 import type { RunEngine } from '../../src/orchestration/run-engine.js';
 import type { ApprovalPort } from '../../src/orchestration/run-flow.js';
@@ -22,6 +22,7 @@ export class FakeHost implements RebootHost {
   neverBack = new Set<string>();
   unhealthy = new Set<string>();
   private readonly stopping = new Set<string>();
+  private readonly readAhead = new Map<string, string>();
 
   constructor(private readonly options: { slowShutdown?: boolean } = {}) {}
 
@@ -40,7 +41,22 @@ export class FakeHost implements RebootHost {
       changed: [],
     };
   }
-  async sendReboot(m: Machine) {
+  /** Reads boot ids ahead, as SshRebootHost does while it opens the next step's connections. */
+  warm(machines: readonly Machine[]) {
+    for (const m of machines) this.readAhead.set(m.name, `boot-${m.name}-${this.boots.get(m.name) ?? 0}`);
+  }
+  bootIdReadAhead(m: Machine) {
+    const bootId = this.readAhead.get(m.name) ?? null;
+    this.readAhead.delete(m.name);
+    return bootId;
+  }
+  /** The machine reboots on its own (a watchdog, a power cut), without a reboot command. */
+  rebootsOnItsOwn(name: string) {
+    this.boot(name);
+  }
+  async sendReboot(m: Machine, _command: readonly string[], bootId: string) {
+    // The guard of the real command: nothing is sent to another boot than the one expected.
+    if (bootId !== (await this.bootId(m))) throw new BootIdChangedError(m.name, bootId);
     this.log.push(`reboot ${m.name}`);
     this.commands.set(m.name, (this.commands.get(m.name) ?? 0) + 1);
     if (this.options.slowShutdown) this.stopping.add(m.name);

@@ -47,6 +47,22 @@ afterEach(() => {
 });
 
 describe('RebootRun', () => {
+  it('sends the reboot command only to the boot it names: a boot id read ahead that went stale is read again', async () => {
+    const { run, host, events } = setup();
+    // db's boot id is read ahead while nas reboots; then db reboots on its own (a power cut).
+    run.on((event) => {
+      if (event.type === 'machine.down' && event.machine === 'nas') host.rebootsOnItsOwn('db');
+    });
+    const final = await run.run();
+    expect(final.status).toBe('succeeded');
+    expect(host.commands.get('db')).toBe(1);
+    const rebooting = events.find((e) => e.type === 'machine.rebooting' && e.machine === 'db');
+    const up = events.find((e) => e.type === 'machine.up' && e.machine === 'db');
+    expect(rebooting).toMatchObject({ bootId: 'boot-db-1' });
+    expect(up).toMatchObject({ previousBootId: 'boot-db-1', bootId: 'boot-db-2' });
+    expect(final.progress.db?.bootIdBefore).toBe('boot-db-1');
+  });
+
   it('reboots machine after machine in plan order and emits events in order', async () => {
     const { run, host, events, confirmed } = setup();
     const final = await run.run();

@@ -32,3 +32,16 @@ export class RebootCommandError extends LabError {
     super(`the reboot command failed on ${machine}: ${reason}`);
   }
 }
+
+/**
+ * The machine runs another boot than the one lab read before its turn (it rebooted meanwhile):
+ * the guarded reboot command was not sent. lab reads the boot id again and sends it then.
+ */
+export class BootIdChangedError extends LabError {
+  constructor(
+    readonly machine: string,
+    readonly expected: string,
+  ) {
+    super(`${machine} no longer runs boot ${expected}: the reboot command was not sent`);
+  }
+}

@@ -16,8 +16,11 @@ export interface RebootHost {
    * received. Lets a resumed run tell a reboot it sent before a crash from one it did not send.
    */
   shuttingDown?(machine: Machine): Promise<boolean>;
-  /** Sends the reboot command; a connection dropped by the reboot is expected, not an error. */
-  sendReboot(machine: Machine, command: readonly string[]): Promise<void>;
+  /**
+   * Sends the reboot command if the machine still runs boot `bootId` (else rejects with
+   * BootIdChangedError, nothing sent); a connection dropped by the reboot is expected, not an error.
+   */
+  sendReboot(machine: Machine, command: readonly string[], bootId: string): Promise<void>;
   /**
    * Polls until SSH answers with a boot id other than `previousBootId`, or the deadline passes
    * (then rejects with RebootTimeoutError). Calls `onDown` once, when the machine stops answering.
@@ -40,6 +43,11 @@ export interface RebootHost {
    * Never fails: a machine that cannot be reached now is found so at its turn.
    */
   warm?(machines: readonly Machine[]): void;
+  /**
+   * The boot id read while warming the machine's connection, once (null if none was read): its
+   * turn then needs no read of its own. It may be stale; sendReboot's guard finds that out.
+   */
+  bootIdReadAhead?(machine: Machine): string | null;
   /** Releases connections. */
   close(): Promise<void>;
 }

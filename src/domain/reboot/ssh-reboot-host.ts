@@ -1,6 +1,9 @@
 import { describeExit } from '../../transport/ssh/errors.js';
-import { commandLine } from '../../transport/ssh/shell.js';
-import { defaultSshTimeouts, type SshCredentials } from '../../transport/ssh/ssh-connection.js';
+import {
+  defaultSshTimeouts,
+  type ExecResult,
+  type SshCredentials,
+} from '../../transport/ssh/ssh-connection.js';
 import { SshPool } from '../../transport/ssh/ssh-pool.js';
 import { pause } from '../../util/pause.js';
 import { checkMachine } from '../health/check-machine.js';
@@ -8,7 +11,8 @@ import type { MachineHealth } from '../health/check-result.js';
 import { type HostFacts, readHostFacts } from '../hosts/host-facts.js';
 import { sshTarget } from '../hosts/ssh-target.js';
 import type { Machine } from '../inventory/schema.js';
-import { RebootCommandError, RebootTimeoutError } from './errors.js';
+import { BootIdChangedError, RebootCommandError, RebootTimeoutError } from './errors.js';
+import { bootIdChanged, guardedRebootCommand } from './reboot-command.js';
 import type { MachineAnswer, RebootHost } from './reboot-host.js';
 import { BOOT_ID_COMMAND, probeSsh, type SshProbe } from './ssh-probe.js';
 
@@ -35,6 +39,8 @@ const OLD_BOOT_POLL_MS = 100;
  */
 export class SshRebootHost implements RebootHost {
   protected readonly pool: SshPool;
+  /** Boot ids read while warming, until their machine's turn takes them. */
+  private readonly readAhead = new Map<string, string>();
 
   constructor(protected readonly credentials: SshCredentials) {
     this.pool = new SshPool(credentials);
@@ -58,25 +64,28 @@ export class SshRebootHost implements RebootHost {
     return result.stdout.trim() === 'stopping';
   }
 
-  async sendReboot(machine: Machine, command: readonly string[]): Promise<void> {
+  async sendReboot(machine: Machine, command: readonly string[], bootId: string): Promise<void> {
     const target = sshTarget(machine);
     const connection = await this.pool.connection(target);
-    const [program, ...args] = command;
-    if (!program) throw new RebootCommandError(machine.name, 'the reboot command is empty');
+    if (command.length === 0) throw new RebootCommandError(machine.name, 'the reboot command is empty');
+    let result: ExecResult;
     try {
-      const result = await connection.exec(commandLine(program, ...args), {
+      result = await connection.exec(guardedRebootCommand(command), {
         timeoutMs: 15_000,
         allowFailure: true,
+        input: `${bootId}\n`,
       });
-      // A number means the command finished on its own; the reboot then drops the connection.
-      if (typeof result.exitCode === 'number' && result.exitCode !== 0) {
-        throw new RebootCommandError(machine.name, describeExit(result));
-      }
-    } catch (error) {
-      if (error instanceof RebootCommandError) throw error;
+    } catch {
       // The connection dropped or the command hung while the machine went down: that is the reboot.
-    } finally {
       await this.pool.drop(target);
+      return;
+    }
+    // Not sent: the connection stays, it serves the boot id read that follows.
+    if (bootIdChanged(result)) throw new BootIdChangedError(machine.name, bootId);
+    await this.pool.drop(target);
+    // A number means the command finished on its own; the reboot then drops the connection.
+    if (typeof result.exitCode === 'number' && result.exitCode !== 0) {
+      throw new RebootCommandError(machine.name, describeExit(result));
     }
   }
 
@@ -164,8 +173,22 @@ export class SshRebootHost implements RebootHost {
     return checkMachine(this.pool, machine);
   }
 
+  /** Opens the machines' connections and reads their boot ids ahead (see bootIdReadAhead). */
   warm(machines: readonly Machine[]): void {
-    for (const machine of machines) this.pool.connection(sshTarget(machine)).catch(() => {});
+    for (const machine of machines) {
+      this.readAhead.delete(machine.name);
+      this.pool
+        .connection(sshTarget(machine))
+        .then((connection) => connection.exec(BOOT_ID_COMMAND, { timeoutMs: 10_000 }))
+        .then((result) => this.readAhead.set(machine.name, result.stdout.trim()))
+        .catch(() => {});
+    }
+  }
+
+  bootIdReadAhead(machine: Machine): string | null {
+    const bootId = this.readAhead.get(machine.name) ?? null;
+    this.readAhead.delete(machine.name);
+    return bootId;
   }
 
   close(): Promise<void> {

@@ -1,7 +1,7 @@
 import { describeUnhealthy } from '../../domain/health/check-result.js';
 import type { Machine } from '../../domain/inventory/schema.js';
 import type { PowerControl } from '../../domain/power/power-control.js';
-import { RebootTimeoutError } from '../../domain/reboot/errors.js';
+import { BootIdChangedError, RebootTimeoutError } from '../../domain/reboot/errors.js';
 import type { RebootHost } from '../../domain/reboot/reboot-host.js';
 import { pause } from '../../util/pause.js';
 import { rebootPhases } from '../phases.js';
@@ -88,16 +88,16 @@ export function rebootProcedure(options: RebootProcedureOptions): Procedure {
         const before = progress.bootIdBefore ?? null;
         const sent = before !== null && (await rebootedSince(host, machine, before));
         if (!sent) {
-          const bootId = before ?? (await failAs('reboot command', host.bootId(machine)));
+          // Read while the step before ran (warm), else now.
+          const ahead = before === null ? (host.bootIdReadAhead?.(machine) ?? null) : null;
+          const bootId = before ?? ahead ?? (await failAs('reboot command', host.bootId(machine)));
           if (signal.aborted) {
             // Stopped before the command: the machine is not touched.
             progress.bootIdBefore = null;
             throwIfStopped(signal);
           }
-          progress.bootIdBefore = bootId;
-          await run.save();
-          run.report({ type: 'machine.rebooting', machine: machine.name, bootId });
-          await failAs('reboot command', host.sendReboot(machine, run.state.settings.rebootCommand));
+          const sentTo = await sendReboot(host, machine, run, bootId, ahead === bootId);
+          run.report({ type: 'machine.rebooting', machine: machine.name, bootId: sentTo });
         }
         progress.rebootSentAt = Date.now();
       }
@@ -198,6 +198,31 @@ export function rebootProcedure(options: RebootProcedureOptions): Procedure {
     },
     succeeded: (progress) => ({ what: 'rebooted', times: rebootTimesOf(progress) }),
   };
+}
+
+/**
+ * Sends the reboot command to boot `bootId` (saved first: a run interrupted now finds it sent or
+ * not by that boot id) and resolves with the boot it reached. A boot id read ahead may be stale
+ * (the machine rebooted on its own since): the guard then sends nothing, and it is read again.
+ */
+async function sendReboot(
+  host: RebootHost,
+  machine: Machine,
+  run: RunContext,
+  bootId: string,
+  readAhead: boolean,
+): Promise<string> {
+  const progress = run.progress(machine.name);
+  progress.bootIdBefore = bootId;
+  await run.save();
+  try {
+    await host.sendReboot(machine, run.state.settings.rebootCommand, bootId);
+    return bootId;
+  } catch (error) {
+    if (!(error instanceof BootIdChangedError && readAhead))
+      throw new PhaseFailure('reboot command', (error as Error).message);
+  }
+  return sendReboot(host, machine, run, await failAs('reboot command', host.bootId(machine)), false);
 }
 
 /**

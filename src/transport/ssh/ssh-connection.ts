@@ -61,6 +61,8 @@ export interface ExecOptions {
   readonly timeoutMs?: number;
   /** Resolve with the result even for a non-zero exit (default: throw RemoteCommandError). */
   readonly allowFailure?: boolean;
+  /** Written to the command's standard input, which is then closed (default: left open, unused). */
+  readonly input?: string;
 }
 
 /**
@@ -211,7 +213,7 @@ export class SshConnection {
    * most MAX_SESSIONS run at once on a connection; the timeout counts from this call.
    */
   async exec(command: string, options: ExecOptions = {}): Promise<ExecResult> {
-    const result = await this.run(command, options.timeoutMs);
+    const result = await this.run(command, options.timeoutMs, options.input);
     if (!options.allowFailure && (result.exitCode !== 0 || result.signal !== null)) {
       throw new RemoteCommandError(this.target, command, result.exitCode, result.signal, result.stderr);
     }
@@ -224,7 +226,11 @@ export class SshConnection {
    * packet, and a fast command's exit status often comes in the same read as the channel's
    * confirmation, so a listener attached a tick later (after an await) would miss it.
    */
-  private run(command: string, timeoutMs: number | undefined): Promise<ExecResult> {
+  private run(
+    command: string,
+    timeoutMs: number | undefined,
+    input: string | undefined,
+  ): Promise<ExecResult> {
     if (this.closed) {
       return Promise.reject(new HostUnreachableError(this.target, this.lostReason ?? 'connection closed'));
     }
@@ -285,6 +291,7 @@ export class SshConnection {
             exitCode = code;
             signal = signalName ?? null;
           });
+          if (input !== undefined) opened.end(input);
           opened.on('close', () =>
             settle(() => {
               if (exitCode === null && signal === null && !this.isOpen) {
