@@ -9,7 +9,8 @@ import { HostUnreachableError, type SshTarget, SshTimeoutError, unreachableReaso
  */
 export function connectTcp(target: SshTarget, timeoutMs: number): Promise<Socket> {
   return new Promise((resolve, reject) => {
-    const socket = connect({ host: target.host, port: target.port });
+    // No Nagle: see SshConnection.connect.
+    const socket = connect({ host: target.host, port: target.port, noDelay: true });
     const timer = setTimeout(() => {
       socket.destroy();
       reject(new SshTimeoutError(target, 'TCP connect', timeoutMs));
