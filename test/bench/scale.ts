@@ -145,7 +145,11 @@ try {
 }
 
 function startWorker(): ResultPromise {
-  return execa('node', [cli, 'worker'], { env, reject: false, buffer: false, stdout: 'ignore' });
+  return execa(
+    'node',
+    [...(process.env.PROF ? ['--cpu-prof', '--cpu-prof-dir=/tmp/prof'] : []), cli, 'worker'],
+    { env, reject: false, buffer: false, stdout: 'ignore' },
+  );
 }
 
 function ready(worker: ResultPromise): Promise<void> {
@@ -236,7 +240,10 @@ function stageBreakdown(homelab: Homelab, since: number, events: RunEvent[]): st
         up: boots[index + 1]?.upAt ?? 0,
       };
     });
-    const turn = at(steps[stage]);
+    // A run handed over announces its step again: the turn is the last announcement of the step.
+    const turn = at(
+      steps.filter((event) => event.type === 'step.started' && event.step === stage + 1).at(-1),
+    );
     const command = last(records.map((r) => r.request));
     const down = last(records.map((r) => r.down));
     const up = last(records.map((r) => r.up));
@@ -246,8 +253,22 @@ function stageBreakdown(homelab: Homelab, since: number, events: RunEvent[]): st
         .filter((e) => e.type === 'machine.health' && e.ok)
         .map(at),
     );
-    const next = at(steps[stage + 1] ?? events.find((e) => e.type === 'run.finished'));
+    const next = at(
+      steps.find((event) => event.type === 'step.started' && event.step === stage + 2) ??
+        events.find((e) => e.type === 'run.finished'),
+    );
     parts['turn→last command']?.push(command - turn);
+    if (process.env.DETAIL)
+      console.log(
+        `stage ${stage}: commands at +${records
+          .map((r) => r.request - turn)
+          .sort((a, b) => a - b)
+          .join(',')} ms; ` +
+          `rebooting events at +${mine('machine.rebooting')
+            .map((e) => at(e) - turn)
+            .sort((a, b) => a - b)
+            .join(',')}`,
+      );
     parts['→last down']?.push(down - command);
     parts['→last sshd back']?.push(up - down);
     parts['→last detected']?.push(detected - up);

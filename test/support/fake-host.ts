@@ -43,9 +43,11 @@ export class FakeHost implements RebootHost {
   }
   /** Reads boot ids ahead, as SshRebootHost does while it opens the next step's connections. */
   warm(machines: readonly Machine[]) {
-    for (const m of machines) this.readAhead.set(m.name, `boot-${m.name}-${this.boots.get(m.name) ?? 0}`);
+    for (const m of machines)
+      if (!this.readAhead.has(m.name))
+        this.readAhead.set(m.name, `boot-${m.name}-${this.boots.get(m.name) ?? 0}`);
   }
-  bootIdReadAhead(m: Machine) {
+  async bootIdReadAhead(m: Machine) {
     const bootId = this.readAhead.get(m.name) ?? null;
     this.readAhead.delete(m.name);
     return bootId;

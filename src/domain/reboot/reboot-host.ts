@@ -44,10 +44,11 @@ export interface RebootHost {
    */
   warm?(machines: readonly Machine[]): void;
   /**
-   * The boot id read while warming the machine's connection, once (null if none was read): its
-   * turn then needs no read of its own. It may be stale; sendReboot's guard finds that out.
+   * The boot id read while warming the machine's connection, once (null if none was read; a read
+   * still under way is waited for): its turn then needs no read of its own. It may be stale;
+   * sendReboot's guard finds that out.
    */
-  bootIdReadAhead?(machine: Machine): string | null;
+  bootIdReadAhead?(machine: Machine): Promise<string | null>;
   /** Releases connections. */
   close(): Promise<void>;
 }

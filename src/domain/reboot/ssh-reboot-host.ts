@@ -39,8 +39,8 @@ const OLD_BOOT_POLL_MS = 100;
  */
 export class SshRebootHost implements RebootHost {
   protected readonly pool: SshPool;
-  /** Boot ids read while warming, until their machine's turn takes them. */
-  private readonly readAhead = new Map<string, string>();
+  /** Boot ids read (or being read) while warming, until their machine's turn takes them. */
+  private readonly readAhead = new Map<string, Promise<string | null>>();
 
   constructor(protected readonly credentials: SshCredentials) {
     this.pool = new SshPool(credentials);
@@ -173,22 +173,26 @@ export class SshRebootHost implements RebootHost {
     return checkMachine(this.pool, machine);
   }
 
-  /** Opens the machines' connections and reads their boot ids ahead (see bootIdReadAhead). */
+  /**
+   * Opens the machines' connections and reads their boot ids ahead (see bootIdReadAhead), once
+   * per machine: every machine of a step asks for the next step's, at once.
+   */
   warm(machines: readonly Machine[]): void {
     for (const machine of machines) {
-      this.readAhead.delete(machine.name);
-      this.pool
+      if (this.readAhead.has(machine.name)) continue;
+      const read = this.pool
         .connection(sshTarget(machine))
         .then((connection) => connection.exec(BOOT_ID_COMMAND, { timeoutMs: 10_000 }))
-        .then((result) => this.readAhead.set(machine.name, result.stdout.trim()))
-        .catch(() => {});
+        .then((result) => result.stdout.trim())
+        .catch(() => null);
+      this.readAhead.set(machine.name, read);
     }
   }
 
-  bootIdReadAhead(machine: Machine): string | null {
-    const bootId = this.readAhead.get(machine.name) ?? null;
+  async bootIdReadAhead(machine: Machine): Promise<string | null> {
+    const read = this.readAhead.get(machine.name);
     this.readAhead.delete(machine.name);
-    return bootId;
+    return (await read) ?? null;
   }
 
   close(): Promise<void> {

@@ -52,8 +52,6 @@ export function rebootProcedure(options: RebootProcedureOptions): Procedure {
     pending: async (machine, progress, run) => {
       const window = await windowGate(machine, progress, run, 'reboot', options);
       if (window) return window;
-      // The next step's connections open while this step runs: its turn starts without a handshake.
-      host.warm?.(nextStepMachines(run.state));
       progress.delayUntil = Date.now() + machine.rebootDelay * 1000;
       return { type: 'next', phase: 'delay' };
     },
@@ -89,7 +87,7 @@ export function rebootProcedure(options: RebootProcedureOptions): Procedure {
         const sent = before !== null && (await rebootedSince(host, machine, before));
         if (!sent) {
           // Read while the step before ran (warm), else now.
-          const ahead = before === null ? (host.bootIdReadAhead?.(machine) ?? null) : null;
+          const ahead = before === null ? ((await host.bootIdReadAhead?.(machine)) ?? null) : null;
           const bootId = before ?? ahead ?? (await failAs('reboot command', host.bootId(machine)));
           if (signal.aborted) {
             // Stopped before the command: the machine is not touched.
@@ -104,6 +102,10 @@ export function rebootProcedure(options: RebootProcedureOptions): Procedure {
       return { type: 'next', phase: 'coming-back' };
     },
     'coming-back': async (machine, progress, run) => {
+      // The next step's connections open (and its boot ids are read) while this step's machines
+      // are down: its turn starts without a handshake, and this step's reboot commands did not
+      // wait behind those handshakes.
+      host.warm?.(nextStepMachines(run.state));
       const after = run.stops.afterChange;
       const previous = progress.bootIdBefore as string;
       const deadline = comingBackDeadline(progress, run.state.settings.rebootTimeout);
