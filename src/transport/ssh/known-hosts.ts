@@ -61,6 +61,8 @@ function matchesHashed(entry: string, name: string): boolean {
 }
 
 function wildcardMatch(pattern: string, text: string): boolean {
+  // Most patterns are plain names: a comparison, not a regular expression built per lookup.
+  if (!pattern.includes('*') && !pattern.includes('?')) return pattern === text;
   const expression = pattern
     .replace(/[.+^${}()|[\]\\]/g, '\\$&')
     .replace(/\*/g, '.*')
