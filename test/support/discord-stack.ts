@@ -1,6 +1,6 @@
 /**
- * The Discord test stack: a simulated homelab, the fake Discord API, a worker and a client of the
- * test's own queue, the run notifier and the bot, as `lab serve` runs them but in this process.
+ * The Discord test stack: a test's queue on a simulated homelab (queue-stack.ts), the fake Discord
+ * API, the run notifier and the bot, as `lab serve` runs them but in this process.
  * Start it in `beforeAll` and stop it in `afterAll`:
  *
  *   const role = { operator: snowflake(), approver: snowflake() };
@@ -16,15 +16,13 @@ import { discordRest } from '../../src/discord/register-commands.js';
 import { RunNotifier } from '../../src/discord/run-notifier.js';
 import { type ChangePreviewer, sshChangePreviewer } from '../../src/orchestration/change-previewer.js';
 import { RunControl } from '../../src/orchestration/queue/run-control.js';
-import type { RunQueue } from '../../src/orchestration/queue/run-queue.js';
-import type { LabWorker } from '../../src/orchestration/queue/run-worker.js';
 import { loadSshCredentials } from '../../src/transport/ssh/ssh-credentials.js';
 import { FakeDiscord } from '../discord/fake-discord.js';
-import type { Homelab } from '../sim/homelab.js';
 import { testNix } from './flake-fixtures.js';
-import { type HomelabDescription, startTestHomelab } from './homelabs.js';
+import type { HomelabDescription } from './homelabs.js';
 import { type MemoryLogger, memoryLogger } from './memory-logger.js';
-import { queueClient, queueEnv, startWorker } from './queue.js';
+import { queueEnv } from './queue.js';
+import { type QueueStack, startQueueStack } from './queue-stack.js';
 
 /** The guild's roles lab is configured with; `oncall`, if given, is mentioned in failure alerts. */
 export interface DiscordRoles {
@@ -47,56 +45,41 @@ export interface DiscordStackOptions {
   readonly preview?: boolean;
 }
 
-export interface DiscordStack {
-  readonly lab: Homelab;
+export interface DiscordStack extends QueueStack {
   readonly fake: FakeDiscord;
-  /** The environment of the test's queue (REDIS_URL, LAB_QUEUE and the `queue` settings). */
-  readonly env: Record<string, string>;
   readonly config: DiscordConfig;
-  readonly worker: LabWorker;
-  readonly runs: RunQueue;
-  readonly control: RunControl;
   /** What the notifier and the bots logged. */
   readonly log: MemoryLogger;
   /** The bot started with the stack. */
   readonly bot: LabBot;
   /** Starts another bot on the stack's configuration and queue (stopped by `stop`). */
   startBot(options?: { preview?: ChangePreviewer }): Promise<LabBot>;
-  /** Stops the bots, the notifier, the worker, the client, the fake and the homelab. */
+  /** Stops the bots, the notifier, the queue (clients, workers, homelab), then the fake. */
   stop(): Promise<void>;
 }
 
 export async function startDiscordStack(options: DiscordStackOptions): Promise<DiscordStack> {
   const { roles } = options;
+  const queue = await startQueueStack({ machines: options.machines, env: queueEnv(options.queue) });
+  const { lab, runs } = queue;
   const log = memoryLogger();
   const bots: LabBot[] = [];
-  const started: {
-    lab?: Homelab;
-    fake?: FakeDiscord;
-    worker?: LabWorker;
-    runs?: RunQueue;
-    notifier?: RunNotifier;
-  } = {};
+  let fake: FakeDiscord | undefined;
+  let notifier: RunNotifier | undefined;
   const stop = async () => {
-    for (const bot of bots) await bot.stop();
-    await started.notifier?.stop();
-    await started.worker?.stop();
-    await started.runs?.close();
-    await started.fake?.stop();
-    await started.lab?.stop();
+    for (const bot of bots.splice(0)) await bot.stop();
+    await notifier?.stop();
+    await queue.stop();
+    await fake?.stop();
   };
   try {
-    const lab = await startTestHomelab(options.machines);
-    started.lab = lab;
-    const fake = await FakeDiscord.start({
+    fake = await FakeDiscord.start({
       roles: [
         { id: roles.operator, name: 'operator' },
         { id: roles.approver, name: 'approver' },
         ...(roles.oncall ? [{ id: roles.oncall, name: 'oncall' }] : []),
       ],
     });
-    started.fake = fake;
-    const env = queueEnv(options.queue);
     const config = discordConfig({
       DISCORD_TOKEN: 'fake-token',
       DISCORD_APPLICATION_ID: fake.applicationId,
@@ -109,13 +92,9 @@ export async function startDiscordStack(options: DiscordStackOptions): Promise<D
       DISCORD_EDIT_INTERVAL_MS: '100',
       LAB_FLAKE: lab.flake,
     });
-    const worker = await startWorker(lab, env);
-    started.worker = worker;
-    const { runs, control } = await queueClient(env);
-    started.runs = runs;
     if (options.notifier ?? true) {
-      started.notifier = new RunNotifier(runs, config, discordRest(config), log.log);
-      started.notifier.start();
+      notifier = new RunNotifier(runs, config, discordRest(config), log.log);
+      notifier.start();
     }
     const startBot = async (botOptions: { preview?: ChangePreviewer } = {}) => {
       const bot = new LabBot(config, runs, new RunControl(runs), log.log, botOptions);
@@ -130,7 +109,7 @@ export async function startDiscordStack(options: DiscordStackOptions): Promise<D
         )
       : undefined;
     const bot = await startBot(preview ? { preview } : {});
-    return { lab, fake, env, config, worker, runs, control, log, bot, startBot, stop };
+    return { ...queue, fake, config, log, bot, startBot, stop };
   } catch (error) {
     await stop().catch(() => {});
     throw error;
