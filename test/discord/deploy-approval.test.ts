@@ -5,7 +5,7 @@ import { answerText, buttonIds, runIdOf, runMessageOf } from '../support/discord
 import { type DiscordStack, startDiscordStack } from '../support/discord-stack.js';
 import { runningSystem } from '../support/on-machine.js';
 import { finishedState } from '../support/queue.js';
-import { runLab } from '../support/run-cli.js';
+import { runLabOn } from '../support/run-cli.js';
 import { type FakeDiscord, type FakeMessage, type FakeUser, snowflake } from './fake-discord.js';
 
 /**
@@ -69,10 +69,7 @@ describe('deploy approvals show the change preview, bound to it', () => {
   it('the approval request names the package, kernel and unit changes; after the flake changes, an old Approve is void', async () => {
     // db runs a system lab deployed; the next one changes hello, the kernel and postgresql's unit.
     await lab.configure('db', { packages: { hello: '2.10' } });
-    const first = await runLab(
-      ['deploy', 'db', '--yes', '--flake', lab.flake, '--nix-option', 'substituters='],
-      lab.env,
-    );
+    const first = await runLabOn(lab, 'deploy', ['db', '--yes']);
     expect(first.exitCode, first.stderr).toBe(0);
     await lab.configure('db', { packages: { hello: '2.12' }, kernel: '2', services: [postgres(5433)] });
     const before = await runningSystem(lab, 'db');

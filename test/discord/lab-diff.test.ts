@@ -4,7 +4,7 @@ import type { Homelab } from '../sim/homelab.js';
 import { answerMessage } from '../support/discord-messages.js';
 import { type DiscordStack, startDiscordStack } from '../support/discord-stack.js';
 import { runningSystem } from '../support/on-machine.js';
-import { runLab } from '../support/run-cli.js';
+import { runLabOn } from '../support/run-cli.js';
 import { type FakeDiscord, type FakeUser, snowflake } from './fake-discord.js';
 
 let stack: DiscordStack;
@@ -35,8 +35,7 @@ afterAll(async () => {
   await stack?.stop();
 });
 
-const deployDb = () =>
-  runLab(['deploy', 'db', '--yes', '--flake', lab.flake, '--nix-option', 'substituters='], lab.env);
+const deployDb = () => runLabOn(lab, 'deploy', ['db', '--yes']);
 
 describe('/lab diff against the fake Discord API', () => {
   it('answers with each machine’s packages, kernel and units; nothing is activated', async () => {
