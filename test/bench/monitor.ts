@@ -8,7 +8,6 @@
  * [--quick] [--machines N] [--window S]`; see BENCHMARKS.md.
  */
 import { readFileSync } from 'node:fs';
-import { createServer } from 'node:net';
 import { cpus, loadavg, totalmem } from 'node:os';
 import { execa } from 'execa';
 import { MonitorStore } from '../../src/orchestration/monitor/monitor-store.js';
@@ -16,6 +15,7 @@ import { queueConfig } from '../../src/orchestration/queue/queue-config.js';
 import { RunQueue } from '../../src/orchestration/queue/run-queue.js';
 import { FakeDiscord, snowflake } from '../discord/fake-discord.js';
 import { startHomelab } from '../sim/homelab.js';
+import { freePort } from '../support/free-port.js';
 import { startRedisServer } from '../support/redis-server.js';
 
 const quick = process.argv.includes('--quick');
@@ -180,17 +180,4 @@ async function until<T>(
     if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
     await new Promise((resolve) => setTimeout(resolve, 100));
   }
-}
-
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const probe = createServer();
-    probe.once('error', reject);
-    probe.listen(0, '127.0.0.1', () => {
-      const address = probe.address();
-      probe.close(() =>
-        typeof address === 'object' && address ? resolve(address.port) : reject(new Error('no port')),
-      );
-    });
-  });
 }

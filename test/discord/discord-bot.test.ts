@@ -3,34 +3,31 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { PNG } from 'pngjs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { type DiscordConfig, discordConfig } from '../../src/discord/discord-config.js';
-import { LabBot } from '../../src/discord/lab-bot.js';
-import { discordRest, registerCommands } from '../../src/discord/register-commands.js';
-import { RunNotifier } from '../../src/discord/run-notifier.js';
-import { RunControl } from '../../src/orchestration/queue/run-control.js';
+import type { DiscordConfig } from '../../src/discord/discord-config.js';
+import { registerCommands } from '../../src/discord/register-commands.js';
 import type { RunQueue } from '../../src/orchestration/queue/run-queue.js';
-import type { LabWorker } from '../../src/orchestration/queue/run-worker.js';
 import { TIMELINE_LAYOUT } from '../../src/orchestration/timeline-image.js';
 import type { Homelab } from '../sim/homelab.js';
-import { standardMachines, startTestHomelab } from '../support/homelabs.js';
-import { memoryLogger } from '../support/memory-logger.js';
-import { queueClient, queueEnv, startWorker, waitForEvent } from '../support/queue.js';
 import {
-  FakeDiscord,
-  type FakeMessage,
-  type FakeUser,
-  type InteractionRecord,
-  snowflake,
-} from './fake-discord.js';
+  alertOf,
+  answerMessage,
+  buttonIds,
+  buttonLabel,
+  runIdOf,
+  runMessageOf,
+} from '../support/discord-messages.js';
+import { type DiscordStack, startDiscordStack } from '../support/discord-stack.js';
+import { standardMachines } from '../support/homelabs.js';
+import type { MemoryLogger } from '../support/memory-logger.js';
+import { waitForEvent } from '../support/queue.js';
+import { type FakeDiscord, type FakeMessage, type FakeUser, snowflake } from './fake-discord.js';
 
+let stack: DiscordStack;
 let lab: Homelab;
 let fake: FakeDiscord;
-let worker: LabWorker;
 let runs: RunQueue;
-let bot: LabBot;
-let notifier: RunNotifier;
 let config: DiscordConfig;
-const botLog = memoryLogger();
+let botLog: MemoryLogger;
 const brokenMarker = join(tmpdir(), `lab-discord-web-broken-${process.pid}`);
 
 const role = { operator: snowflake(), approver: snowflake(), oncall: snowflake() };
@@ -41,75 +38,26 @@ const carol = user('carol', [role.approver]);
 const mallory = user('mallory', []);
 
 beforeAll(async () => {
-  lab = await startTestHomelab({
-    nas: { ...standardMachines.nas, groups: ['storage'] },
-    db: { ...standardMachines.db, groups: ['storage'], orchestration: { criticalityLevel: 'critical' } },
-    web: {
-      ...standardMachines.web,
-      // Fails while the marker exists (the machines share /tmp with this process).
-      checks: [{ type: 'command', command: `test ! -e ${brokenMarker}` }],
+  stack = await startDiscordStack({
+    machines: {
+      nas: { ...standardMachines.nas, groups: ['storage'] },
+      db: { ...standardMachines.db, groups: ['storage'], orchestration: { criticalityLevel: 'critical' } },
+      web: {
+        ...standardMachines.web,
+        // Fails while the marker exists (the machines share /tmp with this process).
+        checks: [{ type: 'command', command: `test ! -e ${brokenMarker}` }],
+      },
     },
+    roles: role,
+    queue: { LAB_HEALTH_TIMEOUT: '2' },
   });
-  fake = await FakeDiscord.start({
-    roles: [
-      { id: role.operator, name: 'operator' },
-      { id: role.approver, name: 'approver' },
-      { id: role.oncall, name: 'oncall' },
-    ],
-  });
-  const env = queueEnv({ LAB_HEALTH_TIMEOUT: '2' });
-  config = discordConfig({
-    DISCORD_TOKEN: 'fake-token',
-    DISCORD_APPLICATION_ID: fake.applicationId,
-    DISCORD_GUILD_IDS: fake.guildId,
-    DISCORD_ONCALL_ROLE_ID: role.oncall,
-    DISCORD_OPERATOR_ROLE_IDS: role.operator,
-    DISCORD_APPROVER_ROLE_IDS: role.approver,
-    DISCORD_API_URL: fake.apiUrl,
-    DISCORD_EDIT_INTERVAL_MS: '100',
-    LAB_FLAKE: lab.flake,
-  });
-  worker = await startWorker(lab, env);
-  ({ runs } = await queueClient(env));
-  notifier = new RunNotifier(runs, config, discordRest(config), botLog.log);
-  notifier.start();
-  bot = new LabBot(config, runs, new RunControl(runs), botLog.log);
-  await bot.start();
+  ({ lab, fake, runs, config, log: botLog } = stack);
 });
 
 afterAll(async () => {
   rmSync(brokenMarker, { force: true });
-  await bot?.stop();
-  await notifier?.stop();
-  await worker?.stop();
-  await runs?.close();
-  await fake?.stop();
-  await lab?.stop();
+  await stack?.stop();
 });
-
-/** The interaction's visible answer (deferred then edited, or replied). */
-const answer = (record: InteractionRecord, what: string) =>
-  fake.waitFor(
-    () =>
-      record.original && (record.original.content || record.original.embeds.length > 0)
-        ? record.original
-        : null,
-    30_000,
-    what,
-  );
-
-/** The run message the notifier posted for a run. */
-const runMessageOf = (runId: string) =>
-  fake.waitFor(
-    () => fake.channelMessages().find((message) => message.embeds[0]?.title?.includes(`run ${runId}`)),
-    30_000,
-    `the run message of ${runId}`,
-  );
-
-const buttonIds = (message: FakeMessage) =>
-  message.components.flatMap((row) => row.components.map((component) => component.custom_id ?? ''));
-const buttonLabel = (message: FakeMessage, id: string) =>
-  message.components.flatMap((row) => row.components).find((component) => component.custom_id === id)?.label;
 
 /** Everything the notifier posted in the thread of a run message, one line each. */
 const threadLines = (message: FakeMessage): string[] => {
@@ -152,7 +100,7 @@ describe('the Discord bot against the fake Discord API', () => {
 
   it('/lab sequence shows the plan as an embed, with approvals and a start button', async () => {
     const record = fake.command(mallory, 'sequence');
-    const message = await answer(record, 'the sequence embed');
+    const message = await answerMessage(fake, record, 'the sequence embed');
     expect(record.callbackType).toBe(5);
     const embed = message.embeds[0];
     expect(embed?.title).toBe('Reboot sequence: 3 machines in 3 steps');
@@ -185,11 +133,11 @@ describe('the Discord bot against the fake Discord API', () => {
   it('reboots a critical machine after two distinct approvers click Approve; the run message ends in success', async () => {
     const bootsBefore = lab.bootLog('db').length;
     const record = fake.command(alice, 'reboot', { target: 'db' });
-    const reply = await answer(record, 'the reboot reply');
-    const runId = reply.content.match(/run `(\w+)`/)?.[1] as string;
+    const reply = await answerMessage(fake, record, 'the reboot reply');
+    const runId = runIdOf(reply.content);
     expect(reply.content).toMatch(/^Started reboot run `\w+` of 1 machine \(plan `[0-9a-f]{12}`\)\.$/);
 
-    let message = await runMessageOf(runId);
+    let message = await runMessageOf(fake, runId);
     message = await fake.waitFor(
       () => (buttonIds(message).some((id) => id.startsWith('lab:approve:')) ? message : null),
       30_000,
@@ -281,19 +229,9 @@ describe('the Discord bot against the fake Discord API', () => {
   it('alerts the on-call role when a step fails, with Retry / Skip / Abort', async () => {
     writeFileSync(brokenMarker, 'broken\n');
     const record = fake.command(alice, 'reboot', { target: 'web' });
-    const reply = await answer(record, 'the reboot reply');
-    const runId = reply.content.match(/run `(\w+)`/)?.[1] as string;
-    const alert = await fake.waitFor(
-      () =>
-        fake
-          .channelMessages()
-          .find(
-            (message) =>
-              message.content.includes(`run \`${runId}\``) && message.content.includes('failed at'),
-          ),
-      60_000,
-      'the alert',
-    );
+    const reply = await answerMessage(fake, record, 'the reboot reply');
+    const runId = runIdOf(reply.content);
+    const alert = await alertOf(fake, runId);
     expect(alert.embeds[0]?.description).toMatch(
       /^health checks still failing after 2 s: command test ! -e /,
     );
@@ -312,7 +250,7 @@ describe('the Discord bot against the fake Discord API', () => {
     expect(ids.map((id) => id.split(':')[3])).toEqual(['retry', 'skip', 'abort']);
     // Not "Abort" as the run message's button was: that one cancels, this one ends a halted run.
     expect(ids.map((id) => buttonLabel(alert, id))).toEqual(['Retry web', 'Skip web', 'Abort run']);
-    const message = await runMessageOf(runId);
+    const message = await runMessageOf(fake, runId);
     const halted = await fake.waitFor(
       () => threadLines(message).find((line) => line.includes('halted')),
       30_000,
@@ -337,22 +275,12 @@ describe('the Discord bot against the fake Discord API', () => {
     writeFileSync(brokenMarker, 'broken\n');
     try {
       const record = fake.command(alice, 'reboot', { target: 'web' });
-      const runId = (await answer(record, 'the reboot reply')).content.match(/run `(\w+)`/)?.[1] as string;
-      const alert = await fake.waitFor(
-        () =>
-          fake
-            .channelMessages()
-            .find(
-              (message) =>
-                message.content.includes(`run \`${runId}\``) && message.content.includes('failed at'),
-            ),
-        60_000,
-        'the alert',
-      );
+      const runId = runIdOf((await answerMessage(fake, record, 'the reboot reply')).content);
+      const alert = await alertOf(fake, runId);
       const abort = buttonIds(alert).find((id) => id.split(':')[3] === 'abort') as string;
       const click = fake.click(alice, alert, abort);
       await fake.waitFor(() => click.original?.content, 10_000, 'the abort answer');
-      const message = await runMessageOf(runId);
+      const message = await runMessageOf(fake, runId);
       await fake.waitFor(
         () => message.embeds[0]?.title?.includes('aborted'),
         30_000,
@@ -376,8 +304,8 @@ describe('the Discord bot against the fake Discord API', () => {
     try {
       const boots = lab.bootLog('nas').length;
       const record = fake.command(alice, 'reboot', { target: 'nas' });
-      const runId = (await answer(record, 'the reboot reply')).content.match(/run `(\w+)`/)?.[1] as string;
-      const message = await runMessageOf(runId);
+      const runId = runIdOf((await answerMessage(fake, record, 'the reboot reply')).content);
+      const message = await runMessageOf(fake, runId);
       await waitForEvent(runs, runId, 'machine.down');
       const cancel = fake.click(alice, message, `lab:cancel:${runId}`);
       await fake.waitFor(() => cancel.original?.content, 10_000, 'the cancel answer');
@@ -414,16 +342,9 @@ describe('the Discord bot against the fake Discord API', () => {
   it('cancelling a halted run from its message: the alert names who cancelled it', async () => {
     writeFileSync(brokenMarker, 'broken\n');
     const record = fake.command(alice, 'reboot', { target: 'web' });
-    const runId = (await answer(record, 'the reboot reply')).content.match(/run `(\w+)`/)?.[1] as string;
-    const alert = await fake.waitFor(
-      () =>
-        fake
-          .channelMessages()
-          .find((m) => m.content.includes(`run \`${runId}\``) && m.content.includes('failed at')),
-      60_000,
-      'the alert',
-    );
-    const message = await runMessageOf(runId);
+    const runId = runIdOf((await answerMessage(fake, record, 'the reboot reply')).content);
+    const alert = await alertOf(fake, runId);
+    const message = await runMessageOf(fake, runId);
     await fake.waitFor(() => message.embeds[0]?.title?.includes('halted'), 30_000, 'the halted run message');
     const cancel = fake.click(alice, message, `lab:cancel:${runId}`);
     expect(await fake.waitFor(() => cancel.original?.content, 10_000, 'the cancel answer')).toBe(
@@ -443,7 +364,7 @@ describe('the Discord bot against the fake Discord API', () => {
 
   it('starts the shown plan from the sequence button; Cancel run cancels it; Deny cancels a waiting step', async () => {
     const sequence = fake.command(alice, 'sequence', { target: '@storage' });
-    const shown = await answer(sequence, 'the sequence embed');
+    const shown = await answerMessage(fake, sequence, 'the sequence embed');
     const start = buttonIds(shown)[0] as string;
     expect(start).toMatch(/^lab:start:[0-9a-f]{12}:@storage$/);
     const refused = fake.click(bob, shown, start);
@@ -454,7 +375,7 @@ describe('the Discord bot against the fake Discord API', () => {
     const started = await fake.waitFor(() => click.original?.content, 30_000, 'the start answer');
     const runId = started.match(/^Started reboot run (\w+)\.$/)?.[1] as string;
     expect(runId).toBeDefined();
-    const message = await runMessageOf(runId);
+    const message = await runMessageOf(fake, runId);
     // db (critical) waits for approval after nas: Deny there cancels the run with db untouched.
     await fake.waitFor(
       () => buttonIds(message).some((id) => id.startsWith('lab:deny:')),
@@ -482,8 +403,8 @@ describe('the Discord bot against the fake Discord API', () => {
 
     // A run waiting for approvers: Cancel run from its message cancels it.
     const reboot = fake.command(alice, 'reboot', { target: 'db' });
-    const dbRun = (await answer(reboot, 'the reboot reply')).content.match(/run `(\w+)`/)?.[1] as string;
-    const dbMessage = await runMessageOf(dbRun);
+    const dbRun = runIdOf((await answerMessage(fake, reboot, 'the reboot reply')).content);
+    const dbMessage = await runMessageOf(fake, dbRun);
     await fake.waitFor(
       () => buttonIds(dbMessage).includes(`lab:cancel:${dbRun}`),
       30_000,

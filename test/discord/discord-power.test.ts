@@ -1,40 +1,33 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { type DiscordConfig, discordConfig } from '../../src/discord/discord-config.js';
-import { LabBot } from '../../src/discord/lab-bot.js';
-import { discordRest } from '../../src/discord/register-commands.js';
-import { RunNotifier } from '../../src/discord/run-notifier.js';
-import { RunControl } from '../../src/orchestration/queue/run-control.js';
+import type { RunControl } from '../../src/orchestration/queue/run-control.js';
 import type { RunQueue } from '../../src/orchestration/queue/run-queue.js';
-import type { LabWorker } from '../../src/orchestration/queue/run-worker.js';
 import type { Homelab } from '../sim/homelab.js';
-import { startTestHomelab, tcp } from '../support/homelabs.js';
-import { memoryLogger } from '../support/memory-logger.js';
-import { finishedState, queueClient, queueEnv, startWorker, waitForEvent } from '../support/queue.js';
+import {
+  alertOf,
+  answerText,
+  buttonIds,
+  buttonLabels,
+  runIdOf,
+  runMessageOf,
+} from '../support/discord-messages.js';
+import { type DiscordStack, startDiscordStack } from '../support/discord-stack.js';
+import { tcp } from '../support/homelabs.js';
+import { finishedState, waitForEvent } from '../support/queue.js';
 import { runLab } from '../support/run-cli.js';
 import { parseEvents } from '../support/run-events.js';
-import {
-  FakeDiscord,
-  type FakeMessage,
-  type FakeUser,
-  type InteractionRecord,
-  snowflake,
-} from './fake-discord.js';
+import { type FakeDiscord, type FakeUser, snowflake } from './fake-discord.js';
 
 /**
  * Power through Discord, on the simulated homelab: `/lab power` is a power run (the machine's
  * approvals, its lock), lab's recovery in a queued reboot, and the alert's Power cycle button.
  * What happened is read from each machine's power switch log and boot log.
  */
+let stack: DiscordStack;
 let lab: Homelab;
 let fake: FakeDiscord;
-let worker: LabWorker;
 let runs: RunQueue;
 let control: RunControl;
-let bot: LabBot;
-let notifier: RunNotifier;
-let config: DiscordConfig;
 let env: Record<string, string>;
-const botLog = memoryLogger();
 
 const role = { operator: snowflake(), approver: snowflake(), oncall: snowflake() };
 const user = (username: string, roles: string[]): FakeUser => ({ id: snowflake(), username, roles });
@@ -45,85 +38,33 @@ const mallory = user('mallory', []);
 const plugged = { command: 'works' } as const;
 
 beforeAll(async () => {
-  lab = await startTestHomelab({
-    // Critical: a power cycle needs two approvers.
-    plug: { role: 'r', rebootOrder: 1, orchestration: { criticalityLevel: 'critical' }, power: plugged },
-    // Waits a minute before its reboot: a reboot run holds its lock meanwhile.
-    busy: { role: 'r', rebootOrder: 1, orchestration: { rebootDelay: 60 }, power: plugged },
-    // Hangs after a reboot; no automatic recovery: the alert offers to power-cycle it.
-    hung: {
-      role: 'r',
-      rebootOrder: 1,
-      serves: [tcp(5432)],
-      faults: ['never-comes-back'],
-      orchestration: { criticalityLevel: 'high' },
-      power: plugged,
+  stack = await startDiscordStack({
+    machines: {
+      // Critical: a power cycle needs two approvers.
+      plug: { role: 'r', rebootOrder: 1, orchestration: { criticalityLevel: 'critical' }, power: plugged },
+      // Waits a minute before its reboot: a reboot run holds its lock meanwhile.
+      busy: { role: 'r', rebootOrder: 1, orchestration: { rebootDelay: 60 }, power: plugged },
+      // Hangs after a reboot; no automatic recovery: the alert offers to power-cycle it.
+      hung: {
+        role: 'r',
+        rebootOrder: 1,
+        serves: [tcp(5432)],
+        faults: ['never-comes-back'],
+        orchestration: { criticalityLevel: 'high' },
+        power: plugged,
+      },
+      // Not even its power switch brings it back; lab's recovery tries once.
+      gone: { role: 'r', rebootOrder: 1, faults: ['dead'], power: { ...plugged, recover: 'power-cycle' } },
     },
-    // Not even its power switch brings it back; lab's recovery tries once.
-    gone: { role: 'r', rebootOrder: 1, faults: ['dead'], power: { ...plugged, recover: 'power-cycle' } },
+    roles: role,
+    queue: { LAB_REBOOT_TIMEOUT: '3', LAB_HEALTH_TIMEOUT: '5' },
   });
-  fake = await FakeDiscord.start({
-    roles: [
-      { id: role.operator, name: 'operator' },
-      { id: role.approver, name: 'approver' },
-      { id: role.oncall, name: 'oncall' },
-    ],
-  });
-  env = queueEnv({ LAB_REBOOT_TIMEOUT: '3', LAB_HEALTH_TIMEOUT: '5' });
-  config = discordConfig({
-    DISCORD_TOKEN: 'fake-token',
-    DISCORD_APPLICATION_ID: fake.applicationId,
-    DISCORD_GUILD_IDS: fake.guildId,
-    DISCORD_ONCALL_ROLE_ID: role.oncall,
-    DISCORD_OPERATOR_ROLE_IDS: role.operator,
-    DISCORD_APPROVER_ROLE_IDS: role.approver,
-    DISCORD_API_URL: fake.apiUrl,
-    DISCORD_EDIT_INTERVAL_MS: '100',
-    LAB_FLAKE: lab.flake,
-  });
-  worker = await startWorker(lab, env);
-  ({ runs, control } = await queueClient(env));
-  notifier = new RunNotifier(runs, config, discordRest(config), botLog.log);
-  notifier.start();
-  bot = new LabBot(config, runs, new RunControl(runs), botLog.log);
-  await bot.start();
+  ({ lab, fake, runs, control, env } = stack);
 });
 
 afterAll(async () => {
-  await bot?.stop();
-  await notifier?.stop();
-  await worker?.stop();
-  await runs?.close();
-  await fake?.stop();
-  await lab?.stop();
+  await stack?.stop();
 });
-
-const answer = (record: InteractionRecord, what: string) =>
-  fake.waitFor(() => record.original?.content || null, 30_000, what);
-
-const runMessageOf = (runId: string) =>
-  fake.waitFor(
-    () => fake.channelMessages().find((message) => message.embeds[0]?.title?.includes(`run ${runId}`)),
-    30_000,
-    `the run message of ${runId}`,
-  );
-
-const alertOf = (runId: string) =>
-  fake.waitFor(
-    () =>
-      fake
-        .channelMessages()
-        .find(
-          (message) => message.content.includes(`run \`${runId}\``) && message.content.includes('failed at'),
-        ),
-    60_000,
-    `the alert of ${runId}`,
-  );
-
-const buttonIds = (message: FakeMessage) =>
-  message.components.flatMap((row) => row.components.map((component) => component.custom_id ?? ''));
-const buttonLabels = (message: FakeMessage) =>
-  message.components.flatMap((row) => row.components.map((component) => component.label ?? ''));
 
 /** What the machine's power switch did (its status reads apart). */
 const powerActions = (name: string) =>
@@ -133,11 +74,9 @@ const powerActions = (name: string) =>
     .filter((record) => record.event !== 'status')
     .map((record) => record.event);
 
-const runIdOf = (content: string) => content.match(/run `(\w+)`/)?.[1] as string;
-
 /** Clicks Approve on the run message for the machine, as the user; resolves with the answer. */
 async function approve(runId: string, machine: string, who: FakeUser): Promise<string> {
-  const found = await runMessageOf(runId);
+  const found = await runMessageOf(fake, runId);
   const message = await fake.waitFor(
     () => (buttonIds(found).some((id) => id.startsWith(`lab:approve:${runId}:${machine}:`)) ? found : null),
     30_000,
@@ -160,10 +99,10 @@ describe('/lab power and the alert’s Power cycle button', () => {
   it('power-cycles a critical machine only after two approvers approved: its switch cycles it, it boots again', async () => {
     const boots = lab.bootLog('plug').length;
     const record = fake.command(alice, 'power', { machine: 'plug', action: 'cycle' });
-    const reply = await answer(record, 'the power reply');
+    const reply = await answerText(fake, record, 'the power reply');
     expect(reply).toMatch(/^Started power run `\w+`: cycle plug \(plan `[0-9a-f]{12}`\)\.$/);
     const runId = runIdOf(reply);
-    const message = await runMessageOf(runId);
+    const message = await runMessageOf(fake, runId);
     expect(message.embeds[0]?.title).toMatch(new RegExp(`^Power run ${runId} · `));
 
     expect(await approve(runId, 'plug', bob)).toBe('Approved plug (1 of 2); another approver is needed.');
@@ -234,8 +173,8 @@ describe('/lab power and the alert’s Power cycle button', () => {
 
   it('a queued reboot whose machine stays dead after lab’s power cycle halts; the alert names both and offers Power cycle', async () => {
     const record = fake.command(alice, 'reboot', { target: 'gone' });
-    const runId = runIdOf(await answer(record, 'the reboot reply'));
-    const alert = await alertOf(runId);
+    const runId = runIdOf(await answerText(fake, record, 'the reboot reply'));
+    const alert = await alertOf(fake, runId);
     expect(alert.embeds[0]?.description).toBe(
       'gone did not come back within 3 s of the reboot command (SSH never answered again); lab power-cycled gone once, and it did not come back within 3 s of that either (SSH never answered again)',
     );
@@ -248,9 +187,9 @@ describe('/lab power and the alert’s Power cycle button', () => {
 
   it('the alert of a machine that did not come back offers Power cycle: with the approvals it power-cycles it, and a retry finds it back', async () => {
     const record = fake.command(alice, 'reboot', { target: 'hung' });
-    const rebootRun = runIdOf(await answer(record, 'the reboot reply'));
+    const rebootRun = runIdOf(await answerText(fake, record, 'the reboot reply'));
     expect(await approve(rebootRun, 'hung', bob)).toBe(`Approved hung: run ${rebootRun} goes on.`);
-    const alert = await alertOf(rebootRun);
+    const alert = await alertOf(fake, rebootRun);
     expect(alert.embeds[0]?.description).toBe(
       'hung did not come back within 3 s of the reboot command (SSH never answered again)',
     );

@@ -1,8 +1,9 @@
-import { execa, type ResultPromise } from 'execa';
+import type { ResultPromise } from 'execa';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Homelab } from '../sim/homelab.js';
-import { gatedNix, repoRoot } from '../support/flake-fixtures.js';
+import { gatedNix } from '../support/flake-fixtures.js';
 import { standardMachines, startTestHomelab } from '../support/homelabs.js';
+import { startServe } from '../support/lab-serve.js';
 import { jsonLogEntries } from '../support/memory-logger.js';
 import { queueClient, queueEnv } from '../support/queue.js';
 import { FakeDiscord, snowflake } from './fake-discord.js';
@@ -44,23 +45,10 @@ function serveEnv(): Record<string, string> {
   };
 }
 
-/** Starts `lab serve` and resolves once its bot and notifier are up. */
-async function startServe(
-  env: Record<string, string>,
-): Promise<{ process: ResultPromise; stderr: () => string }> {
-  let text = '';
-  const process = execa('node', [`${repoRoot}/dist/cli/main.js`, 'serve'], { env, reject: false });
-  process.stderr?.on('data', (chunk: Buffer) => {
-    text += chunk.toString();
-  });
-  await fake.waitFor(() => text.includes('discord: bot and run messages'), 30_000, 'lab serve to be ready');
-  return { process, stderr: () => text };
-}
-
 describe('lab serve', () => {
   it('killed mid-run and started again, finishes the run in the same run message', async () => {
     const env = { ...serveEnv(), LAB_QUEUE: `serve-${snowflake()}` };
-    const first = await startServe(env);
+    const first = await startServe(fake, env);
     serve = first.process;
     const bootsBefore = lab.bootLog('web').length;
     const record = fake.command(alice, 'reboot', { target: 'web' });
@@ -77,7 +65,7 @@ describe('lab serve', () => {
     await first.process;
     expect(lab.bootLog('web')).toHaveLength(bootsBefore);
 
-    const second = await startServe(env);
+    const second = await startServe(fake, env);
     serve = second.process;
     await fake.waitFor(
       () => runMessages()[0]?.embeds[0]?.title === `Reboot run ${runId} · succeeded`,
@@ -99,7 +87,7 @@ describe('lab serve', () => {
         (call) => call.method === 'PUT' && call.path.endsWith(`/guilds/${fake.guildId}/commands`),
       );
     const before = registered().length;
-    const started = await startServe(env);
+    const started = await startServe(fake, env);
     serve = started.process;
     const stderr = started.stderr;
     // It registers /lab itself when it starts: an upgrade's commands need no manual step.
@@ -167,7 +155,7 @@ describe('lab serve', () => {
       LAB_NIX: nix.bin,
       LAB_MONITOR_INTERVAL: '0',
     };
-    const started = await startServe(env);
+    const started = await startServe(fake, env);
     serve = started.process;
     // The submission reads the flake in the worker; nix is held there until the test lets it go.
     await nix.close();

@@ -1,11 +1,12 @@
-import { createServer } from 'node:net';
-import { execa, type ResultPromise } from 'execa';
+import { execa } from 'execa';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { MonitorStore } from '../../src/orchestration/monitor/monitor-store.js';
 import { queueConfig } from '../../src/orchestration/queue/queue-config.js';
 import { RunQueue } from '../../src/orchestration/queue/run-queue.js';
-import { type Homelab, startHomelab } from '../sim/homelab.js';
-import { repoRoot } from '../support/flake-fixtures.js';
+import type { Homelab } from '../sim/homelab.js';
+import { freePort } from '../support/free-port.js';
+import { monitoredMachines, startTestHomelab } from '../support/homelabs.js';
+import { type ServeProcess, startServe } from '../support/lab-serve.js';
 import { queueEnv } from '../support/queue.js';
 import { FakeDiscord, type FakeMessage, snowflake } from './fake-discord.js';
 
@@ -13,7 +14,7 @@ let lab: Homelab;
 let fake: FakeDiscord;
 let runs: RunQueue;
 let store: MonitorStore;
-let serve: { process: ResultPromise; stderr: () => string } | undefined;
+let serve: ServeProcess | undefined;
 const role = { operator: snowflake(), approver: snowflake(), oncall: snowflake() };
 const alice = { id: snowflake(), username: 'alice', roles: [role.operator] };
 const bob = { id: snowflake(), username: 'bob', roles: [role.approver] };
@@ -21,32 +22,9 @@ const alertChannel = snowflake();
 let env: Record<string, string>;
 
 beforeAll(async () => {
-  lab = await startHomelab({
-    bootTimeMs: 200,
-    machines: [
-      {
-        name: 'db',
-        lab: {
-          role: 'postgres',
-          rebootOrder: 1,
-          healthChecks: [{ type: 'tcp', port: 5432, timeout: 2 }],
-          orchestration: { rebootDelay: 0 },
-          monitor: { interval: 1 },
-        },
-        services: [{ type: 'tcp', port: 5432 }],
-      },
-      {
-        name: 'web',
-        lab: {
-          role: 'web',
-          rebootOrder: 2,
-          healthChecks: [{ type: 'http', url: 'http://localhost:8080/health', timeout: 2 }],
-          orchestration: { rebootDelay: 0, criticalityLevel: 'high' },
-          monitor: { interval: 1 },
-        },
-        services: [{ type: 'http', port: 8080 }],
-      },
-    ],
+  lab = await startTestHomelab({
+    db: monitoredMachines.db,
+    web: { ...monitoredMachines.web, orchestration: { criticalityLevel: 'high' } },
   });
   fake = await FakeDiscord.start({
     roles: [
@@ -75,7 +53,7 @@ beforeAll(async () => {
   };
   runs = await RunQueue.connect(queueConfig(env), 'test-monitor-alerts');
   store = new MonitorStore(runs.redis, runs.keys);
-  serve = await startServe();
+  serve = await startServe(fake, env);
 });
 
 afterAll(async () => {
@@ -85,29 +63,6 @@ afterAll(async () => {
   await fake?.stop();
   await lab?.stop();
 });
-
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const probe = createServer();
-    probe.once('error', reject);
-    probe.listen(0, '127.0.0.1', () => {
-      const address = probe.address();
-      probe.close(() =>
-        typeof address === 'object' && address ? resolve(address.port) : reject(new Error('no port')),
-      );
-    });
-  });
-}
-
-async function startServe(): Promise<{ process: ResultPromise; stderr: () => string }> {
-  let text = '';
-  const process = execa('node', [`${repoRoot}/dist/cli/main.js`, 'serve'], { env, reject: false });
-  process.stderr?.on('data', (chunk: Buffer) => {
-    text += chunk.toString();
-  });
-  await fake.waitFor(() => text.includes('discord: bot and run messages'), 30_000, 'lab serve to be ready');
-  return { process, stderr: () => text };
-}
 
 /** The monitor's messages about a machine in the alert channel (alerts and replies). */
 const aboutMachine = (machine: string) =>
@@ -172,7 +127,7 @@ describe('monitor alerts in Discord (lab serve, simulated machines, fake Discord
     // lab serve is killed and started again while db is still down: no second alert.
     serve?.process.kill('SIGKILL');
     await serve?.process;
-    serve = await startServe();
+    serve = await startServe(fake, env);
     await moreChecks('db', 3);
     expect(alertsOf('db')).toHaveLength(1);
 

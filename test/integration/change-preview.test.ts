@@ -1,36 +1,17 @@
-import { execa } from 'execa';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { type Homelab, sshArgs, startHomelab } from '../sim/homelab.js';
-import { runLab } from '../support/run-cli.js';
+import type { Homelab } from '../sim/homelab.js';
+import { startTestHomelab } from '../support/homelabs.js';
+import { onMachine } from '../support/on-machine.js';
+import { runLabOn } from '../support/run-cli.js';
 
 let lab: Homelab;
 const postgres = (port: number) => ({ type: 'tcp' as const, port, unit: 'postgresql.service' });
 
 beforeAll(async () => {
-  lab = await startHomelab({
-    bootTimeMs: 200,
-    machines: [
-      {
-        name: 'nas',
-        lab: { role: 'nas', rebootOrder: 1, orchestration: { rebootDelay: 0 } },
-        services: [{ type: 'tcp', port: 2049 }],
-      },
-      {
-        name: 'db',
-        lab: {
-          role: 'db',
-          rebootOrder: 2,
-          healthChecks: [{ type: 'tcp', port: 5432 }],
-          orchestration: { rebootDelay: 0 },
-        },
-        services: [postgres(5432)],
-      },
-      {
-        name: 'web',
-        lab: { role: 'web', rebootOrder: 3, orchestration: { rebootDelay: 0 } },
-        services: [{ type: 'http', port: 80 }],
-      },
-    ],
+  lab = await startTestHomelab({
+    nas: { role: 'nas', rebootOrder: 1, services: [{ type: 'tcp', port: 2049 }] },
+    db: { role: 'db', rebootOrder: 2, checks: [{ type: 'tcp', port: 5432 }], services: [postgres(5432)] },
+    web: { role: 'web', rebootOrder: 3, services: [{ type: 'http', port: 80 }] },
   });
 });
 
@@ -38,29 +19,15 @@ afterAll(async () => {
   await lab?.stop();
 });
 
-const deploy = (...args: string[]) =>
-  runLab(
-    [
-      'deploy',
-      '--flake',
-      lab.flake,
-      '--nix-option',
-      'substituters=',
-      '--yes',
-      '--health-timeout',
-      '10',
-      ...args,
-    ],
-    lab.env,
-  );
+const deploy = (...args: string[]) => runLabOn(lab, 'deploy', ['--yes', '--health-timeout', '10', ...args]);
 
 /** What the machine runs, what its profile and its boot default are, read on the machine itself. */
-async function systemsOf(name: string): Promise<string> {
-  const result = await execa('ssh', [
-    ...sshArgs(lab.keyPath, lab.knownHostsPath, lab.machine(name)),
+function systemsOf(name: string): Promise<string> {
+  return onMachine(
+    lab,
+    name,
     'readlink -f /run/current-system; readlink -f /nix/var/nix/profiles/system; cat /boot/loader/loader.conf',
-  ]);
-  return result.stdout;
+  );
 }
 
 describe('lab deploy --dry-run on the simulated homelab: the change preview', () => {

@@ -1,10 +1,10 @@
 import { existsSync } from 'node:fs';
 import { basename, join } from 'node:path';
-import { execa } from 'execa';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Homelab } from '../sim/homelab.js';
+import { flakeToplevel } from '../support/flake-fixtures.js';
 import { startTestHomelab, tcp } from '../support/homelabs.js';
-import { runLab } from '../support/run-cli.js';
+import { runLabOn } from '../support/run-cli.js';
 import { eventsOf, parseEvents } from '../support/run-events.js';
 
 let lab: Homelab;
@@ -31,22 +31,7 @@ afterAll(async () => {
 });
 
 const deploy = (env: Record<string, string>, ...args: string[]) =>
-  runLab(
-    ['deploy', '--all', '--flake', lab.flake, '--nix-option', 'substituters=', '--yes', '--json', ...args],
-    { ...lab.env, ...env },
-  );
-
-/** The store path the flake's toplevel of the machine has now. */
-async function toplevel(name: string): Promise<string> {
-  const result = await execa('nix', [
-    '--extra-experimental-features',
-    'nix-command flakes',
-    'eval',
-    '--raw',
-    `${lab.flake}#nixosConfigurations.${name}.config.system.build.toplevel.outPath`,
-  ]);
-  return result.stdout;
-}
+  runLabOn(lab, 'deploy', ['--all', '--yes', '--json', ...args], env);
 
 /** Whether the path is in the machine's own store (its /nix, seen from outside). */
 const inStoreOf = (name: string, path: string): boolean =>
@@ -73,7 +58,9 @@ async function watchStores<T>(
 describe('lab deploy copies closures ahead', () => {
   it("copies later machines' closures while the first activates; activations stay in order", async () => {
     for (const name of names) await lab.configure(name, { services: [{ type: 'tcp', port: 7000 }] });
-    const systems = Object.fromEntries(await Promise.all(names.map(async (n) => [n, await toplevel(n)])));
+    const systems = Object.fromEntries(
+      await Promise.all(names.map(async (n) => [n, await flakeToplevel(lab.flake, n)])),
+    );
     // a's activation takes 3 s: b's and c's closures are copied meanwhile.
     lab.machine('a').setDelays({ activationMs: 3_000 });
     try {
@@ -120,7 +107,9 @@ describe('lab deploy copies closures ahead', () => {
     const menus = Object.fromEntries(names.map((n) => [n, lab.bootMenu(n)]));
     await lab.configure('a', { services: [{ type: 'tcp', port: 7001 }] }); // its check stays red
     for (const name of ['b', 'c']) await lab.configure(name, { services: [{ type: 'tcp', port: 7000 }] });
-    const systems = Object.fromEntries(await Promise.all(names.map(async (n) => [n, await toplevel(n)])));
+    const systems = Object.fromEntries(
+      await Promise.all(names.map(async (n) => [n, await flakeToplevel(lab.flake, n)])),
+    );
     const { result, seenAt } = await watchStores(
       systems,
       deploy({ LAB_COPY_CONCURRENCY: '4' }, '--health-timeout', '4'),

@@ -3,10 +3,11 @@ import { join } from 'node:path';
 import { execa } from 'execa';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { RunEvent } from '../../src/orchestration/run-events.js';
-import { type Homelab, sshArgs } from '../sim/homelab.js';
-import { repoRoot } from '../support/flake-fixtures.js';
+import type { Homelab } from '../sim/homelab.js';
+import { flakeToplevel, repoRoot } from '../support/flake-fixtures.js';
 import { http, standardMachines, startTestHomelab } from '../support/homelabs.js';
-import { runLab } from '../support/run-cli.js';
+import { systemsOf } from '../support/on-machine.js';
+import { runLab, runLabOn } from '../support/run-cli.js';
 import { eventsOf, parseEvents } from '../support/run-events.js';
 
 let lab: Homelab;
@@ -36,53 +37,18 @@ afterAll(async () => {
   await lab?.stop();
 });
 
-const deploy = (...args: string[]) =>
-  runLab(
-    [
-      'deploy',
-      '--flake',
-      lab.flake,
-      '--nix-option',
-      'substituters=',
-      '--yes',
-      '--health-timeout',
-      '10',
-      ...args,
-    ],
-    lab.env,
-  );
-
-/** What the machine runs and what its profile boots, read on the machine itself. */
-async function systemsOf(name: string): Promise<{ current: string; profile: string }> {
-  const result = await execa('ssh', [
-    ...sshArgs(lab.keyPath, lab.knownHostsPath, lab.machine(name)),
-    'readlink -f /run/current-system; readlink -f /nix/var/nix/profiles/system',
-  ]);
-  const [current = '', profile = ''] = result.stdout.split('\n');
-  return { current, profile };
-}
+const deploy = (...args: string[]) => runLabOn(lab, 'deploy', ['--yes', '--health-timeout', '10', ...args]);
 
 const built = (events: RunEvent[]) => eventsOf(events, 'deploy.built')[0]?.systems ?? {};
 
 /** The store paths of the machines' systems as the flake has them now. */
-async function evalSystems(names: readonly string[]): Promise<string[]> {
-  return Promise.all(
-    names.map(async (name) => {
-      const result = await execa('nix', [
-        '--extra-experimental-features',
-        'nix-command flakes',
-        'eval',
-        '--raw',
-        `${lab.flake}#nixosConfigurations.${name}.config.system.build.toplevel.outPath`,
-      ]);
-      return result.stdout;
-    }),
-  );
+function evalSystems(names: readonly string[]): Promise<string[]> {
+  return Promise.all(names.map((name) => flakeToplevel(lab.flake, name)));
 }
 
 describe('lab deploy on the simulated homelab', () => {
   it('--dry-run --eval-only shows what would change and touches nothing', async () => {
-    const before = await systemsOf('web');
+    const before = await systemsOf(lab, 'web');
     const result = await deploy('--all', '--dry-run', '--eval-only', '--json');
     expect(result.stderr).toBe('');
     expect(result.exitCode).toBe(0);
@@ -104,7 +70,7 @@ describe('lab deploy on the simulated homelab', () => {
     expect(web).toMatchObject({ needsReboot: true, bootChanges: ['kernel', 'initrd', 'kernel-modules'] });
     expect(web.system).toMatch(/^\/nix\/store\/[a-z0-9]{32}-nixos-system-web-1$/);
     expect(plan.toBuild.length).toBeGreaterThan(0);
-    expect(await systemsOf('web')).toEqual(before);
+    expect(await systemsOf(lab, 'web')).toEqual(before);
     // The seed's `lab deploy-all` is `lab deploy --all`.
     const seed = await runLab(
       [
@@ -142,7 +108,7 @@ describe('lab deploy on the simulated homelab', () => {
     const systems = built(events);
     for (const name of ['nas', 'web']) {
       expect(systems[name]).toMatch(new RegExp(`^/nix/store/[a-z0-9]{32}-nixos-system-${name}-\\d+$`));
-      expect(await systemsOf(name)).toEqual({ current: systems[name], profile: systems[name] });
+      expect(await systemsOf(lab, name)).toEqual({ current: systems[name], profile: systems[name] });
       expect(lab.bootMenu(name)).toMatchObject({ defaultGeneration: 2, defaultSystem: systems[name] });
     }
     expect(events.at(-1)).toMatchObject({ type: 'run.finished', status: 'succeeded' });
@@ -155,7 +121,7 @@ describe('lab deploy on the simulated homelab', () => {
   });
 
   it('blue-green: a new configuration that fails health is reverted; the machine runs its old system, healthy', async () => {
-    const before = await systemsOf('db');
+    const before = await systemsOf(lab, 'db');
     await lab.configure('db', { services: [{ type: 'tcp', port: 5433 }] }); // listens on the wrong port
     const result = await deploy('db', '--json');
     expect(result.exitCode).toBe(1);
@@ -172,7 +138,7 @@ describe('lab deploy on the simulated homelab', () => {
       expect.objectContaining({ machine: 'db', ok: true, reason: null }),
     ]);
     expect(events.at(-1)).toMatchObject({ status: 'failed', failure: { machine: 'db', phase: 'health' } });
-    expect(await systemsOf('db')).toEqual(before);
+    expect(await systemsOf(lab, 'db')).toEqual(before);
     const health = await runLab(
       ['health', 'db', '--flake', lab.flake, '--nix-option', 'substituters='],
       lab.env,
@@ -200,12 +166,12 @@ describe('lab deploy on the simulated homelab', () => {
         .filter((record) => record.at >= since)
         .map((record) => `${record.event} ${record.action} ${record.system}`),
     ).toEqual([`start test ${system}`, `done test ${system}`, `start boot ${system}`, `done boot ${system}`]);
-    expect(await systemsOf('db')).toEqual({ current: system, profile: system });
+    expect(await systemsOf(lab, 'db')).toEqual({ current: system, profile: system });
     expect(lab.bootMenu('db').defaultSystem).toBe(system);
   });
 
   it('rolling: a failing configuration is rolled back, profile and running system', async () => {
-    const before = await systemsOf('web');
+    const before = await systemsOf(lab, 'web');
     await lab.configure('web', { services: [{ type: 'http', port: 81 }] });
     const result = await deploy('web', '--json');
     expect(result.exitCode).toBe(1);
@@ -213,11 +179,11 @@ describe('lab deploy on the simulated homelab', () => {
     expect(eventsOf(events, 'machine.rolled-back')).toEqual([
       expect.objectContaining({ machine: 'web', ok: true }),
     ]);
-    expect(await systemsOf('web')).toEqual(before);
+    expect(await systemsOf(lab, 'web')).toEqual(before);
   });
 
   it('Ctrl-C during an activation sees that machine deployed and healthy, and touches nothing after it', async () => {
-    const before = { nas: await systemsOf('nas'), web: await systemsOf('web') };
+    const before = { nas: await systemsOf(lab, 'nas'), web: await systemsOf(lab, 'web') };
     await lab.configure('nas', {
       services: [
         { type: 'tcp', port: 2049 },
@@ -278,13 +244,13 @@ describe('lab deploy on the simulated homelab', () => {
       ]);
       // nas runs and boots its new system, whose activation got to its end; web is as it was.
       const system = built(events).nas as string;
-      expect(await systemsOf('nas')).toEqual({ current: system, profile: system });
+      expect(await systemsOf(lab, 'nas')).toEqual({ current: system, profile: system });
       expect(lab.activations('nas').filter((record) => record.system === system)).toEqual([
         expect.objectContaining({ event: 'start', action: 'switch' }),
         expect.objectContaining({ event: 'done', action: 'switch' }),
       ]);
       expect(eventsOf(events, 'machine.copying').map((event) => event.machine)).toEqual(['nas']);
-      expect(await systemsOf('web')).toEqual(before.web);
+      expect(await systemsOf(lab, 'web')).toEqual(before.web);
       expect(before.nas.current).not.toBe(system);
     } finally {
       lab.machine('nas').setDelays({ activationMs: 0, servicesMs: 0 });
@@ -292,7 +258,7 @@ describe('lab deploy on the simulated homelab', () => {
   });
 
   it('two failed deploys in a row: each goes back to the system that ran before, the failed generation removed', async () => {
-    const before = await systemsOf('web');
+    const before = await systemsOf(lab, 'web');
     const profile = lab.profile('web');
     const menu = lab.bootMenu('web');
     expect(menu.defaultSystem).toBe(before.current);
@@ -302,7 +268,7 @@ describe('lab deploy on the simulated homelab', () => {
       expect(result.exitCode).toBe(1);
       // Read on the machine: it runs what it ran, its profile is on the same generation (the
       // failed one deleted) and it boots what it booted, the failed system not in its boot menu.
-      expect(await systemsOf('web')).toEqual(before);
+      expect(await systemsOf(lab, 'web')).toEqual(before);
       expect(lab.profile('web')).toEqual(profile);
       expect(lab.bootMenu('web')).toEqual(menu);
       const events = parseEvents(result.stdout);
@@ -368,7 +334,7 @@ describe('lab deploy on the simulated homelab', () => {
         ['start', null],
         ['exit', 0],
       ]);
-      expect(await systemsOf('web')).toEqual({ current: system, profile: system });
+      expect(await systemsOf(lab, 'web')).toEqual({ current: system, profile: system });
     } finally {
       web.setDelays({ activationMs: 0 });
     }
@@ -388,13 +354,13 @@ describe('lab deploy on the simulated homelab', () => {
     ).toBeLessThan(firstSucceeded);
     expect(activated).toBeLessThan(firstSucceeded);
     const systems = built(events);
-    expect((await systemsOf('cache1')).current).toBe(systems.cache1);
-    expect((await systemsOf('cache2')).current).toBe(systems.cache2);
+    expect((await systemsOf(lab, 'cache1')).current).toBe(systems.cache1);
+    expect((await systemsOf(lab, 'cache2')).current).toBe(systems.cache2);
   });
 
   it('a build failure of one of three machines names it, builds the others, and touches no machine', async () => {
     const names = ['nas', 'db', 'web'];
-    const before = await Promise.all(names.map(systemsOf));
+    const before = await Promise.all(names.map((name) => systemsOf(lab, name)));
     await lab.configure('nas', { services: [{ type: 'tcp', port: 2050 }] });
     await lab.configure('db', { services: [{ type: 'tcp', port: 5433 }] });
     await lab.configure('web', { buildFails: true });
@@ -429,7 +395,7 @@ describe('lab deploy on the simulated homelab', () => {
       // With --keep-going, nas's and db's new systems were built all the same.
       const systems = await evalSystems(['nas', 'db']);
       for (const system of systems) expect(existsSync(system)).toBe(true);
-      expect(await Promise.all(names.map(systemsOf))).toEqual(before);
+      expect(await Promise.all(names.map((name) => systemsOf(lab, name)))).toEqual(before);
 
       // On the terminal: the machine and the build, never "null".
       const text = await deploy(...names);
@@ -485,7 +451,7 @@ describe('lab deploy on the simulated homelab', () => {
     expect(eventsOf(events, 'machine.up').map((event) => event.machine)).toEqual(['nas']);
     expect(lab.bootLog('nas')).toHaveLength(bootsBefore.nas + 1);
     expect(lab.bootLog('web')).toHaveLength(bootsBefore.web);
-    const nas = await systemsOf('nas');
+    const nas = await systemsOf(lab, 'nas');
     expect(nas.current).toBe(nas.profile);
   });
 
@@ -527,7 +493,7 @@ describe('lab deploy on the simulated homelab', () => {
     expect(result.exitCode).toBe(0);
     const system = built(parseEvents(result.stdout)).cache1 as string;
     expect(system).toMatch(/-nixos-system-cache1-\d+$/);
-    expect((await systemsOf('cache1')).current).toBe(system);
+    expect((await systemsOf(lab, 'cache1')).current).toBe(system);
     expect(existsSync(system)).toBe(false); // never built in this machine's store
   });
 });

@@ -4,7 +4,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Homelab } from '../sim/homelab.js';
 import { repoRoot } from '../support/flake-fixtures.js';
 import { startTestHomelab, tcp } from '../support/homelabs.js';
-import { runLab } from '../support/run-cli.js';
+import { runLabOn } from '../support/run-cli.js';
 import { eventsOf, parseEvents } from '../support/run-events.js';
 
 let lab: Homelab;
@@ -27,8 +27,7 @@ afterAll(async () => {
   await lab?.stop();
 });
 
-const reboot = (...args: string[]) =>
-  runLab(['reboot', '--flake', lab.flake, '--nix-option', 'substituters=', '--yes', ...args], lab.env);
+const reboot = (...args: string[]) => runLabOn(lab, 'reboot', ['--yes', ...args]);
 
 describe('lab reboot stops at the first failure', () => {
   it('halts when health fails after the reboot, naming machine and check; later machines untouched', async () => {

@@ -1,7 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Homelab } from '../sim/homelab.js';
 import { startTestHomelab, tcp } from '../support/homelabs.js';
-import { runLab } from '../support/run-cli.js';
+import { runLabOn } from '../support/run-cli.js';
 import { eventsOf, parseEvents } from '../support/run-events.js';
 
 /**
@@ -28,8 +28,7 @@ afterAll(async () => {
   await lab?.stop();
 });
 
-const reboot = (...args: string[]) =>
-  runLab(['reboot', '--flake', lab.flake, '--nix-option', 'substituters=', '--yes', ...args], lab.env);
+const reboot = (...args: string[]) => runLabOn(lab, 'reboot', ['--yes', ...args]);
 
 const powerActions = (name: string) =>
   lab

@@ -2,20 +2,10 @@ import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { RunControlError } from '../../src/errors.js';
 import type { RunControl } from '../../src/orchestration/queue/run-control.js';
 import type { RunQueue } from '../../src/orchestration/queue/run-queue.js';
-import type { LabWorker } from '../../src/orchestration/queue/run-worker.js';
 import type { Homelab } from '../sim/homelab.js';
-import { startTestHomelab, tcp } from '../support/homelabs.js';
-import {
-  cancelActiveRuns,
-  finishedState,
-  followRun,
-  jobState,
-  lockHolders,
-  queueClient,
-  queueEnv,
-  startWorker,
-  waitForEvent,
-} from '../support/queue.js';
+import { tcp } from '../support/homelabs.js';
+import { finishedState, followRun, jobState, lockHolders, queueEnv, waitForEvent } from '../support/queue.js';
+import { type QueueStack, startQueueStack } from '../support/queue-stack.js';
 import { eventsOf } from '../support/run-events.js';
 
 /**
@@ -24,9 +14,8 @@ import { eventsOf } from '../support/run-events.js';
  * once; a denial or an expired request cancels it with nothing touched.
  */
 
+let stack: QueueStack;
 let lab: Homelab;
-let worker: LabWorker;
-const clients: RunQueue[] = [];
 // Longer than a lock's default life (6 h): the locks must outlast the approval request.
 const env = queueEnv({ LAB_APPROVAL_TIMEOUT: '30000' });
 let runs: RunQueue;
@@ -38,40 +27,34 @@ const carol = { id: 'discord:100003', name: 'carol' };
 const dave = { id: 'discord:100004', name: 'dave' };
 
 beforeAll(async () => {
-  lab = await startTestHomelab({
-    db: {
-      role: 'postgres',
-      rebootOrder: 1,
-      serves: [tcp(5432)],
-      orchestration: { criticalityLevel: 'high' },
+  stack = await startQueueStack({
+    machines: {
+      db: {
+        role: 'postgres',
+        rebootOrder: 1,
+        serves: [tcp(5432)],
+        orchestration: { criticalityLevel: 'high' },
+      },
+      vault: {
+        role: 'secrets',
+        rebootOrder: 2,
+        dependencies: ['db'],
+        orchestration: { criticalityLevel: 'critical' },
+      },
+      web: { role: 'web', rebootOrder: 3, orchestration: { criticalityLevel: 'medium' } },
     },
-    vault: {
-      role: 'secrets',
-      rebootOrder: 2,
-      dependencies: ['db'],
-      orchestration: { criticalityLevel: 'critical' },
-    },
-    web: { role: 'web', rebootOrder: 3, orchestration: { criticalityLevel: 'medium' } },
+    env,
   });
-  worker = await startWorker(lab, env);
-  ({ runs, control } = await client(env));
+  ({ lab, runs, control } = stack);
 });
 
 afterEach(async () => {
-  await cancelActiveRuns(runs, control);
+  await stack.cancelActiveRuns();
 });
 
 afterAll(async () => {
-  await Promise.all(clients.map((queue) => queue.close()));
-  await worker?.stop();
-  await lab?.stop();
+  await stack?.stop();
 });
-
-async function client(vars: Record<string, string>) {
-  const made = await queueClient(vars);
-  clients.push(made.runs);
-  return made;
-}
 
 /** How often each machine has booted (one boot record per boot). */
 function boots(): { db: number; vault: number; web: number } {
@@ -195,7 +178,7 @@ describe('approvals of queued reboots', () => {
   });
 
   it('the requester may approve their own run with LAB_SELF_APPROVAL=1', async () => {
-    const self = await client({ ...env, LAB_SELF_APPROVAL: '1' });
+    const self = await stack.client({ ...env, LAB_SELF_APPROVAL: '1' });
     const before = boots();
     const { runId, data } = await self.runs.submit(reboot(['db']));
     await waitForEvent(self.runs, runId, 'machine.waiting', (event) => event.reason === 'approval');
@@ -247,7 +230,7 @@ describe('approvals of queued reboots', () => {
   });
 
   it('an approval request that expires (LAB_APPROVAL_TIMEOUT=2) cancels the run with nothing touched', async () => {
-    const hurried = await client({ ...env, LAB_APPROVAL_TIMEOUT: '2' });
+    const hurried = await stack.client({ ...env, LAB_APPROVAL_TIMEOUT: '2' });
     const before = { boots: boots(), commands: rebootCommands() };
     const { runId, data } = await hurried.runs.submit(reboot(['db']));
     const waiting = await waitForEvent(

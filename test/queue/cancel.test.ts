@@ -4,9 +4,8 @@ import type { RunQueue } from '../../src/orchestration/queue/run-queue.js';
 import type { LabWorker } from '../../src/orchestration/queue/run-worker.js';
 import type { Homelab } from '../sim/homelab.js';
 import { countingNix } from '../support/flake-fixtures.js';
-import { standardMachines, startTestHomelab, tcp } from '../support/homelabs.js';
+import { standardMachines, tcp } from '../support/homelabs.js';
 import {
-  cancelActiveRuns,
   finishedState,
   followRun,
   jobState,
@@ -16,6 +15,7 @@ import {
   startWorker,
   waitForEvent,
 } from '../support/queue.js';
+import { type QueueStack, startQueueStack } from '../support/queue-stack.js';
 import { runLab } from '../support/run-cli.js';
 import { eventsOf } from '../support/run-events.js';
 
@@ -24,6 +24,7 @@ import { eventsOf } from '../support/run-events.js';
  * workers evaluate once per flake revision for every request.
  */
 
+let stack: QueueStack;
 let lab: Homelab;
 let worker: LabWorker;
 let nix: Awaited<ReturnType<typeof countingNix>>;
@@ -36,32 +37,31 @@ const bob = { id: 'discord:400002', name: 'bob' };
 const machines = ['nas', 'media', 'sick', 'app', 'vault'] as const;
 
 beforeAll(async () => {
-  lab = await startTestHomelab({
-    nas: standardMachines.nas,
-    // Parks half a minute before its reboot.
-    media: { role: 'media', rebootOrder: 2, orchestration: { rebootDelay: 30 } },
-    // Its service does not answer: unhealthy.
-    sick: { role: 'queue', rebootOrder: 2, serves: [tcp(5672)], faults: ['health-fails'] },
-    // Its service comes up late after a boot (set per test): health waits for it.
-    app: { role: 'app', rebootOrder: 1, serves: [tcp(8080)] },
-    // Takes long to boot (set per test): a cancel can come while it is down.
-    vault: { role: 'vault', rebootOrder: 1, serves: [tcp(8200)] },
-  });
   nix = await countingNix();
-  worker = await startWorker(lab, env, 'test-worker', {
+  stack = await startQueueStack({
+    machines: {
+      nas: standardMachines.nas,
+      // Parks half a minute before its reboot.
+      media: { role: 'media', rebootOrder: 2, orchestration: { rebootDelay: 30 } },
+      // Its service does not answer: unhealthy.
+      sick: { role: 'queue', rebootOrder: 2, serves: [tcp(5672)], faults: ['health-fails'] },
+      // Its service comes up late after a boot (set per test): health waits for it.
+      app: { role: 'app', rebootOrder: 1, serves: [tcp(8080)] },
+      // Takes long to boot (set per test): a cancel can come while it is down.
+      vault: { role: 'vault', rebootOrder: 1, serves: [tcp(8200)] },
+    },
+    env,
     nix: { bin: nix.bin, options: { substituters: '' } },
   });
-  ({ runs, control } = await queueClient(env));
+  ({ lab, worker, runs, control } = stack);
 });
 
 afterEach(async () => {
-  await cancelActiveRuns(runs, control);
+  await stack.cancelActiveRuns();
 });
 
 afterAll(async () => {
-  await runs?.close();
-  await worker?.stop();
-  await lab?.stop();
+  await stack?.stop();
 });
 
 function reboot(targets: string[], options: { healthTimeout?: number } = {}) {

@@ -5,10 +5,11 @@ import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import type { RunQueue } from '../../src/orchestration/queue/run-queue.js';
 import type { RunRequestInput } from '../../src/orchestration/queue/run-request.js';
 import type { RunEvent } from '../../src/orchestration/run-events.js';
-import { type Homelab, sshArgs } from '../sim/homelab.js';
+import type { Homelab } from '../sim/homelab.js';
 import { repoRoot } from '../support/flake-fixtures.js';
 import { homelabs, standardMachines, startTestHomelab, tcp } from '../support/homelabs.js';
 import { jsonLogEntries } from '../support/memory-logger.js';
+import { systemsOf } from '../support/on-machine.js';
 import { followRun, queueClient, queueEnv } from '../support/queue.js';
 import { eventsOf, parseEvents } from '../support/run-events.js';
 
@@ -322,7 +323,7 @@ describe('a worker killed (SIGKILL) during a deploy activation', () => {
       ['exit', 0],
     ]);
     expect(units[0]?.unit).toMatch(new RegExp(`^lab-activation-${runId}-[\\w-]+\\.service$`));
-    expect(await systemsOf('cache')).toEqual({ current: system, profile: system });
+    expect(await systemsOf(lab, 'cache')).toEqual({ current: system, profile: system });
   });
 });
 
@@ -417,13 +418,3 @@ describe('done when', () => {
     for (const name of ['nas', 'db', 'web', 'cache']) expectRebootedOnce(name, since);
   });
 });
-
-/** What the machine runs and what its profile boots, read on the machine itself. */
-async function systemsOf(name: string): Promise<{ current: string; profile: string }> {
-  const result = await execa('ssh', [
-    ...sshArgs(lab.keyPath, lab.knownHostsPath, lab.machine(name)),
-    'readlink -f /run/current-system; readlink -f /nix/var/nix/profiles/system',
-  ]);
-  const [current = '', profile = ''] = result.stdout.split('\n');
-  return { current, profile };
-}

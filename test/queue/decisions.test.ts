@@ -5,21 +5,11 @@ import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from
 import { RunControlError } from '../../src/errors.js';
 import type { RunControl } from '../../src/orchestration/queue/run-control.js';
 import type { RunQueue } from '../../src/orchestration/queue/run-queue.js';
-import type { LabWorker } from '../../src/orchestration/queue/run-worker.js';
 import type { RebootRunState } from '../../src/orchestration/run-state.js';
 import type { Homelab } from '../sim/homelab.js';
-import { startTestHomelab, tcp } from '../support/homelabs.js';
-import {
-  cancelActiveRuns,
-  finishedState,
-  followRun,
-  jobState,
-  lockHolders,
-  queueClient,
-  queueEnv,
-  startWorker,
-  waitForEvent,
-} from '../support/queue.js';
+import { tcp } from '../support/homelabs.js';
+import { finishedState, followRun, jobState, lockHolders, queueEnv, waitForEvent } from '../support/queue.js';
+import { type QueueStack, startQueueStack } from '../support/queue-stack.js';
 import { runLab } from '../support/run-cli.js';
 import { eventsOf } from '../support/run-events.js';
 
@@ -29,35 +19,39 @@ import { eventsOf } from '../support/run-events.js';
  * this process), so a test breaks and fixes it at will.
  */
 
+let stack: QueueStack;
 let lab: Homelab;
 let markers: string;
-const workers: LabWorker[] = [];
-const clients: { runs: RunQueue; control: RunControl }[] = [];
 // Longer than a lock's default life (6 h): the locks must outlast the halt.
 const env = queueEnv({ LAB_HALT_TIMEOUT: '30000' });
 const hurriedEnv = queueEnv({ LAB_HALT_TIMEOUT: '2' });
 let runs: RunQueue;
 let control: RunControl;
+/** A client of the queue of hurriedEnv (halts expire after 2 s), which has a worker of its own. */
+let hurried: RunQueue;
 
 const alice = { id: 'discord:300001', name: 'alice' };
 const bob = { id: 'discord:300002', name: 'bob' };
 
 beforeAll(async () => {
   markers = await mkdtemp(join(tmpdir(), 'lab-decisions-'));
-  lab = await startTestHomelab({
-    app: {
-      role: 'app',
-      rebootOrder: 1,
-      serves: [tcp(8080)],
-      checks: [{ type: 'command', command: `test ! -e ${join(markers, 'app-broken')}` }],
+  stack = await startQueueStack({
+    machines: {
+      app: {
+        role: 'app',
+        rebootOrder: 1,
+        serves: [tcp(8080)],
+        checks: [{ type: 'command', command: `test ! -e ${join(markers, 'app-broken')}` }],
+      },
+      web: { role: 'web', rebootOrder: 2, dependencies: ['app'] },
+      // Parks a minute before its reboot: a run of it is active but not halted.
+      slow: { role: 'batch', rebootOrder: 3, orchestration: { rebootDelay: 60 } },
     },
-    web: { role: 'web', rebootOrder: 2, dependencies: ['app'] },
-    // Parks a minute before its reboot: a run of it is active but not halted.
-    slow: { role: 'batch', rebootOrder: 3, orchestration: { rebootDelay: 60 } },
+    env,
   });
-  workers.push(await startWorker(lab, env), await startWorker(lab, hurriedEnv, 'hurried-worker'));
-  clients.push(await queueClient(env), await queueClient(hurriedEnv));
-  ({ runs, control } = clients[0] as (typeof clients)[0]);
+  ({ lab, runs, control } = stack);
+  await stack.startWorker(hurriedEnv, 'hurried-worker');
+  ({ runs: hurried } = await stack.client(hurriedEnv));
 });
 
 beforeEach(async () => {
@@ -65,13 +59,11 @@ beforeEach(async () => {
 });
 
 afterEach(async () => {
-  for (const client of clients) await cancelActiveRuns(client.runs, client.control);
+  await stack.cancelActiveRuns();
 });
 
 afterAll(async () => {
-  await Promise.all(clients.map((client) => client.runs.close()));
-  await Promise.all(workers.map((worker) => worker.stop()));
-  await lab?.stop();
+  await stack?.stop();
   if (markers) await rm(markers, { recursive: true, force: true });
 });
 
@@ -266,7 +258,6 @@ describe('a failed step halts the run for a decision', () => {
   });
 
   it('a halt nobody answers within LAB_HALT_TIMEOUT aborts the run', async () => {
-    const hurried = clients[1]?.runs as RunQueue;
     const { runId, halt, before } = await halted(hurried);
     const expiresIn = Date.parse(halt.expiresAt) - Date.parse(halt.at);
     expect(expiresIn).toBeGreaterThan(1_900);

@@ -4,19 +4,17 @@ import { MachineBusyError } from '../../src/errors.js';
 import type { RunControl } from '../../src/orchestration/queue/run-control.js';
 import { newRunId, type RunQueue } from '../../src/orchestration/queue/run-queue.js';
 import { parseRunRequest, requestFingerprint } from '../../src/orchestration/queue/run-request.js';
-import type { LabWorker } from '../../src/orchestration/queue/run-worker.js';
 import type { Homelab } from '../sim/homelab.js';
-import { standardMachines, startTestHomelab } from '../support/homelabs.js';
+import { standardMachines } from '../support/homelabs.js';
 import {
   cancelActiveRuns,
   followRun,
   jobState,
   lockHolders,
-  queueClient,
   queueEnv,
-  startWorker,
   waitForEvent,
 } from '../support/queue.js';
+import { type QueueStack, startQueueStack } from '../support/queue-stack.js';
 
 /**
  * A machine is in one active run at a time: a second run that would touch it is refused, naming
@@ -24,8 +22,8 @@ import {
  * taken over.
  */
 
+let stack: QueueStack;
 let lab: Homelab;
-let worker: LabWorker;
 const env = queueEnv();
 let runs: RunQueue;
 let control: RunControl;
@@ -34,25 +32,25 @@ const alice = { id: 'discord:200001', name: 'alice' };
 const bob = { id: 'cli:bob', name: 'bob' };
 
 beforeAll(async () => {
-  lab = await startTestHomelab({
-    nas: standardMachines.nas,
-    // Parks for a minute before its reboot: a run of it holds its lock meanwhile.
-    media: { role: 'media', rebootOrder: 2, orchestration: { rebootDelay: 60 } },
-    // Waits longer before its reboot than a lock lives (6 h plus the longest approval wait).
-    archive: { role: 'archive', rebootOrder: 3, orchestration: { rebootDelay: 30_000 } },
+  stack = await startQueueStack({
+    machines: {
+      nas: standardMachines.nas,
+      // Parks for a minute before its reboot: a run of it holds its lock meanwhile.
+      media: { role: 'media', rebootOrder: 2, orchestration: { rebootDelay: 60 } },
+      // Waits longer before its reboot than a lock lives (6 h plus the longest approval wait).
+      archive: { role: 'archive', rebootOrder: 3, orchestration: { rebootDelay: 30_000 } },
+    },
+    env,
   });
-  worker = await startWorker(lab, env);
-  ({ runs, control } = await queueClient(env));
+  ({ lab, runs, control } = stack);
 });
 
 afterEach(async () => {
-  await cancelActiveRuns(runs, control);
+  await stack.cancelActiveRuns();
 });
 
 afterAll(async () => {
-  await runs?.close();
-  await worker?.stop();
-  await lab?.stop();
+  await stack?.stop();
 });
 
 function reboot(targets: string[], requestedBy = alice) {

@@ -1,21 +1,11 @@
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import type { RunControl } from '../../src/orchestration/queue/run-control.js';
 import type { RunQueue } from '../../src/orchestration/queue/run-queue.js';
-import type { LabWorker } from '../../src/orchestration/queue/run-worker.js';
 import type { RunEvent } from '../../src/orchestration/run-events.js';
 import { timelinesOfRun } from '../../src/orchestration/run-timeline.js';
 import type { Homelab } from '../sim/homelab.js';
-import { standardMachines, startTestHomelab } from '../support/homelabs.js';
-import {
-  cancelActiveRuns,
-  finishedState,
-  followRun,
-  jobState,
-  queueClient,
-  queueEnv,
-  startWorker,
-  waitForEvent,
-} from '../support/queue.js';
+import { standardMachines } from '../support/homelabs.js';
+import { finishedState, followRun, jobState, queueEnv, waitForEvent } from '../support/queue.js';
+import { type QueueStack, startQueueStack } from '../support/queue-stack.js';
 import { runLab } from '../support/run-cli.js';
 
 /**
@@ -26,10 +16,9 @@ import { runLab } from '../support/run-cli.js';
  * the second: `HH:MM:SS-HH:MM:SS UTC`), which the run keeps in its settings.
  */
 
+let stack: QueueStack;
 let lab: Homelab;
-let worker: LabWorker;
 const env = queueEnv();
-const clients: { runs: RunQueue; control: RunControl }[] = [];
 const alice = { id: 'cli:alice', name: 'alice' };
 const bob = { id: 'discord:bob', name: 'bob' };
 
@@ -37,13 +26,8 @@ const bob = { id: 'discord:bob', name: 'bob' };
 const utc = (ms: number) => new Date(ms).toISOString().slice(11, 19);
 
 /** A client whose global window opens at `opensAt` and closes at `closesAt` (epoch ms, whole seconds). */
-async function clientWithWindow(opensAt: number, closesAt: number) {
-  const client = await queueClient({
-    ...env,
-    LAB_MAINTENANCE_WINDOW: `${utc(opensAt)}-${utc(closesAt)} UTC`,
-  });
-  clients.push(client);
-  return client;
+function clientWithWindow(opensAt: number, closesAt: number) {
+  return stack.client({ ...env, LAB_MAINTENANCE_WINDOW: `${utc(opensAt)}-${utc(closesAt)} UTC` });
 }
 
 type WindowWait = Extract<RunEvent, { type: 'machine.waiting'; reason: 'window' }>;
@@ -55,22 +39,19 @@ const windowWait = async (runs: RunQueue, runId: string): Promise<WindowWait> =>
 const secondsFromNow = (ms: number) => Math.ceil((Date.now() + ms) / 1000) * 1000;
 
 beforeAll(async () => {
-  lab = await startTestHomelab({ nas: standardMachines.nas });
-  worker = await startWorker(lab, env);
+  stack = await startQueueStack({ machines: { nas: standardMachines.nas }, env });
+  ({ lab } = stack);
   // The flake is evaluated once here, so that a run's first step comes within a moment of its submit.
   const { runs } = await clientWithWindow(Date.now(), Date.now() + 1000);
   await runs.inventory(lab.flake);
 });
 
 afterEach(async () => {
-  const client = clients[0];
-  if (client) await cancelActiveRuns(client.runs, client.control);
+  await stack.cancelActiveRuns();
 });
 
 afterAll(async () => {
-  for (const client of clients) await client.runs.close();
-  await worker?.stop();
-  await lab?.stop();
+  await stack?.stop();
 });
 
 const reboot = { kind: 'reboot' as const, targets: ['nas'], rebootTimeout: 60, healthTimeout: 30 };

@@ -6,7 +6,8 @@ import { monitorConfig } from '../../src/orchestration/monitor/monitor-config.js
 import type { LabWorker } from '../../src/orchestration/queue/run-worker.js';
 import { loadSshCredentials } from '../../src/transport/ssh/ssh-credentials.js';
 import { SshPool } from '../../src/transport/ssh/ssh-pool.js';
-import { type Homelab, startHomelab } from '../sim/homelab.js';
+import type { Homelab } from '../sim/homelab.js';
+import { monitoredMachines, startTestHomelab } from '../support/homelabs.js';
 import { followRun, queueClient, queueEnv, startWorker } from '../support/queue.js';
 import { runLab } from '../support/run-cli.js';
 
@@ -14,34 +15,10 @@ let lab: Homelab;
 const started: { worker: LabWorker; monitor: HealthMonitor | null }[] = [];
 
 beforeAll(async () => {
-  lab = await startHomelab({
-    bootTimeMs: 200,
-    machines: [
-      {
-        name: 'db',
-        lab: {
-          role: 'postgres',
-          rebootOrder: 1,
-          healthChecks: [{ type: 'tcp', port: 5432, timeout: 2 }],
-          orchestration: { rebootDelay: 0 },
-          monitor: { interval: 1 },
-        },
-        services: [{ type: 'tcp', port: 5432 }],
-      },
-      {
-        name: 'web',
-        lab: {
-          role: 'web',
-          rebootOrder: 2,
-          groups: ['front'],
-          healthChecks: [{ type: 'http', url: 'http://localhost:8080/health', timeout: 2 }],
-          orchestration: { rebootDelay: 0 },
-          monitor: { interval: 1 },
-        },
-        services: [{ type: 'http', port: 8080 }],
-      },
-      { name: 'quiet', lab: { role: 'spare', rebootOrder: 3, monitor: { enable: false } } },
-    ],
+  lab = await startTestHomelab({
+    db: monitoredMachines.db,
+    web: { ...monitoredMachines.web, groups: ['front'] },
+    quiet: { role: 'spare', rebootOrder: 3, monitor: { enable: false } },
   });
 });
 

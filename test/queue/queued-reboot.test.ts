@@ -1,31 +1,29 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { WorkerJobError } from '../../src/errors.js';
 import type { RunQueue } from '../../src/orchestration/queue/run-queue.js';
-import type { LabWorker } from '../../src/orchestration/queue/run-worker.js';
 import { stepMachines } from '../../src/orchestration/run-state.js';
 import type { Homelab } from '../sim/homelab.js';
-import { standardMachines, startTestHomelab } from '../support/homelabs.js';
-import { followRun, queueClient, queueEnv, startWorker } from '../support/queue.js';
+import { standardMachines } from '../support/homelabs.js';
+import { followRun } from '../support/queue.js';
+import { type QueueStack, startQueueStack } from '../support/queue-stack.js';
 
+let stack: QueueStack;
 let lab: Homelab;
-let worker: LabWorker;
 let runs: RunQueue;
-const env = queueEnv();
 const cli = { id: 'cli:alice', name: 'alice' };
 
 beforeAll(async () => {
-  lab = await startTestHomelab({
-    nas: standardMachines.nas,
-    web: { role: 'web', rebootOrder: 2, dependencies: ['nas'], orchestration: { rebootDelay: 3 } },
+  stack = await startQueueStack({
+    machines: {
+      nas: standardMachines.nas,
+      web: { role: 'web', rebootOrder: 2, dependencies: ['nas'], orchestration: { rebootDelay: 3 } },
+    },
   });
-  worker = await startWorker(lab, env);
-  ({ runs } = await queueClient(env));
+  ({ lab, runs } = stack);
 });
 
 afterAll(async () => {
-  await runs?.close();
-  await worker?.stop();
-  await lab?.stop();
+  await stack?.stop();
 });
 
 describe('a reboot run on the queue', () => {

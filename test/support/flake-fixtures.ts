@@ -2,6 +2,7 @@ import { existsSync } from 'node:fs';
 import { chmod, cp, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
+import { execa } from 'execa';
 import { afterAll } from 'vitest';
 import type { NixSettings } from '../../src/transport/process/nix.js';
 
@@ -10,6 +11,18 @@ export const fixturesDir = join(repoRoot, 'test/fixtures/flakes');
 
 /** Nix settings for tests: no binary cache (there is no network), the real nix from PATH. */
 export const testNix: NixSettings = { bin: 'nix', options: { substituters: '' } };
+
+/** The store path of the machine's system (its toplevel) as the flake has it now, by `nix eval`. */
+export async function flakeToplevel(flake: string, name: string): Promise<string> {
+  const result = await execa('nix', [
+    '--extra-experimental-features',
+    'nix-command flakes',
+    'eval',
+    '--raw',
+    `${flake}#nixosConfigurations.${name}.config.system.build.toplevel.outPath`,
+  ]);
+  return result.stdout;
+}
 
 const made: string[] = [];
 afterAll(async () => {

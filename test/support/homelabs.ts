@@ -31,16 +31,16 @@ export function tcp(port: number, check: { timeout?: number } = {}): Served {
 
 /**
  * An HTTP service on the port answering `/health` (with `status`, that status), checked with an
- * `http` health check of `http://localhost:<port>/health` (expecting that status).
+ * `http` health check of `http://localhost:<port>/health` (expecting that status; with `timeout`,
+ * that timeout).
  */
-export function http(port: number, options: { status?: number } = {}): Served {
-  const { status } = options;
+export function http(port: number, options: { status?: number; timeout?: number } = {}): Served {
+  const { status, timeout } = options;
+  const check = { type: 'http', url: `http://localhost:${port}/health` };
+  const timed = timeout === undefined ? {} : { timeout };
   return status === undefined
-    ? { service: { type: 'http', port }, check: { type: 'http', url: `http://localhost:${port}/health` } }
-    : {
-        service: { type: 'http', port, status },
-        check: { type: 'http', url: `http://localhost:${port}/health`, expectStatus: status },
-      };
+    ? { service: { type: 'http', port }, check: { ...check, ...timed } }
+    : { service: { type: 'http', port, status }, check: { ...check, expectStatus: status, ...timed } };
 }
 
 /** One machine of a test homelab. */
@@ -65,6 +65,8 @@ export interface TestMachine {
   readonly systemd?: boolean;
   /** Its `lab.machine.power` through its simulated power switch; see SimMachineSpec. */
   readonly power?: SimMachineSpec['power'];
+  /** `lab.machine.monitor` (e.g. `{ interval: 1 }`, `{ enable: false }`). */
+  readonly monitor?: Readonly<Record<string, unknown>>;
 }
 
 /** A test homelab: its machines by name (in this order). */
@@ -84,6 +86,7 @@ export function simMachine(name: string, machine: TestMachine): SimMachineSpec {
       ...(machine.dependencies ? { dependencies: [...machine.dependencies] } : {}),
       ...(healthChecks.length > 0 ? { healthChecks } : {}),
       orchestration: { rebootDelay: 0, ...machine.orchestration },
+      ...(machine.monitor ? { monitor: { ...machine.monitor } } : {}),
     },
     ...(services.length > 0 ? { services } : {}),
     ...(machine.faults ? { faults: [...machine.faults] } : {}),
@@ -112,6 +115,15 @@ export const standardMachines = {
   nas: { role: 'nas', rebootOrder: 1, serves: [tcp(2049)] },
   db: { role: 'db', rebootOrder: 2, dependencies: ['nas'], serves: [tcp(5432)] },
   web: { role: 'web', rebootOrder: 3, dependencies: ['db'], serves: [http(80)] },
+} as const satisfies HomelabDescription;
+
+/**
+ * Machines the monitor watches every second, each check timing out after 2 s: a database and a
+ * web server on port 8080.
+ */
+export const monitoredMachines = {
+  db: { role: 'postgres', rebootOrder: 1, serves: [tcp(5432, { timeout: 2 })], monitor: { interval: 1 } },
+  web: { role: 'web', rebootOrder: 2, serves: [http(8080, { timeout: 2 })], monitor: { interval: 1 } },
 } as const satisfies HomelabDescription;
 
 /** The standard homelabs. */

@@ -2,11 +2,14 @@ import { pino } from 'pino';
 import type { Logger } from '../../src/cli/logger.js';
 
 /** A real pino logger whose entries land in `entries` (parsed), for asserting on what was logged. */
-export function memoryLogger(): {
+export interface MemoryLogger {
   log: Logger;
   entries: Record<string, unknown>[];
   messages: () => string[];
-} {
+}
+
+/** A MemoryLogger at level debug. */
+export function memoryLogger(): MemoryLogger {
   const entries: Record<string, unknown>[] = [];
   const log = pino(
     { level: 'debug' },

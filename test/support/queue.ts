@@ -48,9 +48,14 @@ export async function startWorker(
 }
 
 /** A client of the test's queue, with its control API. */
-export async function queueClient(
-  env: Record<string, string>,
-): Promise<{ runs: RunQueue; control: RunControl; config: QueueConfig }> {
+export interface QueueClient {
+  runs: RunQueue;
+  control: RunControl;
+  config: QueueConfig;
+}
+
+/** Connects a QueueClient to the queue of `env` (close it with `runs.close()`). */
+export async function queueClient(env: Record<string, string>): Promise<QueueClient> {
   const config = queueConfig(env);
   const runs = await RunQueue.connect(config, 'test-client');
   return { runs, control: new RunControl(runs), config };

@@ -1,10 +1,10 @@
 import { mkdtemp, rm } from 'node:fs/promises';
-import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { execa, type ResultPromise } from 'execa';
 import { Redis } from 'ioredis';
 import { unixSocketPath } from '../../src/orchestration/queue/redis.js';
+import { freePort } from './free-port.js';
 
 export interface RedisServer {
   readonly url: string;
@@ -77,17 +77,4 @@ async function waitForPing(url: string, server: ResultPromise): Promise<void> {
   throw new Error(
     `redis-server did not start at ${url}${exited ? ' (it exited; is redis-server installed?)' : ''}`,
   );
-}
-
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const probe = createServer();
-    probe.once('error', reject);
-    probe.listen(0, '127.0.0.1', () => {
-      const address = probe.address();
-      probe.close(() =>
-        typeof address === 'object' && address ? resolve(address.port) : reject(new Error('no port')),
-      );
-    });
-  });
 }

@@ -1,5 +1,6 @@
 import { PassThrough } from 'node:stream';
 import { runCli } from '../../src/cli/program.js';
+import type { Homelab } from '../sim/homelab.js';
 
 export interface CliResult {
   exitCode: number;
@@ -24,4 +25,20 @@ export async function runLab(args: readonly string[], env: NodeJS.ProcessEnv = {
     stdout: Buffer.concat(chunks.stdout).toString('utf8'),
     stderr: Buffer.concat(chunks.stderr).toString('utf8'),
   };
+}
+
+/**
+ * `lab <command> --flake <the homelab's flake> --nix-option substituters= <args>` in-process, with
+ * the homelab's SSH key and known hosts (lab.env) and `env`.
+ */
+export function runLabOn(
+  lab: Homelab,
+  command: string,
+  args: readonly string[],
+  env: Record<string, string> = {},
+): Promise<CliResult> {
+  return runLab([command, '--flake', lab.flake, '--nix-option', 'substituters=', ...args], {
+    ...lab.env,
+    ...env,
+  });
 }
