@@ -7,10 +7,15 @@ import { type DiscordConfig, discordConfig } from '../../src/discord/discord-con
 import { LabBot } from '../../src/discord/lab-bot.js';
 import { discordRest, registerCommands } from '../../src/discord/register-commands.js';
 import { RunNotifier } from '../../src/discord/run-notifier.js';
+import { HealthMonitor } from '../../src/orchestration/monitor/health-monitor.js';
+import { monitorConfig } from '../../src/orchestration/monitor/monitor-config.js';
+import { MonitorStore } from '../../src/orchestration/monitor/monitor-store.js';
 import { RunControl } from '../../src/orchestration/queue/run-control.js';
 import type { RunQueue } from '../../src/orchestration/queue/run-queue.js';
 import type { LabWorker } from '../../src/orchestration/queue/run-worker.js';
 import { TIMELINE_LAYOUT } from '../../src/orchestration/timeline-image.js';
+import { loadSshCredentials } from '../../src/transport/ssh/ssh-credentials.js';
+import { SshPool } from '../../src/transport/ssh/ssh-pool.js';
 import type { Homelab } from '../sim/homelab.js';
 import { standardMachines, startTestHomelab } from '../support/homelabs.js';
 import { memoryLogger } from '../support/memory-logger.js';
@@ -86,6 +91,15 @@ afterAll(async () => {
   await fake?.stop();
   await lab?.stop();
 });
+
+/** Polls an asynchronous condition (Redis state) until it holds. */
+async function until(check: () => Promise<boolean>, timeoutMs: number, what: string): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!(await check())) {
+    if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
+    await new Promise((resolve) => setTimeout(resolve, 50));
+  }
+}
 
 /** The interaction's visible answer (deferred then edited, or replied). */
 const answer = (record: InteractionRecord, what: string) =>
@@ -500,6 +514,96 @@ describe('the Discord bot against the fake Discord API', () => {
     );
     expect(dbMessage.components).toEqual([]);
     expect(lab.bootLog('db')).toHaveLength(dbBoots);
+  });
+
+  it("/lab status shows the monitor's view: healthy counted, a failing machine with its reason and since when, silenced and in-run ones", async () => {
+    const monitorOf = async (what: string) => {
+      const record = fake.command(bob, 'status');
+      const reply = await answer(record, what);
+      expect(reply.embeds[0]?.title).toBe('Runs');
+      return reply.embeds[1];
+    };
+    // No monitor has checked anything yet: it says so, and claims nothing about the machines.
+    const before = await monitorOf('the status before the monitor');
+    expect(before?.title).toBe('Monitor: no checks yet');
+    expect(before?.description).not.toMatch(/healthy/);
+
+    writeFileSync(brokenMarker, 'broken\n');
+    const store = new MonitorStore(runs.redis, runs.keys);
+    const credentials = await loadSshCredentials(
+      { keyPath: lab.keyPath, knownHostsPath: lab.knownHostsPath },
+      {},
+    );
+    const monitor = await HealthMonitor.start({
+      config: monitorConfig({ LAB_MONITOR_INTERVAL: '1', LAB_MONITOR_FAILURES: '1', LAB_FLAKE: lab.flake }),
+      runs: worker.runs,
+      readInventory: (flake) => worker.processor.readInventory(flake),
+      pool: new SshPool(credentials),
+      name: 'discord-status',
+    });
+    let dbRun: string | undefined;
+    try {
+      const silenced = fake.command(alice, 'silence', { target: 'nas', duration: '2h', reason: 'disk swap' });
+      expect((await answer(silenced, 'the silence')).content).toMatch(/^Silenced nas until /);
+      await until(
+        async () => {
+          const watches = await store.watches();
+          return (
+            watches.get('db')?.status === 'healthy' &&
+            watches.get('web')?.status === 'unhealthy' &&
+            (watches.get('nas')?.checks ?? 0) > 0
+          );
+        },
+        30_000,
+        'the monitor to check every machine',
+      );
+      const failingSince = (await store.watch('web'))?.since as number;
+      const embed = await monitorOf('the status with the monitor');
+      expect(embed?.title).toBe('Monitor: 1 of 3 watched machines healthy');
+      const lines = embed?.description?.split('\n') ?? [];
+      expect(lines[0]).toBe('**1** healthy · **1** failing · **1** silenced');
+      const web = lines.find((line) => line.startsWith('❌ **web**'));
+      expect(
+        web?.startsWith(
+          `❌ **web** unhealthy since <t:${Math.floor(failingSince / 1000)}:R>: command test ! -e ${brokenMarker} (`,
+        ),
+      ).toBe(true);
+      expect(web).toMatch(/\(.+\)$/);
+      expect(lines.find((line) => line.includes('**nas**'))).toMatch(
+        /^🔕 \*\*nas\*\* silenced until <t:\d+:R> by alice: disk swap$/,
+      );
+      expect(lines.at(-1)).toMatch(/^Last check <t:\d+:R>$/);
+      expect(embed?.description).not.toMatch(/\*\*db\*\*/);
+
+      // A critical reboot of db waits for its approvers, holding db: the monitor leaves it to the run.
+      const reboot = fake.command(alice, 'reboot', { target: 'db' });
+      dbRun = (await answer(reboot, 'the reboot reply')).content.match(/run `(\w+)`/)?.[1] as string;
+      await until(async () => (await store.watch('db'))?.run === dbRun, 30_000, 'db held by the run');
+      const during = await monitorOf('the status during the run');
+      expect(during?.description?.split('\n')).toContain(`🔄 **db** in run \`${dbRun}\``);
+      expect(during?.description?.split('\n')[0]).toBe(
+        '**0** healthy · **1** failing · **1** in a run · **1** silenced',
+      );
+    } finally {
+      await monitor?.stop();
+      rmSync(brokenMarker, { force: true });
+      const silence = (await store.silences()).find((one) => one.target === 'nas');
+      if (silence) await store.removeSilence(silence.id);
+      if (dbRun) {
+        const message = await runMessageOf(dbRun);
+        await fake.waitFor(
+          () => buttonIds(message).includes(`lab:cancel:${dbRun}`),
+          30_000,
+          'the cancel button',
+        );
+        fake.click(alice, message, `lab:cancel:${dbRun}`);
+        await fake.waitFor(
+          () => message.embeds[0]?.title?.includes('cancelled'),
+          30_000,
+          'the cancelled run',
+        );
+      }
+    }
   });
 
   it('ignores other guilds', async () => {
