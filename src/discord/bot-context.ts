@@ -1,5 +1,6 @@
 import type { Interaction } from 'discord.js';
 import type { Logger } from 'pino';
+import type { MonitorDefaults } from '../domain/monitor/monitor-settings.js';
 import type { ChangePreviewer } from '../orchestration/change-previewer.js';
 import type { RunControl } from '../orchestration/queue/run-control.js';
 import type { RunQueue } from '../orchestration/queue/run-queue.js';
@@ -17,6 +18,8 @@ export interface BotContext {
   readonly stopping: AbortSignal;
   /** Makes change previews (`/lab diff`); absent in a bot without nix and SSH (`lab bot`). */
   readonly preview?: ChangePreviewer;
+  /** The monitor's defaults (LAB_MONITOR_*), as the workers watch the machines: `/lab status`. */
+  readonly monitor: MonitorDefaults;
 }
 
 /** The member behind an interaction: id, display name, role ids (from the cache or the payload). */

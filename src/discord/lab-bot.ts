@@ -7,8 +7,10 @@ import {
   MessageFlags,
 } from 'discord.js';
 import type { Logger } from 'pino';
+import type { MonitorDefaults } from '../domain/monitor/monitor-settings.js';
 import { LabError } from '../errors.js';
 import type { ChangePreviewer } from '../orchestration/change-previewer.js';
+import { monitorConfig } from '../orchestration/monitor/monitor-config.js';
 import type { RunControl } from '../orchestration/queue/run-control.js';
 import type { RunQueue } from '../orchestration/queue/run-queue.js';
 import { pause } from '../util/pause.js';
@@ -37,13 +39,17 @@ export class LabBot {
   private readonly inFlight = new Set<Promise<void>>();
   private readonly stopping = new AbortController();
 
-  /** `options.preview`: how `/lab diff` makes change previews (a process with nix and SSH). */
+  /**
+   * `options.preview`: how `/lab diff` makes change previews (a process with nix and SSH);
+   * `options.monitor`: the monitor's defaults as the workers have them (LAB_MONITOR_*; without
+   * it, the defaults of an environment that sets none).
+   */
   constructor(
     config: DiscordConfig,
     runs: RunQueue,
     control: RunControl,
     log: Logger,
-    options: { preview?: ChangePreviewer } = {},
+    options: { preview?: ChangePreviewer; monitor?: MonitorDefaults } = {},
   ) {
     this.context = {
       config,
@@ -51,6 +57,7 @@ export class LabBot {
       control,
       log,
       stopping: this.stopping.signal,
+      monitor: options.monitor ?? monitorConfig({}),
       ...(options.preview ? { preview: options.preview } : {}),
     };
     this.client = new Client({ intents: [GatewayIntentBits.Guilds], rest: { api: config.apiUrl } });

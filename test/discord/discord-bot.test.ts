@@ -5,8 +5,13 @@ import { PNG } from 'pngjs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { DiscordConfig } from '../../src/discord/discord-config.js';
 import { registerCommands } from '../../src/discord/register-commands.js';
+import { HealthMonitor } from '../../src/orchestration/monitor/health-monitor.js';
+import { monitorConfig } from '../../src/orchestration/monitor/monitor-config.js';
+import { MonitorStore } from '../../src/orchestration/monitor/monitor-store.js';
 import type { RunQueue } from '../../src/orchestration/queue/run-queue.js';
 import { TIMELINE_LAYOUT } from '../../src/orchestration/timeline-image.js';
+import { loadSshCredentials } from '../../src/transport/ssh/ssh-credentials.js';
+import { SshPool } from '../../src/transport/ssh/ssh-pool.js';
 import type { Homelab } from '../sim/homelab.js';
 import {
   alertOf,
@@ -58,6 +63,15 @@ afterAll(async () => {
   rmSync(brokenMarker, { force: true });
   await stack?.stop();
 });
+
+/** Polls an asynchronous condition (Redis state) until it holds. */
+async function until(check: () => Promise<boolean>, timeoutMs: number, what: string): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!(await check())) {
+    if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
+    await new Promise((resolve) => setTimeout(resolve, 50));
+  }
+}
 
 /** Everything the notifier posted in the thread of a run message, one line each. */
 const threadLines = (message: FakeMessage): string[] => {
@@ -421,6 +435,98 @@ describe('the Discord bot against the fake Discord API', () => {
     );
     expect(dbMessage.components).toEqual([]);
     expect(lab.bootLog('db')).toHaveLength(dbBoots);
+  });
+
+  it("/lab status shows the monitor's view: healthy counted, a failing machine with its reason and since when, silenced and in-run ones", async () => {
+    const monitorOf = async (what: string) => {
+      const record = fake.command(bob, 'status');
+      const reply = await answerMessage(fake, record, what);
+      expect(reply.embeds[0]?.title).toBe('Runs');
+      return reply.embeds[1];
+    };
+    // No monitor has checked anything yet: it says so, and claims nothing about the machines.
+    const before = await monitorOf('the status before the monitor');
+    expect(before?.title).toBe('Monitor: no checks yet');
+    expect(before?.description).not.toMatch(/healthy/);
+
+    writeFileSync(brokenMarker, 'broken\n');
+    const store = new MonitorStore(runs.redis, runs.keys);
+    const credentials = await loadSshCredentials(
+      { keyPath: lab.keyPath, knownHostsPath: lab.knownHostsPath },
+      {},
+    );
+    const monitor = await HealthMonitor.start({
+      config: monitorConfig({ LAB_MONITOR_INTERVAL: '1', LAB_MONITOR_FAILURES: '1', LAB_FLAKE: lab.flake }),
+      runs: stack.worker.runs,
+      readInventory: (flake) => stack.worker.processor.readInventory(flake),
+      pool: new SshPool(credentials),
+      name: 'discord-status',
+    });
+    let dbRun: string | undefined;
+    try {
+      const silenced = fake.command(alice, 'silence', { target: 'nas', duration: '2h', reason: 'disk swap' });
+      expect((await answerMessage(fake, silenced, 'the silence')).content).toMatch(/^Silenced nas until /);
+      await until(
+        async () => {
+          const watches = await store.watches();
+          return (
+            watches.get('db')?.status === 'healthy' &&
+            watches.get('web')?.status === 'unhealthy' &&
+            (watches.get('nas')?.checks ?? 0) > 0
+          );
+        },
+        30_000,
+        'the monitor to check every machine',
+      );
+      const failingSince = (await store.watch('web'))?.since as number;
+      const embed = await monitorOf('the status with the monitor');
+      expect(embed?.title).toBe('Monitor: 1 of 3 watched machines healthy');
+      const lines = embed?.description?.split('\n') ?? [];
+      expect(lines[0]).toBe('**1** healthy · **1** failing · **1** silenced');
+      const web = lines.find((line) => line.startsWith('❌ **web**'));
+      expect(
+        web?.startsWith(
+          `❌ **web** unhealthy since <t:${Math.floor(failingSince / 1000)}:R>: command test ! -e ${brokenMarker} (`,
+        ),
+      ).toBe(true);
+      expect(web).toMatch(/\(.+\)$/);
+      expect(lines.find((line) => line.includes('**nas**'))).toMatch(
+        /^🔕 \*\*nas\*\* silenced until <t:\d+:R> by alice: disk swap$/,
+      );
+      expect(lines.at(-1)).toMatch(/^Last check <t:\d+:R>$/);
+      expect(embed?.description).not.toMatch(/\*\*db\*\*/);
+
+      // A critical reboot of db waits for its approvers, holding db: the monitor leaves it to the run.
+      const reboot = fake.command(alice, 'reboot', { target: 'db' });
+      dbRun = (await answerMessage(fake, reboot, 'the reboot reply')).content.match(
+        /run `(\w+)`/,
+      )?.[1] as string;
+      await until(async () => (await store.watch('db'))?.run === dbRun, 30_000, 'db held by the run');
+      const during = await monitorOf('the status during the run');
+      expect(during?.description?.split('\n')).toContain(`🔄 **db** in run \`${dbRun}\``);
+      expect(during?.description?.split('\n')[0]).toBe(
+        '**0** healthy · **1** failing · **1** in a run · **1** silenced',
+      );
+    } finally {
+      await monitor?.stop();
+      rmSync(brokenMarker, { force: true });
+      const silence = (await store.silences()).find((one) => one.target === 'nas');
+      if (silence) await store.removeSilence(silence.id);
+      if (dbRun) {
+        const message = await runMessageOf(fake, dbRun);
+        await fake.waitFor(
+          () => buttonIds(message).includes(`lab:cancel:${dbRun}`),
+          30_000,
+          'the cancel button',
+        );
+        fake.click(alice, message, `lab:cancel:${dbRun}`);
+        await fake.waitFor(
+          () => message.embeds[0]?.title?.includes('cancelled'),
+          30_000,
+          'the cancelled run',
+        );
+      }
+    }
   });
 
   it('ignores other guilds', async () => {

@@ -1,5 +1,6 @@
 import type { Command } from 'commander';
 import { type DiscordConfig, discordConfig } from '../../discord/discord-config.js';
+import { monitorConfig } from '../../orchestration/monitor/monitor-config.js';
 import { queueConfig } from '../../orchestration/queue/queue-config.js';
 import { RunControl } from '../../orchestration/queue/run-control.js';
 import type { Logger } from '../logger.js';
@@ -47,7 +48,9 @@ export function discordCommands(program: Command, context: Context): void {
         import('../../orchestration/queue/run-queue.js'),
       ]);
       const runs = await RunQueue.connect(queueConfig(context.env), 'lab-bot');
-      const bot = new LabBot(config, runs, new RunControl(runs), log);
+      const bot = new LabBot(config, runs, new RunControl(runs), log, {
+        monitor: monitorConfig(context.env),
+      });
       try {
         await bot.start();
         log.info(`ready in ${config.guildIds.length} guild(s); queue ${runs.config.queue}`);

@@ -153,6 +153,7 @@ async function runWorker(
     discord && printEvents && botModule
       ? new botModule.LabBot(discord, worker.runs, new RunControl(worker.runs), log, {
           preview: sshChangePreviewer(nix, credentials),
+          monitor: monitoring,
         })
       : null;
   try {

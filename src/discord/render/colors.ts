@@ -1,3 +1,4 @@
+import type { APIEmbed } from 'discord.js';
 import { rebootTimesText, spokenDuration } from '../../orchestration/run-event-text.js';
 import type { RunStatus } from '../../orchestration/run-state.js';
 
@@ -39,3 +40,15 @@ export const duration = spokenDuration;
  */
 export const rebootTimes = (times: { downMs?: number | null; healthyMs?: number | null }): string =>
   rebootTimesText(times, duration);
+
+/** What Discord counts of an embed against the 6000 characters of a message's embeds. */
+export function embedLength(embed: APIEmbed): number {
+  const fields = (embed.fields ?? []).reduce((sum, field) => sum + field.name.length + field.value.length, 0);
+  return (
+    (embed.title?.length ?? 0) +
+    (embed.description?.length ?? 0) +
+    (embed.footer?.text.length ?? 0) +
+    (embed.author?.name.length ?? 0) +
+    fields
+  );
+}

@@ -3,7 +3,7 @@ import { Queue, QueueEvents } from 'bullmq';
 import type { Redis } from 'ioredis';
 import type { Inventory } from '../../domain/inventory/schema.js';
 import { type MachineWatch, type WatchView, watchView } from '../../domain/monitor/machine-watch.js';
-import { monitorSettingsOf } from '../../domain/monitor/monitor-settings.js';
+import { type MonitorDefaults, monitorSettingsOf } from '../../domain/monitor/monitor-settings.js';
 import { formatDuration, parseDuration, type Silence, silenceFor } from '../../domain/monitor/silence.js';
 import { selectTargets } from '../../domain/planner/select-targets.js';
 import { SilenceNotFoundError, UsageError } from '../../errors.js';
@@ -11,7 +11,6 @@ import type { RunQueue } from '../queue/run-queue.js';
 import type { Actor } from '../queue/run-request.js';
 import type { CheckOutcome } from './health-monitor.js';
 import { MONITOR_JOB } from './health-monitor.js';
-import type { MonitorConfig } from './monitor-config.js';
 import { MonitorStore } from './monitor-store.js';
 
 /** One machine as the monitor sees it, for `lab status` and Discord. */
@@ -101,7 +100,7 @@ export class MonitorClient {
   }
 
   /** Every machine of the inventory as the monitor sees it now. */
-  async rows(inventory: Inventory, config: MonitorConfig, now = Date.now()): Promise<MonitorRow[]> {
+  async rows(inventory: Inventory, config: MonitorDefaults, now = Date.now()): Promise<MonitorRow[]> {
     const watches = await this.store.watches();
     const silences = await this.store.silences(now);
     const rows: MonitorRow[] = [];
