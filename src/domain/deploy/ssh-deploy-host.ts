@@ -37,6 +37,11 @@ export class SshDeployHost extends SshRebootHost implements DeployHost, PreviewH
     super(credentials);
   }
 
+  /** A deploy's turn reads the machine's systems, not its boot id: only the connections open. */
+  override warm(machines: readonly Machine[]): void {
+    for (const machine of machines) this.pool.connection(sshTarget(machine)).catch(() => {});
+  }
+
   async systems(machine: Machine): Promise<MachineSystems> {
     const connection = await this.pool.connection(sshTarget(machine));
     const result = await connection.exec(READ_SYSTEMS_COMMAND, { timeoutMs: 10_000 });
