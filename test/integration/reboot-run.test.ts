@@ -1,7 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Homelab } from '../sim/homelab.js';
 import { http, standardMachines, startTestHomelab } from '../support/homelabs.js';
-import { runLab } from '../support/run-cli.js';
+import { runLab, TEST_REBOOT_DEADLINES } from '../support/run-cli.js';
 import { eventsOf, parseEvents } from '../support/run-events.js';
 
 let lab: Homelab;
@@ -24,7 +24,6 @@ afterAll(async () => {
 
 const reboot = (...args: string[]) =>
   runLab(
-    // Deadlines well inside the test's own, so that a machine that does not come back fails the run.
     [
       'reboot',
       '--flake',
@@ -32,10 +31,7 @@ const reboot = (...args: string[]) =>
       '--nix-option',
       'substituters=',
       '--json',
-      '--reboot-timeout',
-      '30',
-      '--health-timeout',
-      '20',
+      ...TEST_REBOOT_DEADLINES,
       ...args,
     ],
     lab.env,

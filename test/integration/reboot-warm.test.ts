@@ -5,6 +5,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Homelab } from '../sim/homelab.js';
 import { repoRoot } from '../support/flake-fixtures.js';
 import { startTestHomelab, tcp } from '../support/homelabs.js';
+import { TEST_REBOOT_DEADLINES } from '../support/run-cli.js';
 import { eventsOf, parseEvents } from '../support/run-events.js';
 
 let lab: Homelab;
@@ -41,10 +42,7 @@ function labRebootAll(onEvent: (event: { type: string; machine?: string }) => vo
       '--nix-option',
       'substituters=',
       '--json',
-      '--reboot-timeout',
-      '30',
-      '--health-timeout',
-      '20',
+      ...TEST_REBOOT_DEADLINES,
     ],
     { env: { ...lab.env, LAB_NO_CACHE: '1' }, reject: false },
   );

@@ -8,6 +8,9 @@ export interface CliResult {
   stderr: string;
 }
 
+/** Reboot deadlines well inside a test's own: a machine that does not come back fails the run. */
+export const TEST_REBOOT_DEADLINES = ['--reboot-timeout', '30', '--health-timeout', '20'] as const;
+
 /** Runs the CLI in-process with captured, non-TTY output streams. */
 export async function runLab(args: readonly string[], env: NodeJS.ProcessEnv = {}): Promise<CliResult> {
   const stdout = new PassThrough();
