@@ -8,6 +8,8 @@ import { freePort } from './free-port.js';
 
 export interface RedisServer {
   readonly url: string;
+  /** Freezes (SIGSTOP) or thaws (SIGCONT) the server: its connections stay, it answers nothing. */
+  freeze(frozen: boolean): void;
   stop(): Promise<void>;
 }
 
@@ -45,7 +47,11 @@ export async function startRedisServer(options: { unixSocket?: boolean } = {}): 
   await waitForPing(url, server);
   return {
     url,
+    freeze(frozen) {
+      server.kill(frozen ? 'SIGSTOP' : 'SIGCONT');
+    },
     async stop() {
+      server.kill('SIGCONT');
       server.kill('SIGTERM');
       await server;
       await rm(dir, { recursive: true, force: true });
