@@ -1,6 +1,7 @@
 import { createServer, type Server } from 'node:http';
 import type { Logger } from 'pino';
 import { ConfigurationError } from '../errors.js';
+import { withDeadline } from '../util/deadline.js';
 import type { LabMetrics } from './lab-metrics.js';
 import type { MetricsListen } from './metrics-config.js';
 
@@ -10,6 +11,7 @@ import type { MetricsListen } from './metrics-config.js';
  * Redis connections wait for Redis to come back rather than fail).
  */
 export const SCRAPE_DEADLINE_MS = 5_000;
+const LATE = Symbol('late');
 
 /**
  * The Prometheus endpoint: GET /metrics (text format 0.0.4); everything else 404. A scrape that
@@ -33,14 +35,9 @@ export class MetricsServer {
         response.end('lab: the metrics are at /metrics\n');
         return;
       }
-      let timer: NodeJS.Timeout | undefined;
-      const late = new Promise<'late'>((resolve) => {
-        timer = setTimeout(() => resolve('late'), deadlineMs);
-      });
-      Promise.race([metrics.render(), late]).then(
+      withDeadline(metrics.render(), deadlineMs, () => LATE).then(
         (text) => {
-          clearTimeout(timer);
-          if (text === 'late') {
+          if (text === LATE) {
             const seconds = deadlineMs / 1000;
             log?.warn(`metrics: a scrape got no answer from Redis within ${seconds} s`);
             response.writeHead(503, { 'content-type': 'text/plain', 'retry-after': '10' });
@@ -51,7 +48,6 @@ export class MetricsServer {
           response.end(text);
         },
         (error: Error) => {
-          clearTimeout(timer);
           log?.warn({ err: error }, `metrics: a scrape failed: ${error.message}`);
           response.writeHead(500, { 'content-type': 'text/plain' });
           response.end(`lab: reading the metrics failed: ${error.message}\n`);

@@ -1,7 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Homelab } from '../sim/homelab.js';
 import { http, standardMachines, startTestHomelab } from '../support/homelabs.js';
-import { runLab, TEST_REBOOT_DEADLINES } from '../support/run-cli.js';
+import { runLabOn, TEST_REBOOT_DEADLINES } from '../support/run-cli.js';
 import { eventsOf, parseEvents } from '../support/run-events.js';
 
 let lab: Homelab;
@@ -22,20 +22,7 @@ afterAll(async () => {
   await lab?.stop();
 });
 
-const reboot = (...args: string[]) =>
-  runLab(
-    [
-      'reboot',
-      '--flake',
-      lab.flake,
-      '--nix-option',
-      'substituters=',
-      '--json',
-      ...TEST_REBOOT_DEADLINES,
-      ...args,
-    ],
-    lab.env,
-  );
+const reboot = (...args: string[]) => runLabOn(lab, 'reboot', ['--json', ...TEST_REBOOT_DEADLINES, ...args]);
 
 /** The machines in the order they really went down, from their own boot records. */
 function rebootOrder(since: number): string[] {

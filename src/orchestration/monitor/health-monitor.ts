@@ -17,6 +17,7 @@ import { silenceFor } from '../../domain/monitor/silence.js';
 import { canPower } from '../../domain/power/power-steps.js';
 import { defaultSshTimeouts } from '../../transport/ssh/ssh-connection.js';
 import type { SshPool } from '../../transport/ssh/ssh-pool.js';
+import { withDeadline } from '../../util/deadline.js';
 import { Leases } from '../queue/lease.js';
 import { isActive, type RunQueue } from '../queue/run-queue.js';
 import type { MonitorConfig } from './monitor-config.js';
@@ -194,7 +195,7 @@ export class HealthMonitor {
         return { machine: name, result: 'in a run', health: null, run: holding, status: before.status };
       }
       const at = Date.now();
-      const health = await withDeadline(checkMachine(this.options.pool, machine), deadlineMs, name);
+      const health = await checkWithin(checkMachine(this.options.pool, machine), deadlineMs, name);
       // A run that took the machine meanwhile may have made this check fail: it is the run's now.
       const holdingNow = await this.runHolding(name);
       if (holdingNow) {
@@ -264,20 +265,12 @@ export class HealthMonitor {
 }
 
 /** The check's result, or an unreachable one when it takes longer than it may. */
-function withDeadline(checking: Promise<MachineHealth>, ms: number, machine: string): Promise<MachineHealth> {
-  let timer: NodeJS.Timeout | undefined;
-  const late = new Promise<MachineHealth>((resolve) => {
-    timer = setTimeout(
-      () =>
-        resolve({
-          machine,
-          reachable: false,
-          error: `no answer within ${Math.round(ms / 1000)} s`,
-          checks: [],
-          ok: false,
-        }),
-      ms,
-    );
-  });
-  return Promise.race([checking, late]).finally(() => clearTimeout(timer));
+function checkWithin(checking: Promise<MachineHealth>, ms: number, machine: string): Promise<MachineHealth> {
+  return withDeadline(checking, ms, () => ({
+    machine,
+    reachable: false,
+    error: `no answer within ${Math.round(ms / 1000)} s`,
+    checks: [],
+    ok: false,
+  }));
 }

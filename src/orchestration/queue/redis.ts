@@ -1,5 +1,6 @@
 import { Redis } from 'ioredis';
 import { RedisUnreachableError } from '../../errors.js';
+import { withDeadline } from '../../util/deadline.js';
 
 /**
  * A Redis connection for BullMQ and lab's own keys. Commands wait for a reconnect instead of
@@ -47,7 +48,9 @@ export async function connectRedis(url: string, name: string, timeoutMs = 5_000)
   };
   redis.on('error', onError);
   try {
-    await withTimeout(Promise.race([redis.ping(), refusal]), timeoutMs);
+    await withDeadline(Promise.race([redis.ping(), refusal]), timeoutMs, () => {
+      throw new Error(`no answer within ${timeoutMs / 1000} s`);
+    });
     return redis;
   } catch (error) {
     redis.disconnect();
@@ -66,14 +69,4 @@ export function redactUrl(url: string): string {
     /\/\/([^@/]*)@/,
     (_, auth: string) => `//${auth.includes(':') ? `${auth.split(':')[0]}:***` : '***'}@`,
   );
-}
-
-function withTimeout<T>(promise: Promise<T>, ms: number): Promise<T> {
-  let timer: NodeJS.Timeout | undefined;
-  return Promise.race([
-    promise,
-    new Promise<never>((_, reject) => {
-      timer = setTimeout(() => reject(new Error(`no answer within ${ms / 1000} s`)), ms);
-    }),
-  ]).finally(() => clearTimeout(timer));
 }
